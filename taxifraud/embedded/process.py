@@ -1,0 +1,135 @@
+"""A child process with a readiness probe and a clean, bounded shutdown.
+
+Every embedded service (broker, Triton, Prometheus, gateway, consumer) runs as a real OS process so
+the embedded stack exercises the same code paths as production. This wrapper gives them one shape:
+start, wait until a probe says ready (or fail with the tail of the process's log), stop with SIGTERM
+then SIGKILL.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+class ServiceFailed(RuntimeError):
+    """A managed service exited or never became ready."""
+
+
+def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
+    """True when something accepts TCP connections on host:port."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def free_port() -> int:
+    """An ephemeral TCP port that was free a moment ago (for tests and parallel stacks)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class ManagedProcess:
+    """One service process whose output goes to a log file."""
+
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        log_path: Path,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+    ) -> None:
+        self.name = name
+        self.argv = list(argv)
+        self.log_path = log_path
+        self.env = env
+        self.cwd = cwd
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> ManagedProcess:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log_file = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child for its lifetime
+        log.info("starting %s: %s (log %s)", self.name, " ".join(self.argv), self.log_path)
+        self.proc = subprocess.Popen(
+            self.argv,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(self.env or {})},
+            cwd=self.cwd,
+            start_new_session=True,  # Ctrl-C in the terminal reaches the supervisor, which stops us in order
+        )
+        log_file.close()
+        return self
+
+    @property
+    def pid(self) -> int:
+        if self.proc is None:
+            raise ServiceFailed(f"{self.name} was never started")
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def wait_ready(self, probe: Callable[[], bool], timeout: float, what: str = "ready") -> None:
+        """Poll ``probe`` until it is true; raise with the log tail if the process dies or time runs out."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.alive():
+                raise ServiceFailed(f"{self.name} exited before it was {what}:\n{self.log_tail()}")
+            try:
+                if probe():
+                    log.info("%s is %s (pid %d)", self.name, what, self.pid)
+                    return
+            except Exception:  # a probe that raises just means "not yet"
+                pass
+            time.sleep(0.1)
+        raise ServiceFailed(f"{self.name} not {what} after {timeout:.0f}s:\n{self.log_tail()}")
+
+    def signal(self, sig: int) -> None:
+        if self.alive() and self.proc is not None:
+            os.kill(self.proc.pid, sig)
+
+    def stop(self, timeout: float = 15.0) -> int | None:
+        """SIGTERM, wait, then SIGKILL the whole process group. Returns the exit code."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            log.info("stopping %s (pid %d)", self.name, self.proc.pid)
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                log.warning("%s ignored SIGTERM for %.0fs; killing it", self.name, timeout)
+                try:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                self.proc.wait()
+        return self.proc.returncode
+
+    def kill(self) -> None:
+        """SIGKILL without any chance to clean up (crash tests)."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()

@@ -1,0 +1,118 @@
+"""The embedded Triton Inference Server: the ``tritonserver`` binary from the ``nvidia-pytriton`` wheel.
+
+PyTriton's own Python proxy (``Triton.bind``) costs ~21 ms a call, so we do not use it: we run the
+bare server on our own ``model_repository`` with the Python backend, and the model's
+``configs/embedded.pbtxt`` (ONNX Runtime on CPU inside ``model.py``). Clients talk plain gRPC, exactly
+as they do to the NGC Triton image in production.
+
+Two environment details make the Python backend stub work outside NVIDIA's container (found the
+hard way): it must load *this* interpreter's libpython (``LIBDIR`` first on ``LD_LIBRARY_PATH``), and
+it must see this environment's site-packages (``PYTHONPATH``) to import numpy and onnxruntime.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import site
+import sys
+import sysconfig
+import urllib.request
+from pathlib import Path
+
+from taxifraud.embedded.process import ManagedProcess
+
+
+def pytriton_root() -> Path:
+    spec = importlib.util.find_spec("pytriton")
+    if spec is None or spec.origin is None:
+        raise FileNotFoundError("nvidia-pytriton is not installed: run `make setup` (it ships tritonserver)")
+    return Path(spec.origin).parent
+
+
+def site_packages() -> Path:
+    """site-packages of the running environment (the .venv), holding nvidia_pytriton.libs."""
+    return Path(pytriton_root()).parent
+
+
+def prepare_backends(work_dir: Path) -> Path:
+    """Assemble a backend directory with the Python backend and the stub for this Python version."""
+    root = pytriton_root() / "tritonserver"
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    stub = root / "python_backend_stubs" / version / "triton_python_backend_stub"
+    if not stub.exists():
+        raise FileNotFoundError(f"nvidia-pytriton has no Python backend stub for Python {version}")
+    python_dir = work_dir / "backends" / "python"
+    python_dir.mkdir(parents=True, exist_ok=True)
+    for src in (
+        root / "backends" / "python" / "libtriton_python.so",
+        root / "backends" / "python" / "triton_python_backend_utils.py",
+        stub,
+    ):
+        dst = python_dir / src.name
+        if not dst.exists() or dst.stat().st_size != src.stat().st_size:
+            shutil.copy2(src, dst)
+    return work_dir / "backends"
+
+
+def triton_env() -> dict[str, str]:
+    libdir = sysconfig.get_config_var("LIBDIR") or ""
+    libs = site_packages() / "nvidia_pytriton.libs"
+    paths = [str(site_packages()), *site.getsitepackages()]
+    return {
+        "LD_LIBRARY_PATH": ":".join(p for p in (libdir, str(libs)) if p),
+        "PYTHONPATH": ":".join(dict.fromkeys(paths)),
+        # ONNX Runtime inside the Python backend: keep it from grabbing every core per instance.
+        "OMP_NUM_THREADS": "1",
+    }
+
+
+def triton_process(
+    model_repository: Path,
+    work_dir: Path,
+    http_port: int,
+    grpc_port: int,
+    metrics_port: int,
+    log_path: Path,
+    config_name: str = "embedded",
+) -> ManagedProcess:
+    backends = prepare_backends(work_dir)
+    argv = [
+        str(pytriton_root() / "tritonserver" / "bin" / "tritonserver"),
+        f"--model-repository={model_repository.resolve()}",
+        f"--backend-directory={backends.resolve()}",
+        f"--model-config-name={config_name}",
+        f"--http-port={http_port}",
+        f"--grpc-port={grpc_port}",
+        f"--metrics-port={metrics_port}",
+        "--allow-metrics=true",
+        "--allow-cpu-metrics=true",
+        "--allow-gpu-metrics=false",
+        "--metrics-interval-ms=1000",
+        "--exit-timeout-secs=10",
+        "--log-verbose=0",
+    ]
+    return ManagedProcess("triton", argv, log_path, env=triton_env())
+
+
+def triton_ready(host: str, http_port: int) -> bool:
+    """Triton's own readiness: every model loaded (``/v2/health/ready``)."""
+    with urllib.request.urlopen(f"http://{host}:{http_port}/v2/health/ready", timeout=1) as resp:
+        return bool(resp.status == 200)
+
+
+def start_triton(
+    model_repository: Path,
+    work_dir: Path,
+    host: str,
+    http_port: int,
+    grpc_port: int,
+    metrics_port: int,
+    log_path: Path,
+    config_name: str = "embedded",
+    timeout: float = 120.0,
+) -> ManagedProcess:
+    proc = triton_process(model_repository, work_dir, http_port, grpc_port, metrics_port, log_path, config_name)
+    proc.start()
+    proc.wait_ready(lambda: triton_ready(host, http_port), timeout, what="serving the model")
+    return proc

@@ -1,0 +1,121 @@
+"""The wire format of a taxi transaction and its encoding into the model's input tensor.
+
+Every producer of model input (the consumer, the gateway's ``/score``, the ``score`` CLI, training)
+goes through :func:`encode_rows`, so there is exactly one mapping from JSON to tensor. The mapping is
+deliberately dumb: it only parses (datetimes to duration, hour and weekday) and marks missing fields
+as NaN. All feature engineering and scaling lives inside the ONNX graph, so training and serving cannot
+drift apart.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+
+#: Columns of the model's input tensor ``trip_fields``, in order. NaN marks a missing value.
+MODEL_INPUT_COLUMNS: tuple[str, ...] = (
+    "trip_distance",
+    "duration_minutes",
+    "fare_amount",
+    "extra",
+    "mta_tax",
+    "tip_amount",
+    "tolls_amount",
+    "improvement_surcharge",
+    "congestion_surcharge",
+    "total_amount",
+    "passenger_count",
+    "rate_code_id",
+    "payment_type",
+    "pickup_location_id",
+    "dropoff_location_id",
+    "pickup_hour",
+    "pickup_weekday",
+)
+N_INPUT_COLUMNS = len(MODEL_INPUT_COLUMNS)
+COLUMN_INDEX = {name: i for i, name in enumerate(MODEL_INPUT_COLUMNS)}
+
+#: Triton / ONNX tensor names shared by both model configs, the export and every client.
+INPUT_TENSOR = "trip_fields"
+OUTPUT_SCORE = "anomaly_score"
+OUTPUT_IS_FRAUD = "is_fraud"
+OUTPUT_FEATURE_ERRORS = "feature_errors"
+OUTPUT_FEATURE_EXPECTED = "feature_expected"
+OUTPUT_TENSORS = (OUTPUT_SCORE, OUTPUT_IS_FRAUD, OUTPUT_FEATURE_ERRORS, OUTPUT_FEATURE_EXPECTED)
+
+#: Wire fields that are numbers and map one-to-one onto an input column.
+NUMERIC_WIRE_FIELDS: tuple[str, ...] = tuple(
+    c for c in MODEL_INPUT_COLUMNS if c not in ("duration_minutes", "pickup_hour", "pickup_weekday")
+)
+
+#: Datetime formats accepted on the wire besides ISO 8601 (TLC's own CSVs use the first).
+_DATETIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y %H:%M")
+
+
+def parse_datetime(value: Any) -> datetime | None:
+    """Parse a TLC or ISO 8601 timestamp; None for missing. Raises ValueError for garbage.
+
+    Timestamps are taxi-meter local time (New York); a timezone suffix, if present, is dropped after
+    conversion is *not* attempted, because TLC data is naive local time and hour-of-day must match it.
+    """
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=None)
+    text = str(value).strip()
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).replace(tzinfo=None)
+    except ValueError:
+        pass
+    for fmt in _DATETIME_FORMATS:
+        try:
+            return datetime.strptime(text, fmt)
+        except ValueError:
+            continue
+    raise ValueError(f"not a datetime: {text!r}")
+
+
+def _number(value: Any) -> float:
+    """A float for a present value, NaN for a missing one (None, empty string)."""
+    if value is None or value == "":
+        return math.nan
+    if isinstance(value, bool):
+        raise ValueError("booleans are not numbers")
+    return float(value)
+
+
+def encode_row(tx: Mapping[str, Any], out: np.ndarray | None = None) -> np.ndarray:
+    """Encode one transaction mapping into a float32 row of ``N_INPUT_COLUMNS`` values.
+
+    ``duration_minutes`` wins over the datetimes when both are given (the caller said it explicitly);
+    otherwise it is derived from pickup and dropoff. Raises ValueError on unparseable values.
+    """
+    row = np.full(N_INPUT_COLUMNS, np.nan, dtype=np.float32) if out is None else out
+    for name in NUMERIC_WIRE_FIELDS:
+        row[COLUMN_INDEX[name]] = _number(tx.get(name))
+    pickup = parse_datetime(tx.get("pickup_datetime"))
+    dropoff = parse_datetime(tx.get("dropoff_datetime"))
+    duration = _number(tx.get("duration_minutes"))
+    if math.isnan(duration) and pickup is not None and dropoff is not None:
+        duration = (dropoff - pickup).total_seconds() / 60.0
+    row[COLUMN_INDEX["duration_minutes"]] = duration
+    if pickup is not None:
+        row[COLUMN_INDEX["pickup_hour"]] = pickup.hour + pickup.minute / 60.0
+        row[COLUMN_INDEX["pickup_weekday"]] = pickup.weekday()
+    else:
+        row[COLUMN_INDEX["pickup_hour"]] = np.nan
+        row[COLUMN_INDEX["pickup_weekday"]] = np.nan
+    return row
+
+
+def encode_rows(transactions: Sequence[Mapping[str, Any]] | Iterable[Mapping[str, Any]]) -> np.ndarray:
+    """Encode many transactions into a ``[batch, N_INPUT_COLUMNS]`` float32 array (the model input)."""
+    items = list(transactions)
+    batch = np.full((len(items), N_INPUT_COLUMNS), np.nan, dtype=np.float32)
+    for i, tx in enumerate(items):
+        encode_row(tx, batch[i])
+    return batch
