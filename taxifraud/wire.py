@@ -119,3 +119,31 @@ def encode_rows(transactions: Sequence[Mapping[str, Any]] | Iterable[Mapping[str
     for i, tx in enumerate(items):
         encode_row(tx, batch[i])
     return batch
+
+
+#: TLC's own column names (as in TLC's monthly files) -> our wire names, so their files work as they are.
+TLC_ALIASES: dict[str, str] = {
+    "VendorID": "vendor_id",
+    "tpep_pickup_datetime": "pickup_datetime",
+    "tpep_dropoff_datetime": "dropoff_datetime",
+    "lpep_pickup_datetime": "pickup_datetime",
+    "lpep_dropoff_datetime": "dropoff_datetime",
+    "RatecodeID": "rate_code_id",
+    "PULocationID": "pickup_location_id",
+    "DOLocationID": "dropoff_location_id",
+}
+
+
+def normalize_keys(record: Mapping[str, Any]) -> dict[str, Any]:
+    """Rename TLC column names to wire names; other keys pass through unchanged."""
+    return {TLC_ALIASES.get(k, k): v for k, v in record.items()}
+
+
+def missing_required(tx: Mapping[str, Any]) -> list[str]:
+    """Names of required fields that are absent: distance, fare, and a duration or both datetimes."""
+    missing = [f for f in ("trip_distance", "fare_amount") if tx.get(f) in (None, "")]
+    has_duration = tx.get("duration_minutes") not in (None, "")
+    has_datetimes = tx.get("pickup_datetime") not in (None, "") and tx.get("dropoff_datetime") not in (None, "")
+    if not has_duration and not has_datetimes:
+        missing.append("duration_minutes (or pickup_datetime and dropoff_datetime)")
+    return missing

@@ -1,0 +1,177 @@
+"""The ``taxifraud`` command: every service and tool of the project behind one entry point.
+
+Subcommands import their dependencies lazily so that, say, ``taxifraud score`` does not need the
+broker client and ``taxifraud gateway`` does not need torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable, Sequence
+
+log = logging.getLogger("taxifraud")
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _wait_for_signal() -> None:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from taxifraud.stack import StackSettings, run_foreground
+
+    overrides = {}
+    if args.consumers is not None:
+        overrides["stack_consumers"] = args.consumers
+    if args.no_prometheus:
+        overrides["stack_prometheus"] = False
+    settings = StackSettings(**overrides)  # type: ignore[arg-type]
+    return run_foreground(settings)
+
+
+def cmd_broker(args: argparse.Namespace) -> int:
+    from taxifraud.embedded.broker import start_broker
+    from taxifraud.kafka import ensure_topics
+    from taxifraud.stack import StackSettings
+
+    s = StackSettings()
+    proc = start_broker(s.stack_host, s.stack_broker_port, s.stack_run_dir / "broker.log")
+    try:
+        bootstrap = f"{s.stack_host}:{s.stack_broker_port}"
+        ensure_topics(s.model_copy(update={"kafka_bootstrap_servers": bootstrap}))
+        log.info("broker on %s (in memory; stopping it loses all topics). Ctrl-C stops it.", bootstrap)
+        _wait_for_signal()
+    finally:
+        proc.stop()
+    return 0
+
+
+def cmd_triton(args: argparse.Namespace) -> int:
+    from taxifraud.embedded.triton import start_triton
+    from taxifraud.stack import StackSettings
+
+    s = StackSettings()
+    proc = start_triton(
+        s.model_repository,
+        s.stack_run_dir / "triton",
+        s.stack_host,
+        s.stack_triton_http_port,
+        s.stack_triton_grpc_port,
+        s.stack_triton_metrics_port,
+        s.stack_run_dir / "triton.log",
+        config_name=args.config_name or s.stack_triton_config_name,
+    )
+    try:
+        log.info("triton gRPC on %s:%d, metrics :%d. Ctrl-C stops it.", s.stack_host, s.stack_triton_grpc_port,
+                 s.stack_triton_metrics_port)
+        _wait_for_signal()
+    finally:
+        proc.stop()
+    return 0
+
+
+def cmd_gateway(args: argparse.Namespace) -> int:
+    from gateway.server import run
+    from gateway.settings import Settings
+
+    run(Settings())
+    return 0
+
+
+def cmd_consumer(args: argparse.Namespace) -> int:
+    from consumer.settings import Settings
+    from consumer.worker import run
+
+    return run(Settings())
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from taxifraud.batch_score import score_csv
+
+    count, unscorable, flagged = score_csv(args.input, args.output, args.model_repository)
+    print(f"scored {count} rows -> {args.output}: {flagged} flagged, {unscorable} unscorable (see reasons)")
+    return 0
+
+
+def cmd_verdicts(args: argparse.Namespace) -> int:
+    from taxifraud.tail import tail_topic
+
+    return tail_topic(args.topic, follow=args.follow, limit=args.limit)
+
+
+def _delegate(module: str, func: str) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        import importlib
+
+        entry = getattr(importlib.import_module(module), func)
+        return int(entry(args.rest) or 0)
+
+    return run
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="taxifraud", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="run the whole embedded stack in the foreground (Ctrl-C stops all)")
+    up.add_argument("--consumers", type=int, default=None, help="consumer processes (STACK_CONSUMERS)")
+    up.add_argument("--no-prometheus", action="store_true", help="do not start Prometheus")
+    up.set_defaults(func=cmd_up)
+
+    sub.add_parser("broker", help="run the embedded Tansu broker and create the topics").set_defaults(func=cmd_broker)
+    triton = sub.add_parser("triton", help="run the embedded Triton server on model_repository/")
+    triton.add_argument("--config-name", default=None, help="configs/NAME.pbtxt (default: embedded)")
+    triton.set_defaults(func=cmd_triton)
+    sub.add_parser("gateway", help="run the HTTP gateway (GATEWAY_* settings)").set_defaults(func=cmd_gateway)
+    sub.add_parser("consumer", help="run one streaming consumer (CONSUMER_* settings)").set_defaults(
+        func=cmd_consumer
+    )
+
+    score = sub.add_parser("score", help="score a CSV of trips in-process with the same ONNX graph")
+    score.add_argument("input", help="CSV with wire-field (or TLC) column names")
+    score.add_argument("-o", "--output", required=True, help="output CSV: transaction_id, score, is_fraud, reasons")
+    score.add_argument("--model-repository", default=None, help="default: MODEL_REPOSITORY or ./model_repository")
+    score.set_defaults(func=cmd_score)
+
+    verdicts = sub.add_parser("verdicts", help="print verdicts (or alerts) from the broker")
+    verdicts.add_argument("--topic", default=None, help="default: TOPIC_VERDICTS")
+    verdicts.add_argument("--follow", "-f", action="store_true", help="keep reading new verdicts")
+    verdicts.add_argument("--limit", type=int, default=20, help="stop after this many (without --follow)")
+    verdicts.set_defaults(func=cmd_verdicts)
+
+    for name, module, func, text in (
+        ("train", "export.train", "main", "train the autoencoder on the shared TLC data"),
+        ("export", "export.export_onnx", "main", "export ONNX into model_repository, check parity, evaluate"),
+        ("replay", "taxifraud.replay", "main", "replay trips (files or generator) to the gateway or Kafka"),
+        ("demo", "taxifraud.demo", "main", "run the stack, replay trips with injected fraud, report"),
+        ("bench", "taxifraud.bench", "main", "measure throughput and latency, write bench/results.*"),
+    ):
+        p = sub.add_parser(name, help=text, add_help=False)
+        p.add_argument("rest", nargs=argparse.REMAINDER)
+        p.set_defaults(func=_delegate(module, func))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.verbose)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,247 @@
+"""The embedded stack: broker, Triton, consumer(s), gateway and Prometheus as real processes.
+
+``taxifraud up`` runs it in the foreground; the integration tests, ``make demo`` and ``make bench``
+use the same :class:`Stack`, so what is tested is what users run. Services start in dependency order
+and stop in reverse; if any service dies, the whole stack stops rather than limping on.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from taxifraud.config import REPO_ROOT, KafkaSettings, TritonSettings
+from taxifraud.embedded import prometheus as prom
+from taxifraud.embedded.broker import start_broker
+from taxifraud.embedded.process import ManagedProcess, port_open
+from taxifraud.embedded.triton import start_triton
+from taxifraud.kafka import ensure_topics
+
+log = logging.getLogger(__name__)
+
+
+class StackSettings(KafkaSettings, TritonSettings):
+    """Ports and switches of the embedded stack (``STACK_*``); broker/Triton keys are shared ones."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    stack_host: str = "127.0.0.1"
+    stack_broker_port: int = Field(9092, description="embedded Tansu; ignored if STACK_EMBEDDED_BROKER=false")
+    stack_embedded_broker: bool = Field(True, description="false: use KAFKA_BOOTSTRAP_SERVERS as given")
+    stack_triton_http_port: int = Field(8010, description="moved off 8000, which the gateway uses")
+    stack_triton_grpc_port: int = 8001
+    stack_triton_metrics_port: int = 8002
+    stack_triton_config_name: str = Field("embedded", description="model/configs/NAME.pbtxt to serve")
+    stack_gateway_port: int = 8000
+    stack_gateway_workers: int = Field(1, ge=1, le=64)
+    stack_consumers: int = Field(1, ge=0, le=64, description="consumer processes in one group")
+    stack_consumer_metrics_port: int = Field(9101, description="first consumer; the next ones count up")
+    stack_prometheus: bool = Field(True, description="start Debian's prometheus if it is installed")
+    stack_prometheus_port: int = 9090
+    stack_run_dir: Path = Field(REPO_ROOT / "run", description="logs and scratch files of this stack")
+
+
+@dataclass
+class Stack:
+    """A running embedded stack. Use as a context manager, or ``start()`` / ``stop()``."""
+
+    settings: StackSettings
+    extra_env: dict[str, str] = field(default_factory=dict)
+    services: list[ManagedProcess] = field(default_factory=list)
+
+    # -- addresses ---------------------------------------------------------------------------
+    @property
+    def bootstrap(self) -> str:
+        s = self.settings
+        return f"{s.stack_host}:{s.stack_broker_port}" if s.stack_embedded_broker else s.kafka_bootstrap_servers
+
+    @property
+    def triton_grpc(self) -> str:
+        return f"{self.settings.stack_host}:{self.settings.stack_triton_grpc_port}"
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://{self.settings.stack_host}:{self.settings.stack_gateway_port}"
+
+    @property
+    def prometheus_url(self) -> str:
+        return f"http://{self.settings.stack_host}:{self.settings.stack_prometheus_port}"
+
+    def consumer_metrics_port(self, index: int) -> int:
+        return self.settings.stack_consumer_metrics_port + index
+
+    def service_env(self) -> dict[str, str]:
+        """Environment every child service gets, so they all agree on the broker, Triton and topics."""
+        s = self.settings
+        return {
+            "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
+            "TOPIC_TRANSACTIONS": s.topic_transactions,
+            "TOPIC_VERDICTS": s.topic_verdicts,
+            "TOPIC_ALERTS": s.topic_alerts,
+            "TOPIC_DLQ": s.topic_dlq,
+            "TOPIC_PARTITIONS": str(s.topic_partitions),
+            "KAFKA_SESSION_TIMEOUT_MS": str(s.kafka_session_timeout_ms),
+            "TRITON_GRPC_URL": self.triton_grpc,
+            "TRITON_MODEL_NAME": s.triton_model_name,
+            "MODEL_REPOSITORY": str(s.model_repository),
+            "PYTHONUNBUFFERED": "1",
+            **self.extra_env,
+        }
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def __enter__(self) -> Stack:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> Stack:
+        s = self.settings
+        run = s.stack_run_dir
+        run.mkdir(parents=True, exist_ok=True)
+        if s.stack_embedded_broker:
+            self.services.append(start_broker(s.stack_host, s.stack_broker_port, run / "broker.log"))
+        ensure_topics(s.model_copy(update={"kafka_bootstrap_servers": self.bootstrap}))
+        self.services.append(
+            start_triton(
+                s.model_repository,
+                run / "triton",
+                s.stack_host,
+                s.stack_triton_http_port,
+                s.stack_triton_grpc_port,
+                s.stack_triton_metrics_port,
+                run / "triton.log",
+                config_name=s.stack_triton_config_name,
+            )
+        )
+        for i in range(s.stack_consumers):
+            self.start_consumer(i)
+        self.start_gateway()
+        if s.stack_prometheus and prom.prometheus_binary():
+            self.start_prometheus()
+        elif s.stack_prometheus:
+            log.warning("prometheus not installed: metrics are still served, but nothing scrapes them")
+        return self
+
+    def start_consumer(self, index: int, wait: bool = True) -> ManagedProcess:
+        port = self.consumer_metrics_port(index)
+        env = {**self.service_env(), "CONSUMER_METRICS_PORT": str(port)}
+        proc = ManagedProcess(
+            f"consumer-{index}",
+            [sys.executable, "-m", "taxifraud.cli", "consumer"],
+            self.settings.stack_run_dir / f"consumer-{index}.log",
+            env=env,
+        ).start()
+        self.services.append(proc)
+        if wait:
+            proc.wait_ready(lambda: port_open(self.settings.stack_host, port), 60, what="serving metrics")
+        return proc
+
+    def start_gateway(self) -> ManagedProcess:
+        s = self.settings
+        env = {
+            **self.service_env(),
+            "GATEWAY_HOST": s.stack_host,
+            "GATEWAY_PORT": str(s.stack_gateway_port),
+            "GATEWAY_WORKERS": str(s.stack_gateway_workers),
+            "PROMETHEUS_MULTIPROC_DIR": str(s.stack_run_dir / "gateway-metrics"),
+        }
+        proc = ManagedProcess(
+            "gateway", [sys.executable, "-m", "taxifraud.cli", "gateway"], s.stack_run_dir / "gateway.log", env=env
+        ).start()
+        self.services.append(proc)
+        proc.wait_ready(lambda: _http_ok(f"{self.gateway_url}/healthz"), 60, what="answering /healthz")
+        return proc
+
+    def start_prometheus(self) -> ManagedProcess:
+        s = self.settings
+        host = s.stack_host
+        targets = {
+            "gateway": [f"{host}:{s.stack_gateway_port}"],
+            "consumer": [f"{host}:{self.consumer_metrics_port(i)}" for i in range(max(1, s.stack_consumers))],
+            "triton": [f"{host}:{s.stack_triton_metrics_port}"],
+        }
+        config = prom.render_config(
+            REPO_ROOT / "prometheus" / "prometheus.embedded.yml", targets, s.stack_run_dir / "prometheus.yml"
+        )
+        proc = prom.prometheus_process(
+            config, host, s.stack_prometheus_port, s.stack_run_dir / "prometheus-data", s.stack_run_dir / "prometheus.log"
+        ).start()
+        self.services.append(proc)
+        proc.wait_ready(lambda: prom.prometheus_ready(host, s.stack_prometheus_port), 60, what="ready")
+        return proc
+
+    def stop(self) -> None:
+        """Stop services in reverse start order: gateway before consumers before Triton before broker."""
+        while self.services:
+            proc = self.services.pop()
+            try:
+                proc.stop()
+            except Exception:
+                log.exception("stopping %s failed", proc.name)
+
+    def dead_services(self) -> list[ManagedProcess]:
+        return [p for p in self.services if not p.alive()]
+
+
+def _http_ok(url: str) -> bool:
+    with urllib.request.urlopen(url, timeout=1) as resp:
+        return bool(resp.status == 200)
+
+
+def run_foreground(settings: StackSettings) -> int:
+    """``taxifraud up``: start everything, print where it is, run until Ctrl-C or a service dies."""
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        log.info("received signal %d: stopping the stack", signum)
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    stack = Stack(settings)
+    try:
+        stack.start()
+        _announce(stack)
+        while not stop.wait(1.0):
+            dead = stack.dead_services()
+            if dead:
+                for proc in dead:
+                    log.error("%s exited unexpectedly (code %s):\n%s", proc.name, proc.proc and proc.proc.returncode,
+                              proc.log_tail(20))
+                return 1
+        return 0
+    finally:
+        stack.stop()
+        log.info("stack stopped")
+
+
+def _announce(stack: Stack) -> None:
+    s = stack.settings
+    lines = [
+        "embedded stack is up (Ctrl-C stops everything):",
+        f"  gateway      {stack.gateway_url}   (POST /transactions, POST /score, /docs, /metrics)",
+        f"  broker       {stack.bootstrap}   (Tansu, in memory: a restart loses all topics)",
+        f"  triton       grpc {stack.triton_grpc}, http :{s.stack_triton_http_port}, "
+        f"metrics :{s.stack_triton_metrics_port}",
+        f"  consumers    {s.stack_consumers}, metrics from :{s.stack_consumer_metrics_port}",
+    ]
+    if any(p.name == "prometheus" for p in stack.services):
+        lines.append(f"  prometheus   {stack.prometheus_url}")
+    lines.append(f"  logs         {s.stack_run_dir}/*.log")
+    lines.append(f"  verdicts     taxifraud verdicts --follow   (reads topic {s.topic_verdicts})")
+    log.info("\n".join(lines))

@@ -1,0 +1,234 @@
+"""Realistic synthetic taxi trips, calibrated on real TLC data, for demos, benchmarks and load tests.
+
+A fresh clone has no TLC rows (we do not commit them), yet the demo must replay traffic the model
+finds ordinary. So :func:`calibrate` condenses real trips into aggregate statistics only (quantiles,
+category frequencies, a fare regression, the most common zone pairs with their distance spread) and
+:class:`TripGenerator` samples trips from them. ``traffic_profile.json`` holds no individual trip.
+
+The generator is a model of a trip, step by step: when (hour of week), where (zone pair), how far
+(the pair's distance spread), how fast (speed by hour), what it cost (TLC fare regression plus its
+residual), then surcharges, tolls, tip by payment type, and a total that adds up.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from taxifraud.config import DEFAULT_MODEL_REPOSITORY, MODEL_NAME, REPO_ROOT
+
+log = logging.getLogger(__name__)
+
+PROFILE_PATH = DEFAULT_MODEL_REPOSITORY / MODEL_NAME / "traffic_profile.json"
+DEFAULT_DATA_DIR = REPO_ROOT.parent / "shared" / "data" / "yellow_tripdata_samples_10k"
+PROFILE_VERSION = 1
+QUANTILES = np.linspace(0.0, 1.0, 41)
+TOP_ZONE_PAIRS = 1500
+TOLL_MIN_MILES = 8.0
+
+
+def _f(value: str) -> float | None:
+    try:
+        return float(value) if value != "" else None
+    except ValueError:
+        return None
+
+
+def _ordinary(r: dict[str, str]) -> tuple[datetime, float, float] | None:
+    """(pickup, distance, minutes) for a plausible paid trip, None for dirt we do not calibrate on."""
+    try:
+        pickup = datetime.strptime(r["pickup_datetime"], "%Y-%m-%d %H:%M:%S")
+        dropoff = datetime.strptime(r["dropoff_datetime"], "%Y-%m-%d %H:%M:%S")
+    except (KeyError, ValueError):
+        return None
+    minutes = (dropoff - pickup).total_seconds() / 60
+    distance, fare = _f(r.get("trip_distance", "")), _f(r.get("fare_amount", ""))
+    if distance is None or fare is None or not (0.1 <= distance <= 60 and 1 <= minutes <= 180 and 2.5 <= fare <= 300):
+        return None
+    mph = distance / (minutes / 60)
+    if not 1 <= mph <= 60 or r.get("payment_type") not in ("1", "2"):
+        return None
+    return pickup, distance, minutes
+
+
+def _categorical(counter: Counter[str], top: int = 12) -> dict[str, float]:
+    total = sum(counter.values())
+    return {k: v / total for k, v in counter.most_common(top)} if total else {}
+
+
+def _choices(freqs: dict[str, float]) -> tuple[list[str], np.ndarray]:
+    values = list(freqs)
+    probs = np.asarray(list(freqs.values()), dtype=float)
+    return values, probs / probs.sum() if len(probs) else probs
+
+
+def calibrate(files: Iterable[Path]) -> dict[str, Any]:
+    """Aggregate statistics of ordinary trips in ``files`` (TLC CSVs with our wire column names)."""
+    hour_of_week = np.zeros(168)
+    speeds: list[list[float]] = [[] for _ in range(24)]
+    pair_distances: dict[tuple[int, int], list[float]] = {}
+    design, fares = [], []
+    cats: dict[str, Counter[str]] = {k: Counter() for k in (
+        "vendor_id", "passenger_count", "payment_type", "mta_tax", "improvement_surcharge",
+        "congestion_surcharge")}
+    extra_by_hour: list[Counter[str]] = [Counter() for _ in range(24)]
+    tolls_long: Counter[str] = Counter()  # tolls on trips of TOLL_MIN_MILES or more; shorter ones pay none
+    tip_share: list[float] = []
+    months = []
+    for path in files:
+        months.append(path.stem.rsplit("_", 1)[-1])
+        with open(path, newline="") as fh:
+            for r in csv.DictReader(fh):
+                ok = _ordinary(r)
+                if ok is None or r.get("rate_code_id") != "1":
+                    continue
+                pickup, distance, minutes = ok
+                hour_of_week[pickup.weekday() * 24 + pickup.hour] += 1
+                speeds[pickup.hour].append(distance / (minutes / 60))
+                pair = (int(r["pickup_location_id"]), int(r["dropoff_location_id"]))
+                pair_distances.setdefault(pair, []).append(distance)
+                design.append((1.0, distance, minutes))
+                fares.append(float(r["fare_amount"]))
+                for k, counter in cats.items():
+                    counter[r.get(k, "")] += 1
+                extra_by_hour[pickup.hour][r.get("extra", "")] += 1
+                if distance >= TOLL_MIN_MILES:
+                    tolls_long[r.get("tolls_amount", "")] += 1
+                tip = _f(r.get("tip_amount", ""))
+                if r["payment_type"] == "1" and tip is not None and tip >= 0:
+                    tip_share.append(tip / float(r["fare_amount"]))
+    x, y = np.asarray(design), np.asarray(fares)
+    coef, *_ = np.linalg.lstsq(x, y, rcond=None)
+    residual_ratio = y / np.maximum(x @ coef, 1.0)
+    pairs = sorted(pair_distances.items(), key=lambda kv: -len(kv[1]))[:TOP_ZONE_PAIRS]
+    return {
+        "version": PROFILE_VERSION,
+        "source": "aggregate statistics of NYC TLC yellow trips (no individual trip stored)",
+        "months": months,
+        "trips": len(fares),
+        "hour_of_week": (hour_of_week / hour_of_week.sum()).round(6).tolist(),
+        "speed_mph_quantiles_by_hour": [np.quantile(s, QUANTILES).round(3).tolist() for s in speeds],
+        "fare_model": {"intercept": float(coef[0]), "per_mile": float(coef[1]), "per_minute": float(coef[2]),
+                       "ratio_quantiles": np.quantile(residual_ratio, QUANTILES).round(4).tolist()},
+        "zone_pairs": [
+            {"pu": pu, "do": do, "weight": len(d),
+             "log_distance_mean": round(float(np.mean(np.log(d))), 4),
+             "log_distance_std": round(float(np.std(np.log(d))) if len(d) > 1 else 0.3, 4)}
+            for (pu, do), d in pairs
+        ],
+        "categorical": {k: _categorical(c) for k, c in cats.items()},
+        "extra_by_hour": [_categorical(c, top=6) for c in extra_by_hour],
+        "tolls_long_trips": _categorical(tolls_long, top=8),
+        "tip_share_quantiles": np.quantile(tip_share, QUANTILES).round(4).tolist(),
+    }
+
+
+class TripGenerator:
+    """Samples ordinary trips from a traffic profile. Seeded, so runs are reproducible."""
+
+    def __init__(self, profile: dict[str, Any], seed: int = 0, start: datetime | None = None) -> None:
+        self.p = profile
+        self.rng = np.random.default_rng(seed)
+        self.start = start or datetime(2019, 6, 3)  # a Monday: hour-of-week offsets land on the right day
+        pairs = profile["zone_pairs"]
+        weights = np.array([z["weight"] for z in pairs], dtype=float)
+        self._pair_p = weights / weights.sum()
+        self._how_p = np.asarray(profile["hour_of_week"], dtype=float)
+        self._how_p /= self._how_p.sum()
+        self._cats = {k: _choices(v) for k, v in profile["categorical"].items() if v}
+        self._cats["tolls_long_trips"] = _choices(profile["tolls_long_trips"])
+        self._extra_by_hour = [_choices(c) for c in profile["extra_by_hour"]]
+
+    @classmethod
+    def from_file(cls, path: Path = PROFILE_PATH, seed: int = 0) -> TripGenerator:
+        return cls(json.loads(path.read_text()), seed=seed)
+
+    def _quantile_sample(self, quantiles: list[float]) -> float:
+        q = np.asarray(quantiles)
+        return float(np.interp(self.rng.random(), QUANTILES[: len(q)] if len(q) == len(QUANTILES)
+                               else np.linspace(0, 1, len(q)), q))
+
+    def _cat(self, key: str, default: str = "") -> str:
+        if key not in self._cats:
+            return default
+        return self._pick(self._cats[key])
+
+    def _pick(self, choices: tuple[list[str], np.ndarray]) -> str:
+        values, probs = choices
+        return str(values[self.rng.choice(len(values), p=probs)]) if values else ""
+
+    def trip(self) -> dict[str, Any]:
+        how = int(self.rng.choice(168, p=self._how_p))
+        pickup = self.start + timedelta(hours=how, seconds=float(self.rng.integers(0, 3600)))
+        pair = self.p["zone_pairs"][int(self.rng.choice(len(self._pair_p), p=self._pair_p))]
+        distance = math.exp(self.rng.normal(pair["log_distance_mean"], pair["log_distance_std"]))
+        distance = round(min(max(distance, 0.1), 60.0), 2)
+        mph = max(self._quantile_sample(self.p["speed_mph_quantiles_by_hour"][pickup.hour]), 1.5)
+        minutes = max(distance / mph * 60, 1.0)
+        fm = self.p["fare_model"]
+        base = fm["intercept"] + fm["per_mile"] * distance + fm["per_minute"] * minutes
+        fare = round(max(2.5, base * self._quantile_sample(fm["ratio_quantiles"])) * 2) / 2
+        payment = int(self._cat("payment_type", "1") or 1)
+        extra = float(self._pick(self._extra_by_hour[pickup.hour]) or 0)
+        mta = float(self._cat("mta_tax", "0.5") or 0.5)
+        improvement = float(self._cat("improvement_surcharge", "0.3") or 0.3)
+        congestion = float(self._cat("congestion_surcharge", "2.5") or 0)
+        tolls = float(self._cat("tolls_long_trips", "0.0") or 0) if distance >= TOLL_MIN_MILES else 0.0
+        tip = round(fare * max(self._quantile_sample(self.p["tip_share_quantiles"]), 0), 2) if payment == 1 else 0.0
+        total = round(fare + extra + mta + improvement + congestion + tolls + tip, 2)
+        dropoff = pickup + timedelta(minutes=minutes)
+        return {
+            "vendor_id": int(self._cat("vendor_id", "2") or 2),
+            "pickup_datetime": pickup.strftime("%Y-%m-%d %H:%M:%S"),
+            "dropoff_datetime": dropoff.strftime("%Y-%m-%d %H:%M:%S"),
+            "passenger_count": int(self._cat("passenger_count", "1") or 1),
+            "trip_distance": distance,
+            "rate_code_id": 1,
+            "store_and_fwd_flag": "N",
+            "pickup_location_id": pair["pu"],
+            "dropoff_location_id": pair["do"],
+            "payment_type": payment,
+            "fare_amount": fare,
+            "extra": extra,
+            "mta_tax": mta,
+            "tip_amount": tip,
+            "tolls_amount": tolls,
+            "improvement_surcharge": improvement,
+            "total_amount": total,
+            "congestion_surcharge": congestion,
+        }
+
+    def trips(self, n: int) -> Iterator[dict[str, Any]]:
+        for _ in range(n):
+            yield self.trip()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m taxifraud.traffic [DATA_DIR]``: rebuild traffic_profile.json from TLC files."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("data_dir", nargs="?", default=str(DEFAULT_DATA_DIR))
+    parser.add_argument("--months", default="2019-", help="calibrate on files whose month starts with this")
+    parser.add_argument("-o", "--output", default=str(PROFILE_PATH))
+    args = parser.parse_args(argv)
+    files = sorted(p for p in Path(args.data_dir).glob("*.csv") if p.stem.rsplit("_", 1)[-1].startswith(args.months))
+    if not files:
+        parser.error(f"no CSV files for {args.months!r} in {args.data_dir}")
+    profile = calibrate(files)
+    Path(args.output).write_text(json.dumps(profile, indent=1))
+    print(f"wrote {args.output} from {profile['trips']} trips in {len(files)} files")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
