@@ -12,6 +12,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
+from typing import Any
 
 log = logging.getLogger("taxifraud")
 
@@ -34,12 +35,12 @@ def _wait_for_signal() -> None:
 def cmd_up(args: argparse.Namespace) -> int:
     from taxifraud.stack import StackSettings, run_foreground
 
-    overrides = {}
+    overrides: dict[str, Any] = {}
     if args.consumers is not None:
         overrides["stack_consumers"] = args.consumers
     if args.no_prometheus:
         overrides["stack_prometheus"] = False
-    settings = StackSettings(**overrides)  # type: ignore[arg-type]
+    settings = StackSettings(**overrides)
     return run_foreground(settings)
 
 

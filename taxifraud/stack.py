@@ -179,7 +179,8 @@ class Stack:
             REPO_ROOT / "prometheus" / "prometheus.embedded.yml", targets, s.stack_run_dir / "prometheus.yml"
         )
         proc = prom.prometheus_process(
-            config, host, s.stack_prometheus_port, s.stack_run_dir / "prometheus-data", s.stack_run_dir / "prometheus.log"
+            config, host, s.stack_prometheus_port, s.stack_run_dir / "prometheus-data",
+            s.stack_run_dir / "prometheus.log",
         ).start()
         self.services.append(proc)
         proc.wait_ready(lambda: prom.prometheus_ready(host, s.stack_prometheus_port), 60, what="ready")

@@ -8,6 +8,7 @@ then SIGKILL.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -113,18 +114,14 @@ class ManagedProcess:
             return None
         if self.proc.poll() is None:
             log.info("stopping %s (pid %d)", self.name, self.proc.pid)
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
             try:
                 self.proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
                 log.warning("%s ignored SIGTERM for %.0fs; killing it", self.name, timeout)
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(self.proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
                 self.proc.wait()
         return self.proc.returncode
 

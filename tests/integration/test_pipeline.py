@@ -45,7 +45,8 @@ def test_single_batch_and_seed_bodies_each_get_exactly_one_verdict(pipeline: Sta
         resp = post(pipeline, path, body)
         assert resp.status_code == 202, resp.text
         ids += resp.json()["transaction_ids"]
-    batch = [dict(NORMAL_FULL, transaction_id=f"batch-{i}") for i in range(50)] + [dict(FRAUD, transaction_id="fraud-1")]
+    batch = [dict(NORMAL_FULL, transaction_id=f"batch-{i}") for i in range(50)]
+    batch.append(dict(FRAUD, transaction_id="fraud-1"))
     resp = post(pipeline, "/transactions", batch)
     assert resp.status_code == 202, resp.text
     assert resp.json()["transaction_ids"][-1] == "fraud-1"

@@ -1,0 +1,64 @@
+"""The broker's own latency floor: a bare producer -> consumer hop, no application code in between.
+
+Uses the producer and consumer settings the system uses (``taxifraud.kafka``), so the difference
+between this and our event-to-verdict latency is what our code (and Triton) adds.
+"""
+
+from __future__ import annotations
+
+import struct
+import threading
+import time
+import uuid
+from typing import Any
+
+import numpy as np
+from confluent_kafka import Consumer, Producer
+
+from taxifraud.config import KafkaSettings
+from taxifraud.kafka import consumer_config, ensure_topics, producer_config
+
+
+def hop_latency(settings: KafkaSettings, rate: float, seconds: float) -> dict[str, Any]:
+    """Produce timestamped messages at ``rate``/s for ``seconds``; measure send -> receive."""
+    topic = f"bench-floor-{uuid.uuid4().hex[:6]}"
+    ensure_topics(settings.model_copy(update={"topic_transactions": topic, "topic_verdicts": topic,
+                                              "topic_alerts": topic, "topic_dlq": topic}))
+    consumer = Consumer(consumer_config(settings, f"floor-{uuid.uuid4().hex[:6]}"))
+    assigned = threading.Event()
+    consumer.subscribe([topic], on_assign=lambda c, p: assigned.set())
+    latencies: list[float] = []
+    stop = threading.Event()
+
+    def consume() -> None:
+        while not stop.is_set():
+            for msg in consumer.consume(num_messages=1000, timeout=0.05):
+                if not msg.error():
+                    now = time.time()
+                    latencies.append(now - struct.unpack("d", (msg.value() or b"")[:8])[0])
+
+    reader = threading.Thread(target=consume)
+    reader.start()
+    deadline = time.monotonic() + 30
+    while not assigned.is_set() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    producer = Producer(producer_config(settings))
+    n = int(rate * seconds)
+    start = time.monotonic()
+    payload = b"x" * 400  # about a transaction's size
+    for i in range(n):
+        delay = start + i / rate - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        producer.produce(topic, struct.pack("d", time.time()) + payload)
+        producer.poll(0)
+    producer.flush(30)
+    wait_until = time.monotonic() + 10
+    while len(latencies) < n and time.monotonic() < wait_until:
+        time.sleep(0.05)
+    stop.set()
+    reader.join()
+    consumer.close()
+    arr = np.asarray(latencies) * 1e3
+    return {"offered_rate": rate, "sent": n, "received": len(latencies),
+            **{f"p{q}_ms": float(np.percentile(arr, q)) for q in (50, 95, 99)}}

@@ -1,0 +1,221 @@
+"""End-to-end figures on a running embedded stack: offered-load latency spans, peak throughput, soak.
+
+The load generator is ``taxifraud replay`` in its own process; this process only reads verdicts and
+scrapes the services' metrics, so it measures the system rather than competing with it for the GIL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import orjson
+
+from taxifraud.benchmarks import promtext
+from taxifraud.stack import Stack
+from taxifraud.traffic import TripGenerator
+from taxifraud.verdict_collector import VerdictCollector
+
+
+def _pct(values_s: list[float]) -> dict[str, float]:
+    if not values_s:
+        return {"p50_ms": float("nan"), "p95_ms": float("nan"), "p99_ms": float("nan")}
+    arr = np.asarray(values_s) * 1e3
+    return {f"p{q}_ms": float(np.percentile(arr, q)) for q in (50, 95, 99)}
+
+
+def replay_process(stack: Stack, run_id: str, rate: float, *, seconds: float | None = None,
+                   count: int | None = None, batch: int = 50, concurrency: int = 8,
+                   fraud_rate: float = 0.05) -> subprocess.Popen[str]:
+    argv = [sys.executable, "-m", "taxifraud.cli", "replay", "--gateway", stack.gateway_url, "--rate", str(rate),
+            "--batch", str(batch), "--concurrency", str(concurrency), "--fraud-rate", str(fraud_rate),
+            "--run-id", run_id]
+    argv += ["--duration", str(seconds)] if seconds else ["--count", str(count)]
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _consumer_histograms(stack: Stack, names: tuple[str, ...]) -> dict[str, promtext.Buckets]:
+    out: dict[str, promtext.Buckets] = {n: {} for n in names}
+    for i in range(stack.settings.stack_consumers):
+        text = promtext.scrape(f"http://{stack.settings.stack_host}:{stack.consumer_metrics_port(i)}/metrics")
+        for name in names:
+            for le, value in promtext.histogram_buckets(text, name).items():
+                out[name][le] = out[name].get(le, 0.0) + value
+    return out
+
+
+SPANS = ("consumer_processing_seconds", "consumer_event_to_verdict_seconds", "consumer_triton_request_duration_seconds")
+
+
+def offered_load(stack: Stack, rate: float, seconds: float, batch: int) -> dict[str, Any]:
+    """Latency spans at a steady offered rate, measured over the whole window."""
+    run_id = f"load{int(rate)}-{uuid.uuid4().hex[:6]}"
+    collector = VerdictCollector(stack.bootstrap, stack.settings.topic_verdicts, prefix=run_id).start()
+    before = _consumer_histograms(stack, SPANS)
+    proc = replay_process(stack, run_id, rate, seconds=seconds, batch=batch)
+    out, _ = proc.communicate(timeout=seconds + 120)
+    accepted = _accepted(out)
+    missing = collector.wait_for({f"{run_id}-{i}" for i in range(accepted)}, timeout=60)
+    after = _consumer_histograms(stack, SPANS)
+    collector.stop()
+    seen = collector.snapshot()
+    spans = {}
+    for name in SPANS:
+        d = promtext.delta(after[name], before[name])
+        spans[name] = {f"p{int(q * 100)}_ms": promtext.quantile(d, q) * 1e3 for q in (0.5, 0.95, 0.99)}
+    return {
+        "offered_rate": rate,
+        "seconds": seconds,
+        "accepted": accepted,
+        "verdicts": len(seen),
+        "missing": len(missing),
+        "duplicates": collector.duplicates,
+        "replay_output": out.strip().splitlines()[-1] if out.strip() else "",
+        "event_to_verdict_read": _pct([v.latency_s for v in seen.values() if v.latency_s is not None]),
+        "event_to_scored": _pct([v.scored_latency_s for v in seen.values() if v.scored_latency_s is not None]),
+        "consumer_histograms": spans,
+    }
+
+
+def _accepted(replay_output: str) -> int:
+    for line in replay_output.splitlines():
+        if line.startswith("sent "):
+            return int(line.split("accepted ")[1].split(",")[0])
+    raise RuntimeError(f"replay printed no summary:\n{replay_output}")
+
+
+def max_throughput(stack: Stack, count: int, batch: int = 500, concurrency: int = 4) -> dict[str, Any]:
+    """As fast as possible: HTTP batch ingestion -> verdicts topic; every id must get exactly one verdict."""
+    run_id = f"max-{uuid.uuid4().hex[:6]}"
+    collector = VerdictCollector(stack.bootstrap, stack.settings.topic_verdicts, prefix=run_id).start()
+    t0 = time.time()
+    proc = replay_process(stack, run_id, 0, count=count, batch=batch, concurrency=concurrency)
+    out, _ = proc.communicate(timeout=600)
+    accepted = _accepted(out)
+    ingest_done = time.time()
+    missing = collector.wait_for({f"{run_id}-{i}" for i in range(accepted)}, timeout=120)
+    time.sleep(1.0)  # let late duplicates show up
+    collector.stop()
+    seen = collector.snapshot()
+    last = max((v.seen_at for v in seen.values()), default=t0)
+    return {
+        "transactions": count,
+        "accepted": accepted,
+        "verdicts": len(seen),
+        "missing": len(missing),
+        "duplicates": collector.duplicates,
+        "exactly_one_verdict_each": not missing and collector.duplicates == 0 and accepted == count,
+        "ingest_rate": accepted / max(ingest_done - t0, 1e-9),
+        "end_to_end_rate": len(seen) / max(last - t0, 1e-9),
+        "seconds": last - t0,
+    }
+
+
+async def _score_load(url: str, bodies: list[bytes], rate: float, seconds: float) -> tuple[list[float], int]:
+    latencies: list[float] = []
+    errors = 0
+    async with httpx.AsyncClient(base_url=url, timeout=10,
+                                 limits=httpx.Limits(max_connections=32, max_keepalive_connections=32)) as client:
+        async def one(body: bytes) -> None:
+            nonlocal errors
+            t0 = time.perf_counter()
+            resp = await client.post("/score", content=body, headers={"content-type": "application/json"})
+            if resp.status_code == 200:
+                latencies.append(time.perf_counter() - t0)
+            else:
+                errors += 1
+
+        tasks = []
+        start = time.monotonic()
+        n = int(rate * seconds)
+        for i in range(n):
+            delay = start + i / rate - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(bodies[i % len(bodies)])))
+        await asyncio.gather(*tasks)
+    return latencies, errors
+
+
+def score_latency(stack: Stack, rate: float, seconds: float) -> dict[str, Any]:
+    """Synchronous ``POST /score`` round trips (one trip each) at a steady rate."""
+    bodies = [orjson.dumps(t) for t in TripGenerator.from_file(seed=7).trips(2000)]
+    latencies, errors = asyncio.run(_score_load(stack.gateway_url, bodies, rate, seconds))
+    return {"offered_rate": rate, "seconds": seconds, "ok": len(latencies), "errors": errors, **_pct(latencies)}
+
+
+def _rss_mib(pid: int) -> float:
+    """Resident memory of a process and all its descendants (uvicorn workers, Triton's stubs)."""
+    total = 0.0
+    stack = [pid]
+    while stack:
+        p = stack.pop()
+        try:
+            with open(f"/proc/{p}/status") as fh:
+                for line in fh:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1]) / 1024
+            for task in os.listdir(f"/proc/{p}/task"):
+                children = Path(f"/proc/{p}/task/{task}/children").read_text().split()
+                stack.extend(int(c) for c in children)
+        except (OSError, ValueError):
+            continue
+    return total
+
+
+def soak(stack: Stack, rate: float, seconds: float, sample_every: float = 10.0) -> dict[str, Any]:
+    """Steady load for a long time; samples throughput, latency and every process's memory."""
+    run_id = f"soak-{uuid.uuid4().hex[:6]}"
+    collector = VerdictCollector(stack.bootstrap, stack.settings.topic_verdicts, prefix=run_id).start()
+    proc = replay_process(stack, run_id, rate, seconds=seconds, batch=50)
+    samples: list[dict[str, Any]] = []
+    last_count, last_t = 0, time.time()
+    while proc.poll() is None:
+        time.sleep(sample_every)
+        now = time.time()
+        seen = collector.snapshot()
+        window = [v.latency_s for v in seen.values() if v.seen_at >= last_t and v.latency_s is not None]
+        samples.append({
+            "t": now,
+            "verdicts_per_s": (len(seen) - last_count) / (now - last_t),
+            "p99_ms": float(np.percentile(np.asarray(window) * 1e3, 99)) if window else float("nan"),
+            "rss_mib": {p.name: round(_rss_mib(p.pid), 1) for p in stack.services if p.alive()},
+        })
+        last_count, last_t = len(seen), now
+    out, _ = proc.communicate()
+    accepted = _accepted(out)
+    missing = collector.wait_for({f"{run_id}-{i}" for i in range(accepted)}, timeout=60)
+    collector.stop()
+    return {"offered_rate": rate, "seconds": seconds, "accepted": accepted, "missing": len(missing),
+            "duplicates": collector.duplicates, "samples": samples, "drift": soak_drift(samples)}
+
+
+def soak_drift(samples: list[dict[str, Any]]) -> dict[str, Any]:
+    """First vs last minute (after a warm-up sample): throughput, p99 and memory per process."""
+    if len(samples) < 4:
+        return {}
+    per_minute = max(1, len(samples) // 10)
+    head, tail = samples[1 : 1 + per_minute], samples[-per_minute:]
+
+    def mean(rows: list[dict[str, Any]], key: str) -> float:
+        return float(np.nanmean([r[key] for r in rows]))
+
+    memory = {}
+    for name in tail[-1]["rss_mib"]:
+        first = float(np.mean([r["rss_mib"].get(name, np.nan) for r in head]))
+        last = float(np.mean([r["rss_mib"].get(name, np.nan) for r in tail]))
+        memory[name] = {"first_mib": round(first, 1), "last_mib": round(last, 1),
+                        "change_pct": round((last - first) / first * 100, 1) if first else None}
+    return {
+        "throughput_first": mean(head, "verdicts_per_s"), "throughput_last": mean(tail, "verdicts_per_s"),
+        "p99_ms_first": mean(head, "p99_ms"), "p99_ms_last": mean(tail, "p99_ms"),
+        "memory": memory,
+    }

@@ -1,0 +1,171 @@
+"""Render bench results: a markdown table (goals, the seed's withdrawn claims, what we measured) and a PNG."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+
+def _get(d: dict[str, Any], *path: str) -> Any:
+    for key in path:
+        if not isinstance(d, dict) or key not in d:
+            return None
+        d = d[key]
+    return d
+
+
+def _fmt(value: Any, unit: str = "", digits: int = 1) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}{unit}"
+    return f"{value}{unit}"
+
+
+def goal_rows(r: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
+    """(figure, seed's claim, goal, measured, met) rows."""
+    rows = []
+
+    def met(ok: bool | None) -> str:
+        return "n/a" if ok is None else ("yes" if ok else "**no**")
+
+    e2e = _get(r, "max_throughput", "end_to_end_rate")
+    rows.append(("end-to-end throughput (HTTP batch -> verdicts topic)", "-", ">= 50,000 tx/s",
+                 _fmt(e2e, " tx/s", 0) + (" (exactly one verdict each)" if _get(r, "max_throughput",
+                                                                                  "exactly_one_verdict_each") else ""),
+                 met(None if e2e is None else e2e >= 50_000)))
+    for rate in sorted(_get(r, "offered_load") or {}, key=float):
+        load = r["offered_load"][rate]
+        proc = _get(load, "consumer_histograms", "consumer_processing_seconds", "p99_ms")
+        rows.append((f"processing p99 at {float(rate):,.0f}/s (received -> verdict acked)", "2.5 ms average",
+                     "<= 2.5 ms", _fmt(proc, " ms", 2), met(None if proc is None else proc <= 2.5)))
+        e2v = _get(load, "consumer_histograms", "consumer_event_to_verdict_seconds", "p99_ms")
+        floor = _get(r, "broker_floor", rate, "p99_ms")
+        rows.append((f"event -> verdict p99 at {float(rate):,.0f}/s vs broker floor p99", "-", "<= floor + 5 ms",
+                     f"{_fmt(e2v, ' ms')} vs floor {_fmt(floor, ' ms')}",
+                     met(None if e2v is None or floor is None else e2v <= floor + 5)))
+    score = _get(r, "score", "p99_ms")
+    rows.append((f"POST /score p99 at {_fmt(_get(r, 'score', 'offered_rate'), '/s', 0)}", "8.7 ms P95 (on an L4)",
+                 "<= 8.7 ms", _fmt(score, " ms", 2), met(None if score is None else score <= 8.7)))
+    ratio = _get(r, "ingest_vs_noop", "ratio")
+    rows.append(("single-event POST /transactions vs no-op FastAPI", "-", ">= 0.9x",
+                 f"{_fmt(ratio, 'x', 2)} ({_fmt(_get(r, 'ingest_vs_noop', 'ours', 'requests_per_s'), '/s', 0)} vs "
+                 f"{_fmt(_get(r, 'ingest_vs_noop', 'noop', 'requests_per_s'), '/s', 0)})",
+                 met(None if ratio is None else ratio >= 0.9)))
+    tr = _get(r, "model_throughput", "1024", "ratio")
+    rows.append(("Triton vs in-process ONNX Runtime at batch 1024", "-", ">= 0.5x", _fmt(tr, "x", 2),
+                 met(None if tr is None else tr >= 0.5)))
+    co = _get(r, "consumer_only", "rate") or _get(r, "consumer_only", "transactions_per_s")
+    rows.append(("consumer-only throughput (pre-filled topic)", "-", "-", _fmt(co, " tx/s", 0), "n/a"))
+    return rows
+
+
+def markdown(r: dict[str, Any]) -> str:
+    m = r.get("machine", {})
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Command: `{r.get('command')}`  ",
+        f"Machine: {m.get('cpu_model')}, {m.get('cores')} cores, {m.get('memory_gib')} GiB, {m.get('gpu')}; "
+        f"Python {m.get('python')}; git {m.get('git_revision')}  ",
+        f"Run: {r.get('started_at')} -> {r.get('finished_at')}. Everything (broker, Triton, gateway, consumer, "
+        "load generator) shares this machine.",
+        "",
+        "| figure | seed's claim (withdrawn) | goal | measured | met |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [f"| {a} | {b} | {c} | {d} | {e} |" for a, b, c, d, e in goal_rows(r)]
+    lines += ["", "## Latency spans (ms)", "", "| span | offered | p50 | p95 | p99 |", "|---|---|---|---|---|"]
+    for rate, floor in sorted((r.get("broker_floor") or {}).items(), key=lambda kv: float(kv[0])):
+        lines.append(f"| (a) broker floor: bare producer -> consumer hop | {float(rate):,.0f}/s | "
+                     f"{_fmt(floor.get('p50_ms'))} | {_fmt(floor.get('p95_ms'))} | {_fmt(floor.get('p99_ms'))} |")
+    names = {
+        "consumer_processing_seconds": "(b) processing: received -> verdict acked",
+        "consumer_event_to_verdict_seconds": "(c) event -> verdict acked (gateway ingested_at)",
+        "consumer_triton_request_duration_seconds": "Triton call (consumer side)",
+    }
+    for rate, load in sorted((r.get("offered_load") or {}).items(), key=lambda kv: float(kv[0])):
+        for key, label in names.items():
+            h = _get(load, "consumer_histograms", key) or {}
+            lines.append(f"| {label} | {float(rate):,.0f}/s | {_fmt(h.get('p50_ms'), '', 2)} | "
+                         f"{_fmt(h.get('p95_ms'), '', 2)} | {_fmt(h.get('p99_ms'), '', 2)} |")
+        read = load.get("event_to_verdict_read", {})
+        lines.append(f"| event -> verdict read by a downstream consumer | {float(rate):,.0f}/s | "
+                     f"{_fmt(read.get('p50_ms'))} | {_fmt(read.get('p95_ms'))} | {_fmt(read.get('p99_ms'))} |")
+    s = r.get("score") or {}
+    lines.append(f"| (d) POST /score round trip | {_fmt(s.get('offered_rate'), '/s', 0)} "
+                 f"| {_fmt(s.get('p50_ms'), '', 2)} | {_fmt(s.get('p95_ms'), '', 2)} "
+                 f"| {_fmt(s.get('p99_ms'), '', 2)} |")
+    lines += ["", "Consumer-side spans come from the consumer's Prometheus histograms (bucket-interpolated, "
+              "as `histogram_quantile` does); the others are exact percentiles of individual measurements.", ""]
+    mt = r.get("model_throughput") or {}
+    if mt:
+        lines += ["## Model throughput: Triton (gRPC) vs in-process ONNX Runtime", "",
+                  "| batch | Triton rows/s | ONNX Runtime rows/s | ratio | Triton p50 ms |", "|---|---|---|---|---|"]
+        for batch, fig in mt.items():
+            lines.append(f"| {batch} | {fig['triton']['rows_per_s']:,.0f} | {fig['onnxruntime']['rows_per_s']:,.0f} | "
+                         f"{fig['ratio']:.2f} | {fig['triton']['p50_ms']:.2f} |")
+        lines.append("")
+    soak = r.get("soak")
+    if soak and soak.get("drift"):
+        d = soak["drift"]
+        lines += [f"## Soak: {soak['seconds'] / 60:.0f} min at {soak['offered_rate']:,.0f}/s", "",
+                  f"Accepted {soak['accepted']:,}, missing verdicts {soak['missing']}, "
+                  f"duplicates {soak['duplicates']}.",
+                  "", "| | first minute | last minute |", "|---|---|---|",
+                  f"| verdicts/s | {d['throughput_first']:,.0f} | {d['throughput_last']:,.0f} |",
+                  f"| event -> verdict p99 (read) ms | {d['p99_ms_first']:.1f} | {d['p99_ms_last']:.1f} |"]
+        for name, mem in d["memory"].items():
+            lines.append(f"| RSS {name} MiB | {mem['first_mib']} | {mem['last_mib']} ({mem['change_pct']}%) |")
+        lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+def plot(r: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(17, 4.8))
+    spans = []
+    for rate, load in sorted((r.get("offered_load") or {}).items(), key=lambda kv: float(kv[0])):
+        floor = _get(r, "broker_floor", rate) or {}
+        proc = _get(load, "consumer_histograms", "consumer_processing_seconds") or {}
+        e2v = _get(load, "consumer_histograms", "consumer_event_to_verdict_seconds") or {}
+        for label, fig_ in (("floor", floor), ("processing", proc), ("event->verdict", e2v)):
+            spans.append((f"{label}\n{float(rate) / 1000:.0f}k/s", fig_.get("p50_ms") or 0, fig_.get("p99_ms") or 0))
+    if spans:
+        xs = range(len(spans))
+        axes[0].bar([x - 0.2 for x in xs], [s[1] for s in spans], width=0.4, label="p50")
+        axes[0].bar([x + 0.2 for x in xs], [s[2] for s in spans], width=0.4, label="p99")
+        axes[0].set_xticks(list(xs), [s[0] for s in spans], fontsize=7)
+        axes[0].set(title="latency spans", ylabel="ms")
+        axes[0].legend()
+    mt = r.get("model_throughput") or {}
+    if mt:
+        batches = list(mt)
+        axes[1].bar([i - 0.2 for i in range(len(batches))], [mt[b]["triton"]["rows_per_s"] for b in batches],
+                    width=0.4, label="Triton gRPC")
+        axes[1].bar([i + 0.2 for i in range(len(batches))], [mt[b]["onnxruntime"]["rows_per_s"] for b in batches],
+                    width=0.4, label="in-process ORT")
+        axes[1].set_xticks(range(len(batches)), [f"batch {b}" for b in batches])
+        axes[1].set(title="model throughput", ylabel="rows/s", yscale="log")
+        axes[1].legend()
+    soak = r.get("soak") or {}
+    samples = soak.get("samples") or []
+    if samples:
+        t0 = samples[0]["t"]
+        ts = [(s["t"] - t0) / 60 for s in samples]
+        axes[2].plot(ts, [s["verdicts_per_s"] for s in samples], label="verdicts/s")
+        ax2 = axes[2].twinx()
+        for name in samples[-1]["rss_mib"]:
+            ax2.plot(ts, [s["rss_mib"].get(name, math.nan) for s in samples], "--", label=f"RSS {name}")
+        ax2.set_ylabel("MiB")
+        ax2.legend(fontsize=7, loc="lower right")
+        axes[2].set(title="soak", xlabel="minutes", ylabel="verdicts/s")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -1,0 +1,274 @@
+"""``taxifraud replay``: send taxi trips into the system at a chosen rate, with labelled injected fraud.
+
+Sources: real TLC files (CSV or Parquet, TLC's own column names or ours) or the calibrated generator
+(:mod:`taxifraud.traffic`) when no file is given. Targets: the HTTP gateway (what clients do) or
+straight to Kafka (to load the consumer alone). Every trip gets a ``transaction_id`` that encodes
+nothing; the labels (which ids carry injected fraud, and of which family) stay with the caller, so
+the system under test cannot peek at them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import csv
+import itertools
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import orjson
+
+from taxifraud import wire
+from taxifraud.fraud_injection import FAMILIES, inject
+from taxifraud.traffic import TripGenerator
+
+log = logging.getLogger(__name__)
+
+
+# -- sources ------------------------------------------------------------------------------------
+def read_trip_file(path: Path) -> Iterator[dict[str, Any]]:
+    """Trips from a CSV or Parquet file with TLC or wire column names, as wire dicts."""
+    if path.suffix.lower() in (".parquet", ".pq"):
+        try:
+            import pyarrow.parquet as pq
+        except ImportError as exc:  # pragma: no cover - depends on the install
+            raise SystemExit("reading Parquet needs pyarrow: pip install pyarrow") from exc
+        table = pq.read_table(path)
+        for batch in table.to_batches(max_chunksize=8192):
+            for record in batch.to_pylist():
+                yield _clean(wire.normalize_keys(record))
+    else:
+        with open(path, newline="") as fh:
+            for record in csv.DictReader(fh):
+                yield _clean(wire.normalize_keys(record))
+
+
+def _clean(record: dict[str, Any]) -> dict[str, Any]:
+    """Drop empty cells and render datetimes as text, so the JSON body is what a client would send."""
+    out: dict[str, Any] = {}
+    for key, value in record.items():
+        if value is None or value == "":
+            continue
+        if hasattr(value, "strftime"):
+            value = value.strftime("%Y-%m-%d %H:%M:%S")
+        elif isinstance(value, str) and key not in ("pickup_datetime", "dropoff_datetime", "store_and_fwd_flag",
+                                                    "transaction_id", "taxi_id"):
+            with contextlib.suppress(ValueError):
+                value = float(value)
+        out[key] = value
+    return out
+
+
+@dataclass
+class LabelledTrips:
+    """An endless or bounded stream of (transaction, fraud family or None)."""
+
+    source: Iterator[dict[str, Any]]
+    fraud_rate: float
+    seed: int = 0
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
+    labels: dict[str, str | None] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._rng = np.random.default_rng(self.seed)
+        self._counter = itertools.count()
+
+    def take(self, n: int) -> list[dict[str, Any]]:
+        out = []
+        for trip in itertools.islice(self.source, n):
+            tx_id = f"{self.run_id}-{next(self._counter)}"
+            family: str | None = None
+            if self._rng.random() < self.fraud_rate:
+                family = FAMILIES[int(self._rng.integers(len(FAMILIES)))]
+                trip = inject(trip, family, self._rng)
+            trip = {**trip, "transaction_id": tx_id}
+            self.labels[tx_id] = family
+            out.append(trip)
+        return out
+
+
+def trip_source(data: list[str] | None, seed: int) -> Iterator[dict[str, Any]]:
+    """Trips from files (cycled, so a run can outlast them) or from the calibrated generator."""
+    if data:
+        paths = [Path(p) for p in data]
+        return itertools.cycle(itertools.chain.from_iterable(read_trip_file(p) for p in paths))
+    return TripGenerator.from_file(seed=seed).trips(10**12)
+
+
+# -- targets ------------------------------------------------------------------------------------
+@dataclass
+class ReplayStats:
+    sent: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    errors: int = 0
+    started: float = field(default_factory=time.monotonic)
+    finished: float = 0.0
+    request_seconds: list[float] = field(default_factory=list)
+    error_samples: list[str] = field(default_factory=list)
+
+    def record_error(self, text: str) -> None:
+        self.errors += 1
+        if len(self.error_samples) < 5:
+            self.error_samples.append(text)
+
+
+async def send_http(
+    batches: Iterator[list[dict[str, Any]]],
+    gateway_url: str,
+    rate: float,
+    concurrency: int,
+    stats: ReplayStats,
+    api_key: str | None = None,
+    on_accepted: Callable[[list[dict[str, Any]]], None] | None = None,
+) -> None:
+    """POST batches to ``/transactions``, paced to ``rate`` transactions/s (0: as fast as possible)."""
+    headers = {"content-type": "application/json"}
+    if api_key:
+        headers["x-api-key"] = api_key
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    sem = asyncio.Semaphore(concurrency)
+    async with httpx.AsyncClient(base_url=gateway_url, headers=headers, limits=limits, timeout=30) as client:
+
+        async def post(batch: list[dict[str, Any]]) -> None:
+            body = orjson.dumps(batch[0] if len(batch) == 1 else batch)
+            t0 = time.perf_counter()
+            try:
+                resp = await client.post("/transactions", content=body)
+            except httpx.HTTPError as exc:
+                stats.record_error(f"{type(exc).__name__}: {exc}")
+                return
+            finally:
+                sem.release()
+            stats.request_seconds.append(time.perf_counter() - t0)
+            if resp.status_code == 202:
+                stats.accepted += len(batch)
+                if on_accepted:
+                    on_accepted(batch)
+            elif resp.status_code < 500:
+                stats.rejected += len(batch)
+                stats.record_error(f"{resp.status_code}: {resp.text[:200]}")
+            else:
+                stats.record_error(f"{resp.status_code}: {resp.text[:200]}")
+
+        tasks: set[asyncio.Task[None]] = set()
+        start = time.monotonic()
+        for batch in batches:
+            if rate > 0:
+                due = start + stats.sent / rate
+                delay = due - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            await sem.acquire()
+            stats.sent += len(batch)
+            task = asyncio.create_task(post(batch))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+        if tasks:
+            await asyncio.gather(*tasks)
+    stats.finished = time.monotonic()
+
+
+def send_kafka(
+    batches: Iterator[list[dict[str, Any]]], bootstrap: str, topic: str, rate: float, stats: ReplayStats
+) -> None:
+    """Produce trips straight to the transactions topic (bypassing the gateway), stamped like it does."""
+    from confluent_kafka import Producer
+
+    from taxifraud.verdicts import utc_now_rfc3339
+
+    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all",
+                         "linger.ms": 5, "queue.buffering.max.messages": 1_000_000})
+
+    def delivered(err: Any, msg: Any) -> None:
+        if err is None:
+            stats.accepted += 1
+        else:
+            stats.record_error(str(err))
+
+    start = time.monotonic()
+    for batch in batches:
+        if rate > 0:
+            delay = start + stats.sent / rate - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+        stamp = utc_now_rfc3339()
+        for tx in batch:
+            tx["ingested_at"] = stamp
+            while True:
+                try:
+                    producer.produce(topic, orjson.dumps(tx), key=tx["transaction_id"], on_delivery=delivered)
+                    break
+                except BufferError:
+                    producer.poll(0.05)
+        stats.sent += len(batch)
+        producer.poll(0)
+    producer.flush(60)
+    stats.finished = time.monotonic()
+
+
+def batches_for(trips: LabelledTrips, batch_size: int, count: int | None, duration: float | None,
+                rate: float) -> Iterator[list[dict[str, Any]]]:
+    """Batches until ``count`` trips were taken or ``duration`` seconds passed."""
+    taken = 0
+    deadline = time.monotonic() + duration if duration else None
+    while (count is None or taken < count) and (deadline is None or time.monotonic() < deadline):
+        n = batch_size if count is None else min(batch_size, count - taken)
+        batch = trips.take(n)
+        if not batch:
+            return
+        taken += len(batch)
+        yield batch
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="taxifraud replay", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", nargs="*", help="TLC trip files (CSV/Parquet); default: calibrated generator")
+    parser.add_argument("--count", type=int, default=None, help="trips to send")
+    parser.add_argument("--duration", type=float, default=None, help="seconds to send for")
+    parser.add_argument("--rate", type=float, default=1000.0, help="transactions/s; 0 = as fast as possible")
+    parser.add_argument("--fraud-rate", type=float, default=0.05, help="share of trips with injected fraud")
+    parser.add_argument("--batch", type=int, default=50, help="transactions per HTTP request")
+    parser.add_argument("--concurrency", type=int, default=8, help="HTTP requests in flight")
+    parser.add_argument("--to", choices=("http", "kafka"), default="http")
+    parser.add_argument("--gateway", default="http://127.0.0.1:8000")
+    parser.add_argument("--api-key", default=None, help="X-API-Key, if the gateway requires one")
+    parser.add_argument("--labels", default=None, help="write transaction_id -> injected family as JSON here")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--run-id", default=None, help="prefix of the generated transaction ids")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.count is None and args.duration is None:
+        args.count = 10_000
+    trips = LabelledTrips(trip_source(args.data, args.seed), args.fraud_rate, seed=args.seed)
+    if args.run_id:
+        trips.run_id = args.run_id
+    stats = ReplayStats()
+    batches = batches_for(trips, args.batch, args.count, args.duration, args.rate)
+    if args.to == "http":
+        asyncio.run(send_http(batches, args.gateway, args.rate, args.concurrency, stats, args.api_key))
+    else:
+        from taxifraud.config import KafkaSettings
+
+        settings = KafkaSettings()
+        send_kafka(batches, settings.kafka_bootstrap_servers, settings.topic_transactions, args.rate, stats)
+    elapsed = max(stats.finished - stats.started, 1e-9)
+    injected = sum(1 for v in trips.labels.values() if v)
+    print(f"sent {stats.sent}, accepted {stats.accepted}, rejected {stats.rejected}, errors {stats.errors} "
+          f"in {elapsed:.1f}s ({stats.accepted / elapsed:,.0f}/s); {injected} with injected fraud")
+    for sample in stats.error_samples:
+        print(f"  error: {sample}")
+    if args.labels:
+        Path(args.labels).write_text(orjson.dumps(trips.labels).decode())
+    return 0 if stats.errors == 0 else 1
