@@ -32,7 +32,7 @@ PROFILE_PATH = DEFAULT_MODEL_REPOSITORY / MODEL_NAME / "traffic_profile.json"
 DEFAULT_DATA_DIR = REPO_ROOT.parent / "shared" / "data" / "yellow_tripdata_samples_10k"
 PROFILE_VERSION = 1
 QUANTILES = np.linspace(0.0, 1.0, 41)
-TOP_ZONE_PAIRS = 1500
+TOP_ZONE_PAIRS = 4000
 TOLL_MIN_MILES = 8.0
 
 
@@ -225,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     if not files:
         parser.error(f"no CSV files for {args.months!r} in {args.data_dir}")
     profile = calibrate(files)
-    Path(args.output).write_text(json.dumps(profile, indent=1))
+    Path(args.output).write_text(json.dumps(profile, separators=(",", ":")))
     print(f"wrote {args.output} from {profile['trips']} trips in {len(files)} files")
     return 0
 

@@ -1,0 +1,68 @@
+"""Pure parts of the benchmark: histogram quantiles from metrics text, wrk output, goal rows."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from taxifraud.benchmarks import promtext, report
+from taxifraud.benchmarks.wrk import parse_wrk
+
+METRICS = """# HELP lat_seconds x
+# TYPE lat_seconds histogram
+lat_seconds_bucket{le="0.001",instance="a"} 10.0
+lat_seconds_bucket{le="0.002",instance="a"} 30.0
+lat_seconds_bucket{le="0.004",instance="a"} 40.0
+lat_seconds_bucket{le="+Inf",instance="a"} 40.0
+lat_seconds_count{instance="a"} 40.0
+lat_seconds_sum{instance="a"} 0.05
+lat_seconds_bucket{le="0.001",instance="b"} 10.0
+lat_seconds_bucket{le="0.002",instance="b"} 10.0
+lat_seconds_bucket{le="0.004",instance="b"} 10.0
+lat_seconds_bucket{le="+Inf",instance="b"} 10.0
+lat_seconds_count{instance="b"} 10.0
+lat_seconds_sum{instance="b"} 0.005
+"""
+
+
+def test_histogram_quantile_interpolates_like_promql() -> None:
+    buckets = promtext.histogram_buckets(METRICS, "lat_seconds")
+    assert buckets == {0.001: 20.0, 0.002: 40.0, 0.004: 50.0, math.inf: 50.0}
+    assert promtext.quantile(buckets, 0.5) == pytest.approx(0.001 + 0.001 * (25 - 20) / 20)
+    assert promtext.quantile(buckets, 0.99) == pytest.approx(0.002 + 0.002 * (49.5 - 40) / 10)
+    empty = promtext.delta(buckets, buckets)
+    assert math.isnan(promtext.quantile(empty, 0.5))
+
+
+WRK = """Running 10s test @ http://127.0.0.1:8000/transactions
+  1 threads and 16 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     3.10ms  512.00us  12.00ms   90.00%
+  Latency Distribution
+     50%    3.01ms
+     75%    3.20ms
+     90%    3.50ms
+     99%  850.00us
+  51234 requests in 10.00s, 7.00MB read
+  Non-2xx or 3xx responses: 3
+Requests/sec:   5123.40
+Transfer/sec:    700.00KB
+"""
+
+
+def test_wrk_output_parsing() -> None:
+    fig = parse_wrk(WRK)
+    assert fig["requests_per_s"] == 5123.4
+    assert fig["p50_ms"] == 3.01 and fig["p99_ms"] == 0.85
+    assert fig["non_2xx"] == 3 and fig["requests"] == 51234
+    with pytest.raises(ValueError):
+        parse_wrk("nothing here")
+
+
+def test_goal_rows_mark_misses() -> None:
+    rows = report.goal_rows({"max_throughput": {"end_to_end_rate": 12_000.0, "exactly_one_verdict_each": True},
+                             "model_throughput": {"1024": {"ratio": 0.7}}})
+    by_name = {r[0]: r for r in rows}
+    assert by_name["end-to-end throughput (HTTP batch -> verdicts topic)"][4] == "**no**"
+    assert by_name["Triton vs in-process ONNX Runtime at batch 1024"][4] == "yes"

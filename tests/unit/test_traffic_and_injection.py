@@ -1,0 +1,59 @@
+"""The calibrated generator makes trips whose amounts add up; injected fraud changes what it claims."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from taxifraud import wire
+from taxifraud.demo import judge
+from taxifraud.fraud_injection import FAMILIES, inject
+from taxifraud.traffic import TripGenerator
+from taxifraud.verdict_collector import Seen
+
+PARTS = ("fare_amount", "extra", "mta_tax", "tip_amount", "tolls_amount", "improvement_surcharge",
+         "congestion_surcharge")
+
+
+@pytest.fixture(scope="module")
+def trips() -> list[dict]:
+    return list(TripGenerator.from_file(seed=11).trips(2000))
+
+
+def test_generated_trips_are_valid_and_consistent(trips: list[dict]) -> None:
+    for t in trips:
+        assert wire.missing_required(t) == []
+        assert t["total_amount"] == pytest.approx(sum(t[k] for k in PARTS), abs=0.011)
+        assert 0.1 <= t["trip_distance"] <= 60
+        assert 1 <= t["pickup_location_id"] <= 265
+    rows = wire.encode_rows(trips)
+    minutes = rows[:, wire.COLUMN_INDEX["duration_minutes"]]
+    mph = rows[:, wire.COLUMN_INDEX["trip_distance"]] / (minutes / 60)
+    assert 5 < float(np.median(mph)) < 20, "NYC taxis crawl: median speed should be city-like"
+    assert 7 < float(np.median(rows[:, wire.COLUMN_INDEX["fare_amount"]])) < 12  # real 2019 median: $9
+
+
+def test_generator_is_seeded() -> None:
+    a = list(TripGenerator.from_file(seed=5).trips(20))
+    b = list(TripGenerator.from_file(seed=5).trips(20))
+    assert a == b
+
+
+def test_each_injection_changes_the_trip(trips: list[dict]) -> None:
+    rng = np.random.default_rng(0)
+    base = trips[0]
+    for family in FAMILIES:
+        bad = inject(base, family, rng)
+        assert bad != base, family
+        assert base == trips[0], "injection must not mutate its input"
+    mismatch = inject(base, "total_mismatch", rng)
+    assert mismatch["total_amount"] - sum(mismatch[k] for k in PARTS) >= 25
+
+
+def test_judge_counts_confusion_and_families() -> None:
+    labels = {"a": None, "b": None, "c": "fare_inflation", "d": "fare_inflation", "e": None}
+    seen = {k: Seen(is_fraud=k in ("b", "c"), score=1.0, reasons=[], latency_s=None, scored_latency_s=None,
+                    seen_at=0.0) for k in ("a", "b", "c", "d")}
+    quality, families = judge(labels, seen)
+    assert (quality.tp, quality.fp, quality.fn, quality.tn) == (1, 1, 1, 1)
+    assert families == {"fare_inflation": (1, 2)}
