@@ -11,7 +11,7 @@ import logging
 import signal
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 log = logging.getLogger("taxifraud")
@@ -23,6 +23,8 @@ def _setup_logging(verbose: bool) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # One INFO line per HTTP request from the load generators' client would drown everything else.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def _wait_for_signal() -> None:
@@ -114,14 +116,23 @@ def cmd_verdicts(args: argparse.Namespace) -> int:
     return tail_topic(args.topic, follow=args.follow, limit=args.limit)
 
 
-def _delegate(module: str, func: str) -> Callable[[argparse.Namespace], int]:
-    def run(args: argparse.Namespace) -> int:
-        import importlib
+#: Subcommands with their own argument parsers: everything after the name is theirs.
+DELEGATED: dict[str, tuple[str, str, str]] = {
+    "train": ("export.train", "main", "train the autoencoder on the shared TLC data"),
+    "export": ("export.export_onnx", "main", "export ONNX into model_repository, check parity, evaluate"),
+    "replay": ("taxifraud.replay", "main", "replay trips (files or generator) to the gateway or Kafka"),
+    "demo": ("taxifraud.demo", "main", "run the stack, replay trips with injected fraud, report"),
+    "bench": ("taxifraud.bench", "main", "measure throughput and latency, write bench/results.*"),
+}
 
-        entry = getattr(importlib.import_module(module), func)
-        return int(entry(args.rest) or 0)
 
-    return run
+def _run_delegated(name: str, rest: list[str], verbose: bool) -> int:
+    import importlib
+
+    _setup_logging(verbose)
+    module, func, _ = DELEGATED[name]
+    entry = getattr(importlib.import_module(module), func)
+    return int(entry(rest) or 0)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -155,21 +166,18 @@ def build_parser() -> argparse.ArgumentParser:
     verdicts.add_argument("--limit", type=int, default=20, help="stop after this many (without --follow)")
     verdicts.set_defaults(func=cmd_verdicts)
 
-    for name, module, func, text in (
-        ("train", "export.train", "main", "train the autoencoder on the shared TLC data"),
-        ("export", "export.export_onnx", "main", "export ONNX into model_repository, check parity, evaluate"),
-        ("replay", "taxifraud.replay", "main", "replay trips (files or generator) to the gateway or Kafka"),
-        ("demo", "taxifraud.demo", "main", "run the stack, replay trips with injected fraud, report"),
-        ("bench", "taxifraud.bench", "main", "measure throughput and latency, write bench/results.*"),
-    ):
-        p = sub.add_parser(name, help=text, add_help=False)
-        p.add_argument("rest", nargs=argparse.REMAINDER)
-        p.set_defaults(func=_delegate(module, func))
+    for name, (_, _, text) in DELEGATED.items():
+        sub.add_parser(name, help=text, add_help=False)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    verbose = bool(args_list) and args_list[0] in ("-v", "--verbose")
+    rest = args_list[1:] if verbose else args_list
+    if rest and rest[0] in DELEGATED:
+        return _run_delegated(rest[0], rest[1:], verbose)
+    args = build_parser().parse_args(args_list)
     _setup_logging(args.verbose)
     return int(args.func(args))
 

@@ -217,7 +217,7 @@ def _time_reason(row: np.ndarray) -> str:
     hour, wd = _val(row, "pickup_hour"), _val(row, "pickup_weekday")
     when = []
     if hour is not None:
-        when.append(f"{int(hour) % 24:02d}:{int(round((hour % 1) * 60)) % 60:02d}")
+        when.append(f"{int(hour) % 24:02d}:{round((hour % 1) * 60) % 60:02d}")
     if wd is not None:
         when.append(_WEEKDAYS[int(wd) % 7])
     return f"time of pickup ({' '.join(when) or '?'}) is unusual for this trip"

@@ -31,7 +31,9 @@ log = logging.getLogger(__name__)
 PROFILE_PATH = DEFAULT_MODEL_REPOSITORY / MODEL_NAME / "traffic_profile.json"
 DEFAULT_DATA_DIR = REPO_ROOT.parent / "shared" / "data" / "yellow_tripdata_samples_10k"
 PROFILE_VERSION = 1
-QUANTILES = np.linspace(0.0, 1.0, 41)
+#: Quantile levels kept in the profile. The outer 1% on each side is left out on purpose: the
+#: generator makes *ordinary* trips, and the demo's fraud is injected separately, with labels.
+QUANTILES = np.linspace(0.01, 0.99, 41)
 TOP_ZONE_PAIRS = 4000
 TOLL_MIN_MILES = 8.0
 
