@@ -174,6 +174,7 @@ class Stack:
             "gateway": [f"{host}:{s.stack_gateway_port}"],
             "consumer": [f"{host}:{self.consumer_metrics_port(i)}" for i in range(max(1, s.stack_consumers))],
             "triton": [f"{host}:{s.stack_triton_metrics_port}"],
+            "prometheus": [f"{host}:{s.stack_prometheus_port}"],
         }
         config = prom.render_config(
             REPO_ROOT / "prometheus" / "prometheus.embedded.yml", targets, s.stack_run_dir / "prometheus.yml"
