@@ -12,7 +12,6 @@ import json
 import logging
 import sys
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,7 @@ import orjson
 from taxifraud.benchmarks import broker_floor, machine, model_throughput, pipeline, report
 from taxifraud.benchmarks.wrk import run_wrk
 from taxifraud.config import REPO_ROOT
-from taxifraud.embedded.process import ManagedProcess, free_port
+from taxifraud.embedded.process import ManagedProcess, free_port, port_open
 from taxifraud.stack import Stack, StackSettings
 from taxifraud.traffic import TripGenerator
 
@@ -35,12 +34,7 @@ def _noop_gateway(settings: StackSettings, port: int) -> ManagedProcess:
     argv = [sys.executable, "-m", "uvicorn", "gateway.noop:app", "--host", settings.stack_host, "--port", str(port),
             "--workers", str(settings.stack_gateway_workers), "--no-access-log", "--log-level", "warning"]
     proc = ManagedProcess("noop-gateway", argv, settings.stack_run_dir / "noop-gateway.log").start()
-
-    def ok() -> bool:
-        with urllib.request.urlopen(f"http://{settings.stack_host}:{port}/healthz", timeout=1) as resp:
-            return bool(resp.status == 200)
-
-    proc.wait_ready(ok, 30, what="serving")
+    proc.wait_ready(lambda: port_open(settings.stack_host, port), 30, what="serving")
     return proc
 
 

@@ -57,7 +57,7 @@ def ensure_topics(settings: KafkaSettings, timeout: float = 15.0) -> None:
     """Create our topics with ``topic_partitions`` partitions; existing topics are left alone."""
     admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
     existing = set(admin.list_topics(timeout=timeout).topics)
-    wanted = [t for t in settings.topics() if t not in existing]
+    wanted = [t for t in dict.fromkeys(settings.topics()) if t not in existing]
     if not wanted:
         return
     futures = admin.create_topics(

@@ -256,6 +256,16 @@ def _reason(family: str, worst: str, z: float, row: np.ndarray, exp: dict[str, f
         return _other_reason(row, worst, z)
 
 
+def _physically_impossible(row: np.ndarray, family: str) -> bool:
+    """An impossible speed is the clearest thing a reviewer can be told, so it leads when present."""
+    if family != "speed":
+        return False
+    dist, dur = _val(row, "trip_distance"), _val(row, "duration_minutes")
+    if dist is None or dur is None or dist <= 0:
+        return False
+    return dur <= 0 or dist / (dur / 60.0) > IMPOSSIBLE_MPH
+
+
 def explain_row(
     row: np.ndarray, errors: np.ndarray, expected: np.ndarray, meta: ModelMeta, max_reasons: int = 3
 ) -> list[str]:
@@ -273,7 +283,8 @@ def explain_row(
         family = FEATURE_FAMILY.get(name, "other")
         if family not in best:
             best[family] = (z, name)
-    ranked = sorted(best.items(), key=lambda item: -item[1][0])[:max_reasons]
+    ranked = sorted(best.items(), key=lambda item: (not _physically_impossible(row, item[0]), -item[1][0]))
+    ranked = ranked[:max_reasons]
     return [_reason(family, worst, z, row, exp) for family, (z, worst) in ranked]
 
 

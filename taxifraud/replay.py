@@ -32,6 +32,8 @@ from taxifraud.traffic import TripGenerator
 
 log = logging.getLogger(__name__)
 
+GENERATOR_POOL = 20_000
+
 
 # -- sources ------------------------------------------------------------------------------------
 def read_trip_file(path: Path) -> Iterator[dict[str, Any]]:
@@ -100,7 +102,9 @@ def trip_source(data: list[str] | None, seed: int) -> Iterator[dict[str, Any]]:
     if data:
         paths = [Path(p) for p in data]
         return itertools.cycle(itertools.chain.from_iterable(read_trip_file(p) for p in paths))
-    return TripGenerator.from_file(seed=seed).trips(10**12)
+    # Generating a trip costs ~100 us of Python; a load generator that must outrun the system under
+    # test cycles through a pre-generated pool instead (ids, and injected fraud, still differ per send).
+    return itertools.cycle(list(TripGenerator.from_file(seed=seed).trips(GENERATOR_POOL)))
 
 
 # -- targets ------------------------------------------------------------------------------------

@@ -39,10 +39,19 @@ def hop_latency(settings: KafkaSettings, rate: float, seconds: float) -> dict[st
 
     reader = threading.Thread(target=consume)
     reader.start()
-    deadline = time.monotonic() + 30
-    while not assigned.is_set() and time.monotonic() < deadline:
-        time.sleep(0.05)
     producer = Producer(producer_config(settings))
+    # Warm up until the consumer has fetched from every partition once: the first fetches after a
+    # join include offset lookups, which are not the steady-state hop we want to measure.
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        for partition in range(settings.topic_partitions):
+            producer.produce(topic, struct.pack("d", time.time()), partition=partition)
+        producer.flush(5)
+        time.sleep(0.2)
+        if assigned.is_set() and len(latencies) >= 3 * settings.topic_partitions:
+            break
+    time.sleep(0.5)
+    latencies.clear()
     n = int(rate * seconds)
     start = time.monotonic()
     payload = b"x" * 400  # about a transaction's size

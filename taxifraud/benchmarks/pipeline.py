@@ -6,7 +6,6 @@ scrapes the services' metrics, so it measures the system rather than competing w
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
@@ -15,13 +14,11 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
 import orjson
 
 from taxifraud.benchmarks import promtext
 from taxifraud.stack import Stack
-from taxifraud.traffic import TripGenerator
 from taxifraud.verdict_collector import VerdictCollector
 
 
@@ -119,37 +116,11 @@ def max_throughput(stack: Stack, count: int, batch: int = 500, concurrency: int 
     }
 
 
-async def _score_load(url: str, bodies: list[bytes], rate: float, seconds: float) -> tuple[list[float], int]:
-    latencies: list[float] = []
-    errors = 0
-    async with httpx.AsyncClient(base_url=url, timeout=10,
-                                 limits=httpx.Limits(max_connections=32, max_keepalive_connections=32)) as client:
-        async def one(body: bytes) -> None:
-            nonlocal errors
-            t0 = time.perf_counter()
-            resp = await client.post("/score", content=body, headers={"content-type": "application/json"})
-            if resp.status_code == 200:
-                latencies.append(time.perf_counter() - t0)
-            else:
-                errors += 1
-
-        tasks = []
-        start = time.monotonic()
-        n = int(rate * seconds)
-        for i in range(n):
-            delay = start + i / rate - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(one(bodies[i % len(bodies)])))
-        await asyncio.gather(*tasks)
-    return latencies, errors
-
-
 def score_latency(stack: Stack, rate: float, seconds: float) -> dict[str, Any]:
-    """Synchronous ``POST /score`` round trips (one trip each) at a steady rate."""
-    bodies = [orjson.dumps(t) for t in TripGenerator.from_file(seed=7).trips(2000)]
-    latencies, errors = asyncio.run(_score_load(stack.gateway_url, bodies, rate, seconds))
-    return {"offered_rate": rate, "seconds": seconds, "ok": len(latencies), "errors": errors, **_pct(latencies)}
+    """Synchronous ``POST /score`` round trips (one trip each) at a steady rate, from another process."""
+    proc = subprocess.run([sys.executable, "-m", "taxifraud.benchmarks.score_load", stack.gateway_url, str(rate),
+                           str(seconds)], capture_output=True, text=True, timeout=seconds + 120, check=True)
+    return dict(orjson.loads(proc.stdout.strip().splitlines()[-1]))
 
 
 def _rss_mib(pid: int) -> float:

@@ -56,7 +56,7 @@ def goal_rows(r: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
     tr = _get(r, "model_throughput", "1024", "ratio")
     rows.append(("Triton vs in-process ONNX Runtime at batch 1024", "-", ">= 0.5x", _fmt(tr, "x", 2),
                  met(None if tr is None else tr >= 0.5)))
-    co = _get(r, "consumer_only", "rate") or _get(r, "consumer_only", "transactions_per_s")
+    co = _get(r, "consumer_only", "tx_per_s")
     rows.append(("consumer-only throughput (pre-filled topic)", "-", "-", _fmt(co, " tx/s", 0), "n/a"))
     return rows
 
