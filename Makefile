@@ -7,7 +7,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 APT_PACKAGES := prometheus docker-compose wrk kcat chromium
-COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
+COMPOSE ?= docker compose
+# TRITON_MODEL_CONFIG=cpu serves configs/cpu.pbtxt and drops the GPU reservation (docker-compose.cpu.yml).
+COMPOSE_FILES := -f docker-compose.yml $(if $(filter cpu,$(TRITON_MODEL_CONFIG)),-f docker-compose.cpu.yml)
 N ?= 2
 
 .PHONY: help setup system-deps run demo test test-fast bench lint train export up down logs ps scale clean
@@ -52,8 +54,10 @@ lint: setup ## ruff, mypy, hadolint, compose and Prometheus config checks
 	$(BIN)/ruff check .
 	$(BIN)/mypy taxifraud gateway consumer export
 	$(BIN)/hadolint docker/*.Dockerfile
-	docker-compose config -q
+	GRAFANA_ADMIN_PASSWORD=lint-only docker-compose config -q
 	promtool check config prometheus/prometheus.yml
+	promtool check config prometheus/prometheus.embedded.yml
+	promtool test rules prometheus/alerts_test.yml
 
 train: setup ## train the autoencoder on ../shared/data (seeded)
 	$(BIN)/taxifraud train
@@ -64,22 +68,23 @@ export: setup ## export ONNX into model_repository/, check parity, write the eva
 up: ## production: docker compose with Redpanda, Triton on the GPU, gateway, consumers, Prometheus, Grafana
 	@command -v docker >/dev/null || { echo "make up: docker is not installed"; exit 1; }
 	@docker info >/dev/null 2>&1 || { echo "make up: the Docker engine is not running (or you lack access)"; exit 1; }
+	@docker compose version >/dev/null 2>&1 || { echo "make up: needs Docker Compose v2 (the 'docker compose' plugin)"; exit 1; }
 	@if [ "$${TRITON_MODEL_CONFIG:-}" != "cpu" ]; then \
 	  docker info 2>/dev/null | grep -qi 'runtimes:.*nvidia' || { echo "make up: no NVIDIA container runtime; install nvidia-container-toolkit, or set TRITON_MODEL_CONFIG=cpu"; exit 1; }; fi
 	@test -n "$${GRAFANA_ADMIN_PASSWORD:-$$(grep -s '^GRAFANA_ADMIN_PASSWORD=' .env | cut -d= -f2-)}" || { echo "make up: set GRAFANA_ADMIN_PASSWORD (env or .env)"; exit 1; }
-	$(COMPOSE) up -d --build --wait
+	$(COMPOSE) $(COMPOSE_FILES) up -d --build --wait
 
 down: ## stop the compose deployment
-	$(COMPOSE) down
+	$(COMPOSE) $(COMPOSE_FILES) down
 
 logs: ## follow the compose deployment's logs
-	$(COMPOSE) logs -f --tail=100
+	$(COMPOSE) $(COMPOSE_FILES) logs -f --tail=100
 
 ps: ## list the compose deployment's services
-	$(COMPOSE) ps
+	$(COMPOSE) $(COMPOSE_FILES) ps
 
 scale: ## run N consumers in the compose deployment: make scale N=4
-	$(COMPOSE) up -d --no-recreate --scale consumer=$(N)
+	$(COMPOSE) $(COMPOSE_FILES) up -d --no-recreate --scale consumer=$(N)
 
 clean: ## remove run/ logs and caches (keeps .venv)
 	rm -rf run .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,55 @@
+# syntax=docker/dockerfile:1
+# One image definition, two targets (the gateway and the consumer share every dependency):
+#   docker build -f docker/app.Dockerfile --target gateway  -t taxifraud-gateway:0.1.0 .
+#   docker build -f docker/app.Dockerfile --target consumer -t taxifraud-consumer:0.1.0 .
+# Runtime dependencies only: `pip install .` without extras (no torch, no embedded broker/Triton).
+# The model repository is mounted at /models at run time (MODEL_REPOSITORY=/models).
+
+FROM python:3.11.11-slim-bookworm AS build
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PYTHONDONTWRITEBYTECODE=1
+WORKDIR /src
+RUN python -m venv /opt/venv
+# Dependencies first (pinned in pyproject.toml), so editing code does not reinstall them.
+COPY pyproject.toml ./
+RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
+        > /tmp/requirements.txt \
+    && /opt/venv/bin/pip install --no-cache-dir -r /tmp/requirements.txt
+COPY taxifraud ./taxifraud
+COPY gateway ./gateway
+COPY consumer ./consumer
+COPY export ./export
+RUN /opt/venv/bin/pip install --no-cache-dir --no-deps . \
+    && /opt/venv/bin/python -c "import taxifraud.cli, gateway.settings, consumer.settings"
+
+FROM python:3.11.11-slim-bookworm AS runtime
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    MODEL_REPOSITORY=/models
+RUN groupadd --system --gid 10001 app \
+    && useradd --system --uid 10001 --gid app --no-create-home --home-dir /nonexistent \
+        --shell /usr/sbin/nologin app
+COPY --from=build /opt/venv /opt/venv
+WORKDIR /app
+USER 10001:10001
+
+FROM runtime AS gateway
+ENV GATEWAY_HOST=0.0.0.0 \
+    GATEWAY_PORT=8000
+EXPOSE 8000
+HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request as u; u.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('GATEWAY_PORT', '8000'), timeout=3)"]
+ENTRYPOINT ["taxifraud"]
+CMD ["gateway"]
+
+FROM runtime AS consumer
+ENV CONSUMER_METRICS_HOST=0.0.0.0 \
+    CONSUMER_METRICS_PORT=9101
+EXPOSE 9101
+HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request as u; u.urlopen('http://127.0.0.1:%s/metrics' % os.environ.get('CONSUMER_METRICS_PORT', '9101'), timeout=3)"]
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["taxifraud"]
+CMD ["consumer"]

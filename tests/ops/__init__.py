@@ -1,0 +1,1 @@
+"""Operations tests: Prometheus rules and configs, the Grafana dashboard, compose, Dockerfiles, Triton configs."""
