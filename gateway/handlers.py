@@ -1,0 +1,242 @@
+"""The write endpoints (``POST /transactions``, ``POST /score``) at the ASGI level, and their fast path.
+
+Why ASGI-level
+--------------
+The gateway must do real work per transaction (validate, stamp, produce, wait for the broker's ack) and
+still serve at least 0.9x the request rate of a FastAPI endpoint that does nothing. FastAPI's own
+per-request machinery (routing, exception and exit-stack middlewares, dependency solving, ``Request``
+objects, response classes) costs about as much as all of our work, so the hot endpoint is written against
+plain ASGI (``scope``/``receive``/``send``) and :class:`FastPathMiddleware` answers ``POST /transactions``
+before FastAPI's router is reached. The same handlers also back the regular FastAPI routes (which give the
+OpenAPI document and ``/docs`` their description), so both ways in behave identically by construction.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from taxifraud.verdicts import build_alert, utc_now_rfc3339
+
+from . import schema
+from .metrics import BATCH_SIZE, PRODUCE_FAILURES, SCORE_REQUESTS, TRANSACTIONS_ACCEPTED
+from .producer import AsyncProducer, Outgoing, ProduceFailed
+from .scoring import ScoreService, ScoringUnavailable
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+API_KEY_HEADER = b"x-api-key"
+RETRY_AFTER_QUEUE_FULL_S = 1
+FAST_PATHS = frozenset({"/transactions", "/transaction"})
+_JSON_HEADERS = [(b"content-type", b"application/json")]
+
+
+class Throttled:
+    """At most one log line per ``interval`` seconds per key, with the number of lines suppressed since.
+
+    During an outage every request fails the same way; one line per request would flood the logs
+    (thousands a second) without telling anyone more.
+    """
+
+    def __init__(self, interval: float = 5.0) -> None:
+        self.interval = interval
+        self._last: dict[str, float] = {}
+        self._suppressed: dict[str, int] = {}
+
+    def warning(self, key: str, msg: str, *args: Any) -> None:
+        now = time.monotonic()
+        if now - self._last.get(key, -self.interval) < self.interval:
+            self._suppressed[key] = self._suppressed.get(key, 0) + 1
+            return
+        self._last[key] = now
+        suppressed = self._suppressed.pop(key, 0)
+        if suppressed:
+            msg += f" (and {suppressed} more like it in the last {self.interval:g}s)"
+        log.warning(msg, *args)
+
+
+throttled = Throttled()
+
+
+class ClientGone(Exception):
+    """The client disconnected before its body arrived; there is nobody to answer."""
+
+
+@dataclass
+class Gateway:
+    """Everything one worker process needs to serve requests; built in the app's lifespan."""
+
+    settings: Settings
+    producer: AsyncProducer
+    scoring: ScoreService | None
+    api_keys: tuple[bytes, ...]
+
+    def authorized(self, scope: Scope) -> bool:
+        """Constant-time check of ``X-API-Key`` against every configured key (no early exit)."""
+        if not self.api_keys:
+            return True
+        presented = None
+        for name, value in scope["headers"]:
+            if name == API_KEY_HEADER:
+                presented = value
+                break
+        if presented is None:
+            return False
+        ok = False
+        for key in self.api_keys:
+            ok |= hmac.compare_digest(presented, key)
+        return ok
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    body: bytes
+    retry_after: int | None = None
+
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        extra = [(b"retry-after", str(self.retry_after).encode())] if self.retry_after is not None else []
+        return [*_JSON_HEADERS, (b"content-length", str(len(self.body)).encode()), *extra]
+
+    async def send(self, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status, "headers": self.headers()})
+        await send({"type": "http.response.body", "body": self.body})
+
+
+def problem(status: int, detail: Any, reason: str | None = None, retry_after: int | None = None) -> Reply:
+    body: dict[str, Any] = {"detail": detail}
+    if reason is not None:
+        body["reason"] = reason
+    return Reply(status, orjson.dumps(body), retry_after)
+
+
+async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
+    """The body, refusing (413) as soon as it is known to exceed ``limit``: by header, else while streaming."""
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            if value.isdigit() and int(value) > limit:
+                raise schema.Rejected(413, f"body of {int(value)} bytes exceeds GATEWAY_MAX_BODY_BYTES={limit}")
+            break
+    message = await receive()
+    if message["type"] != "http.request":
+        raise ClientGone
+    body: bytes = message.get("body", b"")
+    if not message.get("more_body", False):  # the usual case: the whole body in one message
+        if len(body) > limit:
+            raise schema.Rejected(413, f"body exceeds GATEWAY_MAX_BODY_BYTES={limit}")
+        return body
+    chunks = [body]
+    size = len(body)
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            raise ClientGone
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise schema.Rejected(413, f"body exceeds GATEWAY_MAX_BODY_BYTES={limit}")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+async def _validated(gw: Gateway, scope: Scope, receive: Receive) -> list[dict[str, Any]]:
+    """Auth, then size limit, then validation, shared by both write endpoints; raises ``schema.Rejected``."""
+    if not gw.authorized(scope):
+        raise schema.Rejected(401, "missing or invalid X-API-Key")
+    body = await read_body(scope, receive, gw.settings.gateway_max_body_bytes)
+    transactions, _ = schema.parse_transactions(body, gw.settings.gateway_max_batch)
+    BATCH_SIZE.observe(len(transactions))
+    return transactions
+
+
+def _not_stored(exc: ProduceFailed, count: int, gw: Gateway, what: str) -> Reply:
+    PRODUCE_FAILURES.labels(exc.reason).inc(count)
+    throttled.warning(f"produce-{exc.reason}", "%s: %d message(s) not stored (%s): %s", what, count, exc.reason, exc)
+    if exc.reason == "queue_full":
+        retry = RETRY_AFTER_QUEUE_FULL_S
+    else:
+        retry = max(1, round(gw.settings.gateway_produce_timeout_s))
+    return problem(503, f"{what} not stored: {exc}", exc.reason, retry)
+
+
+async def handle_transactions(gw: Gateway, scope: Scope, receive: Receive) -> Reply:
+    """Validate, stamp and produce; 202 only once the broker has acknowledged every message."""
+    try:
+        transactions = await _validated(gw, scope, receive)
+    except schema.Rejected as exc:
+        return problem(exc.status, exc.detail)
+    ids = schema.stamp(transactions, utc_now_rfc3339())
+    topic = gw.settings.topic_transactions
+    dumps = orjson.dumps
+    key = schema.kafka_key
+    try:
+        await gw.producer.send([(topic, key(tx), dumps(tx)) for tx in transactions])
+    except ProduceFailed as exc:
+        return _not_stored(exc, len(transactions), gw, "transactions")
+    TRANSACTIONS_ACCEPTED.inc(len(ids))
+    return Reply(202, orjson.dumps({"accepted": len(ids), "transaction_ids": ids}))
+
+
+async def handle_score(gw: Gateway, scope: Scope, receive: Receive) -> Reply:
+    """Score on Triton now; record verdicts (and alerts) on Kafka for the audit trail; 200 with verdicts.
+
+    The transactions are not put on the transactions topic (the consumer would score them again). The
+    answer waits for the audit records' acknowledgement: an unrecorded decision is a 503, not a 200.
+    """
+    try:
+        transactions = await _validated(gw, scope, receive)
+    except schema.Rejected as exc:
+        return problem(exc.status, exc.detail)
+    if gw.scoring is None:
+        return problem(503, "scoring is disabled on this gateway (GATEWAY_SCORE_ENABLED=false)", "scoring", 60)
+    schema.stamp(transactions, utc_now_rfc3339())
+    try:
+        verdicts = await gw.scoring.score(transactions)
+    except ScoringUnavailable as exc:
+        SCORE_REQUESTS.labels("triton_error").inc()
+        throttled.warning("score", "/score: %s", exc)
+        return problem(503, f"cannot score now: {exc}", "scoring", 1)
+    s = gw.settings
+    audit: list[Outgoing] = []
+    for verdict, tx in zip(verdicts, transactions, strict=True):
+        key = str(verdict["transaction_id"]).encode()
+        record = {**verdict, "source": "score"}
+        audit.append((s.topic_verdicts, key, orjson.dumps({**record, "transaction": tx})))
+        if verdict["is_fraud"]:
+            audit.append((s.topic_alerts, key, orjson.dumps(build_alert(record, tx))))
+    try:
+        await gw.producer.send(audit)
+    except ProduceFailed as exc:
+        return _not_stored(exc, len(audit), gw, "score audit records")
+    SCORE_REQUESTS.labels("ok").inc()
+    return Reply(200, orjson.dumps({"verdicts": verdicts}))
+
+
+class FastPathMiddleware:
+    """Answers ``POST /transactions`` (and the alias) directly, skipping FastAPI's router; see module doc.
+
+    Sits inside :class:`gateway.metrics.MetricsMiddleware`, so these requests are counted like any other.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] in FAST_PATHS:
+            gw: Gateway | None = getattr(scope["app"].state, "gateway", None)
+            if gw is not None:
+                try:
+                    reply = await handle_transactions(gw, scope, receive)
+                except ClientGone:
+                    return
+                await reply.send(send)
+                return
+        await self.app(scope, receive, send)
