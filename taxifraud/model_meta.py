@@ -27,6 +27,7 @@ class ModelMeta:
     fpr_budget: float = 0.0
     input_columns: list[str] = field(default_factory=lambda: list(MODEL_INPUT_COLUMNS))
     feature_units: dict[str, str] = field(default_factory=dict)
+    scored_features: list[str] = field(default_factory=list)  # count towards the score; empty = all
     created_at: str = ""
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
@@ -46,6 +47,7 @@ class ModelMeta:
             fpr_budget=float(doc.get("fpr_budget", 0.0)),
             input_columns=columns,
             feature_units={name: str(info.get("unit", "")) for name, info in groups.items()},
+            scored_features=[str(n) for n in doc.get("scored_features", [])],
             created_at=str(doc.get("created_at", "")),
             raw=doc,
         )

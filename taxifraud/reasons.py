@@ -27,6 +27,7 @@ FEATURE_FAMILY: dict[str, str] = {
     "speed_mph": "speed",
     "distance": "distance",
     "distance_vs_route": "distance",
+    "route_distance": "distance",
     "duration": "duration",
     "total": "total",
     "total_gap": "total",
@@ -69,6 +70,7 @@ _PREFIX_FAMILY = (
 )
 _WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 IMPOSSIBLE_MPH = 80.0
+SECONDARY_SHARE = 1.0 / 3.0  # a second or third reason needs at least this share of the strongest z
 
 
 def reason_family(reason: str) -> str:
@@ -137,11 +139,13 @@ def _speed_reason(row: np.ndarray, exp: dict[str, float]) -> str:
     return f"speed {mph:.1f} mph is unusual for this trip (usual ~{usual:.0f} mph)"
 
 
-def _distance_reason(row: np.ndarray, exp: dict[str, float]) -> str:
+def _distance_reason(row: np.ndarray, exp: dict[str, float], worst: str) -> str:
     dist = _val(row, "trip_distance") or 0.0
-    usual = max(_unslog(exp["distance"]), 0.0)
     pu, do = _val(row, "pickup_location_id"), _val(row, "dropoff_location_id")
     where = f" between zones {pu:.0f} and {do:.0f}" if pu is not None and do is not None else ""
+    if worst in ("route_distance", "distance_vs_route") and where:
+        return f"distance {dist:.2f} mi is implausible for the route{where}"
+    usual = max(_unslog(exp["distance"]), 0.0)
     fare = _val(row, "fare_amount")
     paid = f" for a {_money(fare)} fare" if fare is not None else ""
     return f"distance {dist:.2f} mi is implausible{paid}{where} (usual ~{usual:.1f} mi)"
@@ -240,7 +244,7 @@ def _reason(family: str, worst: str, z: float, row: np.ndarray, exp: dict[str, f
     builders: dict[str, Callable[[], str]] = {
         "fare": lambda: _fare_reason(row, exp),
         "speed": lambda: _speed_reason(row, exp),
-        "distance": lambda: _distance_reason(row, exp),
+        "distance": lambda: _distance_reason(row, exp, worst),
         "duration": lambda: _duration_reason(row, exp),
         "total": lambda: _total_reason(row, exp, worst),
         "tip": lambda: _tip_reason(row, exp),
@@ -271,8 +275,10 @@ def explain_row(
 ) -> list[str]:
     """Reasons for one transaction, worst family first; empty when no error reaches ``reason_min_z``."""
     names = meta.feature_names
+    scored = set(meta.scored_features or names)
     exp = {name: float(expected[k]) for k, name in enumerate(names)}
     best: dict[str, tuple[float, str]] = {}
+    context: set[str] = set()
     for k in np.argsort(-errors, kind="stable"):
         z = float(errors[k])
         if not math.isfinite(z):
@@ -283,7 +289,17 @@ def explain_row(
         family = FEATURE_FAMILY.get(name, "other")
         if family not in best:
             best[family] = (z, name)
-    ranked = sorted(best.items(), key=lambda item: (not _physically_impossible(row, item[0]), -item[1][0]))
+            if name not in scored:
+                context.add(family)
+    # Impossible physics first, then what the score is made of, then context (rate code, zone, time).
+    ranked = sorted(
+        best.items(),
+        key=lambda item: (not _physically_impossible(row, item[0]), item[0] in context, -item[1][0]),
+    )
+    # Secondary reasons must be comparable in strength to the strongest one: a $517 total makes the
+    # distance look short too, and that consequence is not a second finding.
+    strongest = max((z for z, _ in best.values()), default=0.0)
+    ranked = [item for i, item in enumerate(ranked) if i == 0 or item[1][0] >= SECONDARY_SHARE * strongest]
     ranked = ranked[:max_reasons]
     return [_reason(family, worst, z, row, exp) for family, (z, worst) in ranked]
 
@@ -300,6 +316,4 @@ def explain_batch(
         raise ValueError("rows, feature_errors and feature_expected must have the same batch size")
     if feature_errors.shape[1] != len(meta.feature_names):
         raise ValueError(f"feature_errors has {feature_errors.shape[1]} columns, model has {len(meta.feature_names)}")
-    return [
-        explain_row(rows[i], feature_errors[i], feature_expected[i], meta, max_reasons) for i in range(len(rows))
-    ]
+    return [explain_row(rows[i], feature_errors[i], feature_expected[i], meta, max_reasons) for i in range(len(rows))]

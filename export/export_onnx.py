@@ -1,0 +1,243 @@
+"""Export the trained model to the Triton model repository, check parity, and write the evaluation.
+
+``python -m export.export_onnx --model-dir build/model`` writes
+``model_repository/fraud_autoencoder/1/model.onnx`` and ``model_meta.json``, then compares torch with
+ONNX Runtime (and, with ``--triton``, with the real tritonserver) on validation rows, hand-made trips
+and random garbage within 1e-5, and finally runs ``export.evaluate`` (evaluation.json, plots, model
+card) unless ``--skip-eval``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from export import data
+from export.features import FEATURE_NAMES, GROUPS, SCORED, SEED_FIELDS
+from export.model import FraudAutoencoder
+from export.train import DEFAULT_OUT, load_state
+from taxifraud.config import MODEL_NAME
+from taxifraud.wire import INPUT_TENSOR, MODEL_INPUT_COLUMNS, N_INPUT_COLUMNS, OUTPUT_TENSORS
+
+log = logging.getLogger(__name__)
+
+OPSET = 17
+PARITY_TOL = 1e-5
+DEFAULT_REPOSITORY = data.REPO_ROOT / "model_repository"
+
+
+def load_trained(model_dir: Path) -> tuple[FraudAutoencoder, dict[str, Any]]:
+    """The trained module (architecture from ``training.json``, tensors from the .npz) and the summary."""
+    summary = json.loads((model_dir / "training.json").read_text())
+    cfg = summary["config"]
+    model = FraudAutoencoder(hidden=tuple(cfg["hidden"]), bottleneck=cfg["bottleneck"])
+    load_state(model, model_dir / "model_state.npz")
+    model.eval()
+    return model, summary
+
+
+def export_onnx(model: FraudAutoencoder, path: Path) -> None:
+    """Trace with the TorchScript exporter: a static, small graph of standard opset-17 ops.
+
+    The dynamo exporter would work too, but the classic one gives a stable, byte-reproducible file and
+    no onnxscript functions that older ONNX Runtime builds inside Triton might not know.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    example = torch.zeros(4, N_INPUT_COLUMNS)
+    torch.onnx.export(
+        model,
+        (example,),
+        str(path),
+        dynamo=False,
+        opset_version=OPSET,
+        input_names=[INPUT_TENSOR],
+        output_names=list(OUTPUT_TENSORS),
+        dynamic_axes={name: {0: "batch"} for name in (INPUT_TENSOR, *OUTPUT_TENSORS)},
+        do_constant_folding=True,
+    )
+    import onnx
+
+    proto = onnx.load(str(path))
+    onnx.checker.check_model(proto, full_check=True)
+    proto.producer_name = "taxifraud.export"
+    proto.doc_string = "taxi fraud masked autoencoder; see MODEL_CARD.md"
+    onnx.save(proto, str(path))
+
+
+def model_version(summary: dict[str, Any], onnx_path: Path) -> str:
+    """Date of training plus a content hash, so two different models never share a version string."""
+    import hashlib
+
+    digest = hashlib.sha256(onnx_path.read_bytes()).hexdigest()[:8]
+    return f"{summary['trained_at'][:10]}-{digest}"
+
+
+def write_meta(model: FraudAutoencoder, summary: dict[str, Any], version_dir: Path) -> dict[str, Any]:
+    """``model_meta.json``: what clients need besides the graph (threshold copy, names, baseline)."""
+    cfg = summary["config"]
+    meta = {
+        "model_name": MODEL_NAME,
+        "model_version": model_version(summary, version_dir / "model.onnx"),
+        "input_columns": list(MODEL_INPUT_COLUMNS),
+        "feature_names": list(FEATURE_NAMES),
+        "feature_groups": {name: spec for name, spec in _feature_info().items()},
+        "scored_features": [name for name, scored in zip(FEATURE_NAMES, SCORED, strict=True) if scored],
+        "column_groups": {k: list(v) for k, v in GROUPS.items()},
+        "seed_fields": list(SEED_FIELDS),
+        "threshold": float(model.threshold),
+        "fpr_budget": cfg["fpr_budget"],
+        "fpr_budget_seed": cfg["fpr_budget_seed"],
+        "reason_min_z": summary["calibration"]["reason_min_z"],
+        "score": "max over computable scored features of |z - z_hat| / validation spread, divided by "
+        "that max's validation tail quantile for the row's number of present columns",
+        "calibration": summary["calibration"],
+        "months": summary["months"],
+        "baseline": summary["baseline"],
+        "created_at": summary["trained_at"],
+        "exported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "opset": OPSET,
+    }
+    (version_dir / "model_meta.json").write_text(json.dumps(meta, indent=1) + "\n")
+    return meta
+
+
+def _feature_info() -> dict[str, dict[str, Any]]:
+    """Per feature: its raw inputs, group and unit (reasons use the unit to turn values into dollars/miles)."""
+    from export.features import FEATURES
+
+    return {f.name: {"inputs": list(f.inputs), "group": f.group, "unit": f.unit} for f in FEATURES}
+
+
+def parity_rows(model_dir_rows: np.ndarray, seed: int = 0) -> np.ndarray:
+    """Real rows, the same rows with 3 fields, and adversarial garbage (NaN, inf, huge, negative)."""
+    from export.calibrate import only_fields
+
+    rng = np.random.default_rng(seed)
+    real = model_dir_rows[rng.choice(len(model_dir_rows), size=min(2000, len(model_dir_rows)), replace=False)]
+    garbage = rng.normal(0, 1e3, size=(200, N_INPUT_COLUMNS)).astype(np.float32)
+    garbage[rng.random(garbage.shape) < 0.3] = np.nan
+    garbage[0] = np.inf
+    garbage[1] = -np.inf
+    garbage[2] = 3.0e38
+    garbage[3] = np.nan
+    return np.concatenate([real, only_fields(real, SEED_FIELDS), garbage]).astype(np.float32)
+
+
+def compare(name: str, ref: dict[str, np.ndarray], got: dict[str, np.ndarray]) -> dict[str, float]:
+    """Worst ``|a - b| / (1 + |a|)`` per output; raises unless ``np.allclose(a, b, rtol=1e-5, atol=1e-5)``.
+
+    That is "within 1e-5" in numpy's sense: absolute near zero, relative for large values (float32 has
+    ~7 significant digits, and different GEMM kernels legitimately differ in the last ones). ``is_fraud``
+    must agree exactly and no NaN may appear anywhere.
+    """
+    out = {}
+    for key in OUTPUT_TENSORS:
+        a, b = ref[key], got[key]
+        if a.shape != b.shape:
+            raise AssertionError(f"{name}: {key} shape {b.shape} != {a.shape}")
+        if key == "is_fraud":
+            diff = float((a != b).sum())
+            ok = diff == 0
+        else:
+            if np.isnan(b).any() or np.isnan(a).any():
+                raise AssertionError(f"{name}: NaN in {key}")
+            a64, b64 = a.astype(np.float64), b.astype(np.float64)
+            diff = float((np.abs(a64 - b64) / (1.0 + np.abs(a64))).max()) if a.size else 0.0
+            ok = bool(np.allclose(b64, a64, rtol=PARITY_TOL, atol=PARITY_TOL))
+        out[key] = diff
+        if not ok:
+            raise AssertionError(f"{name}: {key} differs by {diff:g} (tolerance {PARITY_TOL})")
+    log.info("parity %s: %s", name, out)
+    return out
+
+
+@torch.no_grad()
+def torch_outputs(model: FraudAutoencoder, rows: np.ndarray) -> dict[str, np.ndarray]:
+    """The reference outputs for parity, by tensor name."""
+    outs = model(torch.from_numpy(rows))
+    return {k: v.numpy() for k, v in zip(OUTPUT_TENSORS, outs, strict=True)}
+
+
+def triton_outputs(repository: Path, rows: np.ndarray, work_dir: Path) -> dict[str, np.ndarray]:
+    """Start the embedded tritonserver on free ports, infer ``rows`` over gRPC, stop it."""
+    import tritonclient.grpc as grpcclient
+
+    from taxifraud.embedded.process import free_port
+    from taxifraud.embedded.triton import start_triton
+
+    http, grpc, metrics = free_port(), free_port(), free_port()
+    proc = start_triton(repository, work_dir, "127.0.0.1", http, grpc, metrics, work_dir / "triton.log")
+    try:
+        client = grpcclient.InferenceServerClient(f"127.0.0.1:{grpc}")
+        results: dict[str, list[np.ndarray]] = {k: [] for k in OUTPUT_TENSORS}
+        for i in range(0, len(rows), 1024):
+            chunk = rows[i : i + 1024]
+            inp = grpcclient.InferInput(INPUT_TENSOR, list(chunk.shape), "FP32")
+            inp.set_data_from_numpy(chunk)
+            res = client.infer(MODEL_NAME, [inp], outputs=[grpcclient.InferRequestedOutput(k) for k in OUTPUT_TENSORS])
+            for k in OUTPUT_TENSORS:
+                results[k].append(res.as_numpy(k))
+        client.close()
+    finally:
+        proc.stop()
+    return {k: np.concatenate(v) for k, v in results.items()}
+
+
+def run_parity(
+    model: FraudAutoencoder, repository: Path, rows: np.ndarray, with_triton: bool, work_dir: Path
+) -> dict[str, Any]:
+    """torch vs ONNX Runtime (and vs the real tritonserver): the same numbers everywhere, or an error."""
+    from taxifraud.onnx_scorer import OnnxScorer
+
+    ref = torch_outputs(model, rows)
+    report: dict[str, Any] = {"rows": len(rows), "tolerance": PARITY_TOL}
+    report["onnxruntime"] = compare("torch vs onnxruntime", ref, OnnxScorer(repository).infer(rows))
+    if with_triton:
+        report["triton"] = compare("torch vs triton", ref, triton_outputs(repository, rows, work_dir))
+    return report
+
+
+def parser() -> argparse.ArgumentParser:
+    """Arguments of ``taxifraud export``."""
+    p = argparse.ArgumentParser(prog="taxifraud export", description=__doc__.splitlines()[0])
+    p.add_argument("--model-dir", type=Path, default=DEFAULT_OUT, help="training output (default build/model)")
+    p.add_argument("--repository", type=Path, default=DEFAULT_REPOSITORY, help="Triton model repository")
+    p.add_argument("--data-dir", type=Path, default=None)
+    p.add_argument("--no-triton", action="store_true", help="skip the parity check against tritonserver")
+    p.add_argument("--skip-eval", action="store_true", help="skip evaluation, plots and the model card")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``taxifraud export`` / ``python -m export.export_onnx``; a parity failure raises."""
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    torch.set_num_threads(2)
+    model, summary = load_trained(args.model_dir)
+    version_dir = args.repository / MODEL_NAME / "1"
+    export_onnx(model, version_dir / "model.onnx")
+    meta = write_meta(model, summary, version_dir)
+    log.info("exported %s (threshold %.4f)", meta["model_version"], meta["threshold"])
+
+    val = data.load_months(summary["months"]["validation"], args.data_dir)
+    keep, _ = data.clean_mask(val)
+    rows = parity_rows(val.rows[keep])
+    work = args.model_dir / "triton_parity"
+    parity = run_parity(model, args.repository, rows, not args.no_triton, work)
+    (args.model_dir / "parity.json").write_text(json.dumps(parity, indent=1))
+    if not args.skip_eval:
+        from export import evaluate
+
+        evaluate.run(model, summary, args.repository / MODEL_NAME, args.data_dir, parity, args.model_dir)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,176 @@
+"""The exported model: feature graph -> standardisation -> masked autoencoder -> z-scored errors -> score.
+
+Why a *masked* autoencoder scored group by group: a plain autoencoder given three fields (distance,
+duration, fare) has more bottleneck than the data has degrees of freedom and learns to copy its input,
+so an inflated fare reconstructs perfectly. Instead, at scoring time the model reconstructs each
+column group (money, trip, place/time, meta; see ``export.features.GROUPS``) with that group *hidden*
+from its input, i.e. from the other groups only. A fare is then judged against what distance,
+duration, zones, time and rate code imply, which is exactly the question fraud review asks, and the
+same network handles any subset of fields because missing fields look like hidden ones (mask = 0).
+Training hides random groups and random optional fields, so every field set the wire allows is seen.
+
+Per-feature errors are divided by that feature's *validation* spread (like Morpheus DFP's z-scores),
+looked up by how many input columns the row has (three fields give a vaguer reconstruction than
+seventeen, and a single spread would make the 3-field body either noisy or blind) and by payment
+class (a cash trip's tip is always $0, a card trip's varies). The score is the
+largest per-feature z over the scored features (charges and trip physics; see
+``export.features.SCORED``; one absurd field suffices) divided by that maximum's validation tail quantile
+for the same number of present columns: the maximum of 6 computable features is naturally smaller
+than the maximum of 37, and without this a single threshold would suit only one field set. So a score
+of 1 means "as extreme as the rarest normal trips with this many fields", for every field set, and
+``is_fraud = score > threshold`` with the threshold calibrated on validation months and stored in the
+graph as a constant.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from export.features import (
+    GROUP_NAMES,
+    N_FEATURES,
+    SCORED,
+    FeatureGraph,
+    group_hides,
+    primary_group,
+)
+from taxifraud.wire import COLUMN_INDEX, N_INPUT_COLUMNS
+
+#: z values fed to the encoder are clipped here: the network never sees (and so can never learn to
+#: echo) magnitudes outside the training range, while errors are measured on the unclipped z.
+INPUT_CLIP = 6.0
+N_BUCKETS = N_INPUT_COLUMNS + 1  # spread table rows: number of present input columns, 0..17
+#: Spreads are also kept per payment class (card, cash, other or missing): a cash trip's tip is always
+#: $0 while a card trip's varies, so one pooled spread would make a tip on a cash payment look ordinary.
+N_PAY_CLASSES = 3
+#: Outputs are capped: a z of 10,000 says everything, and no consumer has to JSON-encode an infinity.
+OUTPUT_LIMIT = 1.0e4
+
+
+class FraudAutoencoder(nn.Module):
+    """``trip_fields`` [B,17] -> anomaly_score [B,1], is_fraud [B,1], feature_errors [B,K], feature_expected [B,K]."""
+
+    center: torch.Tensor
+    scale: torch.Tensor
+    spread: torch.Tensor
+    score_scale: torch.Tensor
+    threshold: torch.Tensor
+    hides: torch.Tensor
+    primary: torch.Tensor
+    scored: torch.Tensor
+
+    def __init__(self, hidden: tuple[int, int] = (256, 128), bottleneck: int = 32) -> None:
+        super().__init__()
+        k = N_FEATURES
+        self.features = FeatureGraph()
+        self.register_buffer("center", torch.zeros(k))
+        self.register_buffer("scale", torch.ones(k))
+        self.register_buffer("spread", torch.ones(N_BUCKETS * N_PAY_CLASSES, k))
+        self.register_buffer("score_scale", torch.ones(N_BUCKETS))
+        self.register_buffer("threshold", torch.tensor(1.0e9))
+        self.register_buffer("hides", group_hides())
+        self.register_buffer("primary", primary_group())
+        self.register_buffer("scored", torch.tensor(SCORED, dtype=torch.bool))
+        h1, h2 = hidden
+        self.encoder = nn.Sequential(
+            nn.Linear(2 * k, h1), nn.SiLU(), nn.Linear(h1, h2), nn.SiLU(), nn.Linear(h2, bottleneck)
+        )
+        self.decoder = nn.Sequential(
+            nn.Linear(bottleneck, h2),
+            nn.SiLU(),
+            nn.Linear(h2, h1),
+            nn.SiLU(),
+            nn.Linear(h1, k),
+        )
+
+    def standardize(self, feats: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        z = (feats - self.center) / self.scale
+        return torch.where(mask, z, torch.zeros_like(z))
+
+    def reconstruct(self, z: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
+        """Reconstruct all K standardised features from the visible ones (the mask is an input too)."""
+        v = visible.to(z.dtype)
+        inp = torch.cat([torch.clamp(z, -INPUT_CLIP, INPUT_CLIP) * v, v], dim=1)
+        out: torch.Tensor = self.decoder(self.encoder(inp))
+        return out
+
+    def group_reconstruction(self, z: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """One pass per group with that group hidden; each feature taken from its own group's pass."""
+        g, b, k = len(GROUP_NAMES), z.shape[0], z.shape[1]
+        z_rep = z.unsqueeze(0).expand(g, b, k).reshape(g * b, k)
+        visible = (mask.unsqueeze(0) & ~self.hides.unsqueeze(1)).reshape(g * b, k)
+        zhat = self.reconstruct(z_rep, visible).reshape(g, b, k)
+        return (zhat * self.primary.unsqueeze(1)).sum(dim=0)
+
+    def spread_cell(self, raw: torch.Tensor, bucket: torch.Tensor) -> torch.Tensor:
+        """Row of the spread table: present-column count x payment class (card 0, cash 1, else 2)."""
+        pay = raw[:, COLUMN_INDEX["payment_type"]]
+        pay_class = torch.where(pay == 1.0, 0, torch.where(pay == 2.0, 1, 2))  # NaN compares False: class 2
+        return bucket * N_PAY_CLASSES + pay_class
+
+    def score_parts(self, raw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(errors unscaled |z - zhat|, mask, bucket index, expected in feature units)."""
+        feats, mask, present = self.features(raw)
+        z = self.standardize(feats, mask)
+        zhat = self.group_reconstruction(z, mask)
+        resid = torch.where(mask, torch.abs(z - zhat), torch.zeros_like(z))
+        bucket = present.to(torch.long).sum(dim=1)
+        expected = zhat * self.scale + self.center
+        return resid, mask, bucket, expected
+
+    def forward(self, raw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        resid, mask, bucket, expected = self.score_parts(raw)
+        spread = self.spread[self.spread_cell(raw, bucket)]
+        errors = torch.where(mask, resid / spread, torch.zeros_like(resid))
+        errors = torch.clamp(errors, 0.0, OUTPUT_LIMIT)
+        worst = torch.amax(torch.where(self.scored, errors, torch.zeros_like(errors)), dim=1, keepdim=True)
+        score = torch.clamp(worst / self.score_scale[bucket].unsqueeze(1), 0.0, OUTPUT_LIMIT)
+        is_fraud = score > self.threshold
+        return score, is_fraud, errors, expected
+
+
+class SeedBaseline(nn.Module):
+    """The seed's recipe, kept only for comparison in the model card.
+
+    5 features (passenger_count, trip_distance, fare_amount, duration, fare per minute), a
+    StandardScaler (missing values imputed at the mean, i.e. 0 after scaling), a 5-32-16-8-2
+    autoencoder trained with MSE, and the 95th percentile of training error as threshold.
+    """
+
+    mean: torch.Tensor
+    std: torch.Tensor
+    threshold: torch.Tensor
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(5))
+        self.register_buffer("std", torch.ones(5))
+        self.register_buffer("threshold", torch.tensor(1.0e9))
+        self.encoder = nn.Sequential(
+            nn.Linear(5, 32), nn.ReLU(), nn.Linear(32, 16), nn.ReLU(), nn.Linear(16, 8), nn.ReLU(), nn.Linear(8, 2)
+        )
+        self.decoder = nn.Sequential(
+            nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 5)
+        )
+
+    @staticmethod
+    def raw_features(raw: torch.Tensor) -> torch.Tensor:
+        from taxifraud.wire import COLUMN_INDEX
+
+        pc = raw[:, COLUMN_INDEX["passenger_count"]]
+        dist = raw[:, COLUMN_INDEX["trip_distance"]]
+        fare = raw[:, COLUMN_INDEX["fare_amount"]]
+        dur = raw[:, COLUMN_INDEX["duration_minutes"]]
+        fpm = fare / torch.clamp(dur, min=1.0 / 60.0)
+        return torch.stack([pc, dist, fare, dur, fpm], dim=1)
+
+    def scaled(self, raw: torch.Tensor) -> torch.Tensor:
+        f = self.raw_features(raw)
+        z = (f - self.mean) / self.std
+        return torch.where(torch.isfinite(z), z, torch.zeros_like(z))
+
+    def forward(self, raw: torch.Tensor) -> torch.Tensor:
+        z = self.scaled(raw)
+        zhat = self.decoder(self.encoder(z))
+        return ((z - zhat) ** 2).mean(dim=1)

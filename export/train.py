@@ -1,0 +1,326 @@
+"""Train the fraud autoencoder (and the seed baseline) from the shared monthly samples.
+
+``python -m export.train --out build/model`` writes ``model_state.npz`` (all tensors, no pickle),
+``baseline_state.npz`` and ``training.json`` (months, cleaning counts, calibration, baseline stats).
+``export.export_onnx`` turns those into the committed model repository. Seeded and deterministic on
+CPU: same data + same seed = same weights, so the committed ONNX can be reproduced.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from export import calibrate, data
+from export.features import BOROUGH_CODES, GROUPS, N_ZONE_SLOTS, SEED_FIELDS, FeatureGraph
+from export.model import FraudAutoencoder, SeedBaseline
+from taxifraud.wire import COLUMN_INDEX
+
+log = logging.getLogger(__name__)
+
+DEFAULT_OUT = data.REPO_ROOT / "build" / "model"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that determines the trained artefact; written to ``training.json`` and the model card.
+
+    Budgets are validation false-positive rates (see ``export.calibrate.budget_schedule``). The masking
+    probabilities decide which field sets the network sees: 30% seed-only rows because the seed's body is
+    the commonest partial request; 15% per optional field unit so every other subset occurs too.
+    """
+
+    seed: int = 20261128
+    epochs: int = 12
+    batch_size: int = 512
+    lr: float = 2e-3
+    weight_decay: float = 1e-5
+    hidden: tuple[int, int] = (256, 128)
+    bottleneck: int = 32
+    threads: int = 2
+    fpr_budget: float = 0.002  # validation FPR allowed for full-field requests
+    fpr_budget_seed: float = 0.005  # ... and for the 3-field seed body (interpolated in between)
+    p_seed_only: float = 0.3
+    p_drop_optional: float = 0.15
+    visible_weight: float = 0.1
+    baseline_epochs: int = 8
+
+
+#: Units of optional fields that clients leave out together (or not at all).
+OPTIONAL_UNITS: tuple[tuple[str, ...], ...] = (
+    ("pickup_hour", "pickup_weekday"),
+    ("pickup_location_id",),
+    ("dropoff_location_id",),
+    ("passenger_count",),
+    ("rate_code_id",),
+    ("payment_type",),
+    ("extra", "mta_tax", "improvement_surcharge"),
+    ("congestion_surcharge",),
+    ("tip_amount",),
+    ("tolls_amount",),
+    ("total_amount",),
+)
+
+
+def simulate_missing(rows: np.ndarray, rng: np.random.Generator, cfg: TrainConfig) -> np.ndarray:
+    """Blank out fields the way clients do: the 3-field seed body, or random optional fields."""
+    out = rows.copy()
+    n = len(out)
+    seed_only = rng.random(n) < cfg.p_seed_only
+    keep = [COLUMN_INDEX[c] for c in SEED_FIELDS]
+    drop_cols = [j for j in range(out.shape[1]) if j not in keep]
+    out[np.ix_(seed_only, np.array(drop_cols))] = np.nan
+    for unit in OPTIONAL_UNITS:
+        hit = ~seed_only & (rng.random(n) < cfg.p_drop_optional)
+        out[np.ix_(hit, np.array([COLUMN_INDEX[c] for c in unit]))] = np.nan
+    return out
+
+
+ROUTE_PRIOR_WEIGHT = 10.0  # pseudo-trips of the borough-pair median mixed into each zone pair's median
+
+
+def fit_route_table(graph: FeatureGraph, rows: np.ndarray) -> None:
+    """Typical log1p(distance) per pickup/dropoff zone pair, shrunk towards the borough pair.
+
+    ``(n * median_pair + k * median_borough_pair) / (n + k)``: a pair seen thousands of times keeps its
+    own median, a pair seen twice mostly inherits its boroughs', and unseen pairs get the borough (or
+    global) median. Slot 0 (missing zone) holds the global median.
+    """
+    n_slots = N_ZONE_SLOTS
+    with torch.no_grad():
+        t = torch.from_numpy(rows)
+        present = torch.isfinite(t)
+        pu = graph.zone_codes(t, present, "pickup_location_id").numpy()
+        do = graph.zone_codes(t, present, "dropoff_location_id").numpy()
+        boroughs = graph.zone_borough.numpy()
+    logd = np.log1p(np.clip(rows[:, COLUMN_INDEX["trip_distance"]], 0, None)).astype(np.float64)
+    ok = (pu > 0) & (do > 0)
+    glob = float(np.median(logd[ok])) if ok.any() else float(np.median(logd))
+    nb = len(BOROUGH_CODES)
+    borough_med = np.full((nb, nb), glob)
+    pb, db = boroughs[pu], boroughs[do]
+    for a in range(nb):
+        for b in range(nb):
+            sel = ok & (pb == a) & (db == b)
+            if sel.sum() >= 30:
+                borough_med[a, b] = float(np.median(logd[sel]))
+    table = np.full((n_slots, n_slots), glob)
+    for i in range(1, n_slots):
+        table[i, 1:] = borough_med[boroughs[i], boroughs[1:]]
+    pair = pu * n_slots + do
+    order = np.argsort(pair[ok], kind="stable")
+    pairs_sorted, logd_sorted = pair[ok][order], logd[ok][order]
+    uniq, start, count = np.unique(pairs_sorted, return_index=True, return_counts=True)
+    flat = table.reshape(-1)
+    for p, s0, n in zip(uniq, start, count, strict=True):
+        med = float(np.median(logd_sorted[s0 : s0 + n]))
+        flat[p] = (n * med + ROUTE_PRIOR_WEIGHT * flat[p]) / (n + ROUTE_PRIOR_WEIGHT)
+    graph.route_log_distance.copy_(torch.from_numpy(flat.astype(np.float32)))
+
+
+def fit_scaling(model: FraudAutoencoder, rows: np.ndarray) -> None:
+    """Median centre and a winsorised standard deviation per feature, from full-field training rows."""
+    with torch.no_grad():
+        feats, mask, _ = model.features(torch.from_numpy(rows))
+    f, m = feats.numpy().astype(np.float64), mask.numpy()
+    center = np.zeros(f.shape[1])
+    scale = np.ones(f.shape[1])
+    for k in range(f.shape[1]):
+        v = f[m[:, k], k]
+        lo, hi = np.quantile(v, [0.005, 0.995])
+        center[k] = np.median(v)
+        scale[k] = max(float(np.clip(v, lo, hi).std()), 0.05)
+    model.center.copy_(torch.from_numpy(center.astype(np.float32)))
+    model.scale.copy_(torch.from_numpy(scale.astype(np.float32)))
+
+
+def huber(x: torch.Tensor) -> torch.Tensor:
+    """Huber loss (delta 1 z): cleaning is not perfect, and a few odd trips must not dominate gradients."""
+    return torch.nn.functional.huber_loss(x, torch.zeros_like(x), reduction="none", delta=1.0)
+
+
+def train_autoencoder(model: FraudAutoencoder, rows: np.ndarray, cfg: TrainConfig) -> list[float]:
+    """Masked-reconstruction training: hide one random group per row, learn to fill it in."""
+    rng = np.random.default_rng(cfg.seed)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    steps = cfg.epochs * (len(rows) // cfg.batch_size)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=steps)
+    hides = model.hides
+    n_groups = hides.shape[0]
+    losses = []
+    model.train()
+    for epoch in range(cfg.epochs):
+        order = rng.permutation(len(rows))
+        total, count = 0.0, 0
+        for i in range(0, len(order) - cfg.batch_size + 1, cfg.batch_size):
+            batch = simulate_missing(rows[order[i : i + cfg.batch_size]], rng, cfg)
+            raw = torch.from_numpy(batch)
+            with torch.no_grad():
+                feats, mask, _ = model.features(raw)
+                z = model.standardize(feats, mask)
+                group = torch.from_numpy(rng.integers(0, n_groups, size=len(batch)))
+                hidden = hides[group] & mask
+            visible = mask & ~hidden
+            zhat = model.reconstruct(z, visible)
+            weight = hidden.to(z.dtype) + cfg.visible_weight * visible.to(z.dtype)
+            loss = (huber(zhat - z) * weight).sum() / weight.sum().clamp(min=1.0)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += float(loss.detach()) * len(batch)
+            count += len(batch)
+        losses.append(total / max(1, count))
+        log.info("epoch %d/%d loss %.4f", epoch + 1, cfg.epochs, losses[-1])
+    model.eval()
+    return losses
+
+
+def train_baseline(rows: np.ndarray, cfg: TrainConfig) -> SeedBaseline:
+    """The seed's recipe as the seed had it (StandardScaler, MSE, 95th-percentile threshold)."""
+    torch.manual_seed(cfg.seed)
+    base = SeedBaseline()
+    with torch.no_grad():
+        f = base.raw_features(torch.from_numpy(rows)).numpy().astype(np.float64)
+    f = np.where(np.isfinite(f), f, np.nan)
+    base.mean.copy_(torch.from_numpy(np.nanmean(f, axis=0).astype(np.float32)))
+    base.std.copy_(torch.from_numpy(np.nanstd(f, axis=0).astype(np.float32)))
+    opt = torch.optim.Adam(base.parameters(), lr=1e-3)
+    rng = np.random.default_rng(cfg.seed + 1)
+    t = torch.from_numpy(rows)
+    for _ in range(cfg.baseline_epochs):
+        order = torch.from_numpy(rng.permutation(len(rows)))
+        for i in range(0, len(order), 256):
+            loss = base(t[order[i : i + 256]]).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    base.eval()
+    with torch.no_grad():
+        err = base(t).numpy()
+    base.threshold.copy_(torch.tensor(float(np.quantile(err, 0.95))))
+    return base
+
+
+def save_state(module: torch.nn.Module, path: Path) -> None:
+    """All parameters and buffers as a plain .npz (no pickle), loadable with allow_pickle=False."""
+    state = {k: v.detach().cpu().numpy() for k, v in module.state_dict().items()}
+    np.savez(path, **state)
+
+
+def load_state(module: torch.nn.Module, path: Path) -> None:
+    """Inverse of ``save_state``; a shape mismatch (model code changed since training) raises."""
+    with np.load(path, allow_pickle=False) as npz:
+        module.load_state_dict({k: torch.from_numpy(npz[k]) for k in npz.files})
+
+
+def setup_determinism(cfg: TrainConfig) -> None:
+    """Seeded, deterministic kernels, few threads: reproducible weights on a machine shared with tests."""
+    torch.manual_seed(cfg.seed)
+    torch.set_num_threads(cfg.threads)
+    torch.use_deterministic_algorithms(True)
+
+
+def run(out: Path, cfg: TrainConfig, data_root: Path | None = None) -> dict[str, Any]:
+    """Load, clean, fit constants, train, calibrate on validation months; write artefacts to ``out``."""
+    started = time.monotonic()
+    setup_determinism(cfg)
+    split = data.load_split(data_root)
+    cleaned: dict[str, Any] = {}
+    tables = {}
+    for part, table in split.items():
+        keep, counts = data.clean_mask(table)
+        tables[part] = table.subset(keep)
+        cleaned[part] = {"rows": len(table), "kept": int(keep.sum()), "dropped": counts}
+        log.info("%s: kept %d of %d rows", part, int(keep.sum()), len(table))
+    train_rows, val_rows = tables["train"].rows, tables["validation"].rows
+
+    model = FraudAutoencoder(hidden=cfg.hidden, bottleneck=cfg.bottleneck)
+    model.features.set_zone_boroughs(data.load_zone_boroughs(data_root))
+    fit_route_table(model.features, train_rows)
+    fit_scaling(model, train_rows)
+    losses = train_autoencoder(model, train_rows, cfg)
+
+    rng = np.random.default_rng(cfg.seed + 2)
+    variants = [
+        val_rows,
+        calibrate.only_fields(val_rows, SEED_FIELDS),
+        simulate_missing(val_rows, rng, cfg),
+        simulate_missing(val_rows, rng, cfg),
+    ]
+    model.spread.copy_(torch.from_numpy(calibrate.fit_spreads(model, variants)))
+    budgets = calibrate.budget_schedule(cfg.fpr_budget, cfg.fpr_budget_seed)
+    model.score_scale.copy_(torch.from_numpy(calibrate.fit_score_scale(model, variants, budgets)))
+    thr = calibrate.fit_threshold(model, val_rows, cfg.fpr_budget, cfg.fpr_budget_seed)
+    model.threshold.copy_(torch.tensor(thr["threshold"], dtype=torch.float32))
+    thr["reason_min_z"] = calibrate.reason_cutoff(model)
+    log.info(
+        "threshold %.4f (validation FPR full %.4f, seed %.4f)",
+        thr["threshold"],
+        thr["validation_fpr_full"],
+        thr["validation_fpr_seed"],
+    )
+    baseline = calibrate.baseline_stats(model, train_rows, val_rows, cfg.seed)
+
+    seed_model = train_baseline(train_rows, cfg)
+
+    out.mkdir(parents=True, exist_ok=True)
+    save_state(model, out / "model_state.npz")
+    save_state(seed_model, out / "baseline_state.npz")
+    summary = {
+        "config": asdict(cfg),
+        "months": data.split_months(data_root),
+        "cleaning": cleaned,
+        "losses": losses,
+        "calibration": thr,
+        "baseline": baseline,
+        "groups": {k: list(v) for k, v in GROUPS.items()},
+        "trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "train_seconds": round(time.monotonic() - started, 1),
+    }
+    (out / "training.json").write_text(json.dumps(summary, indent=1))
+    log.info("trained in %.0f s -> %s", summary["train_seconds"], out)
+    return summary
+
+
+def parser() -> argparse.ArgumentParser:
+    """Arguments of ``taxifraud train`` (defaults reproduce the committed model)."""
+    p = argparse.ArgumentParser(prog="taxifraud train", description=__doc__.splitlines()[0])
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="artefact directory (default build/model)")
+    p.add_argument("--data-dir", type=Path, default=None, help="shared data dir (default $TAXIFRAUD_DATA_DIR)")
+    p.add_argument("--epochs", type=int, default=TrainConfig.epochs)
+    p.add_argument("--seed", type=int, default=TrainConfig.seed)
+    p.add_argument("--fpr-budget", type=float, default=TrainConfig.fpr_budget, help="validation FPR, all fields")
+    p.add_argument(
+        "--fpr-budget-seed", type=float, default=TrainConfig.fpr_budget_seed, help="validation FPR, 3 seed fields"
+    )
+    p.add_argument("--threads", type=int, default=TrainConfig.threads)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``taxifraud train`` / ``python -m export.train``; returns the exit code."""
+    args = parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    cfg = TrainConfig(
+        epochs=args.epochs,
+        seed=args.seed,
+        fpr_budget=args.fpr_budget,
+        fpr_budget_seed=args.fpr_budget_seed,
+        threads=args.threads,
+    )
+    run(args.out, cfg, args.data_dir)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

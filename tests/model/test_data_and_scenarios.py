@@ -1,0 +1,148 @@
+"""The vectorised loader equals the wire encoder, the month split never overlaps, scenarios do what they say."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+
+from export import data, scenarios
+from taxifraud.wire import COLUMN_INDEX as C
+from taxifraud.wire import encode_rows
+
+HAVE_DATA = (data.data_dir() / data.SAMPLES_DIR).is_dir()
+needs_data = pytest.mark.skipif(not HAVE_DATA, reason="shared data not available")
+
+
+@needs_data
+def test_loader_matches_encode_rows() -> None:
+    month = "2019-06"
+    path = data.data_dir() / data.SAMPLES_DIR / f"yellow_tripdata_sample_{month}.csv"
+    with path.open() as fh:
+        records = [r for _, r in zip(range(500), csv.DictReader(fh), strict=False)]
+    expected = encode_rows(records)
+    got = data.load_month(month).rows[:500]
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-5, equal_nan=True)
+
+
+@needs_data
+def test_month_split_is_disjoint_and_spans_years() -> None:
+    split = data.split_months()
+    train, val, test = (set(split[k]) for k in ("train", "validation", "test"))
+    assert not (train & val) and not (train & test) and not (val & test)
+    for part in (val, test):
+        assert {m[:4] for m in part} == {"2018", "2019", "2020"}
+
+
+def _clean_rows() -> np.ndarray:
+    rng = np.random.default_rng(0)
+    n = 400
+    dist = rng.uniform(0.5, 10, n)
+    dur = dist * rng.uniform(3, 6, n)
+    fare = 2.5 + 2.5 * dist
+    rows = np.full((n, 17), np.nan, dtype=np.float32)
+    for col, v in (
+        ("trip_distance", dist),
+        ("duration_minutes", dur),
+        ("fare_amount", fare),
+        ("extra", 0.5),
+        ("mta_tax", 0.5),
+        ("tip_amount", fare * 0.2),
+        ("tolls_amount", 0.0),
+        ("improvement_surcharge", 0.3),
+        ("congestion_surcharge", 2.5),
+        ("payment_type", 1.0),
+    ):
+        rows[:, C[col]] = v
+    parts = (
+        "fare_amount",
+        "extra",
+        "mta_tax",
+        "tip_amount",
+        "tolls_amount",
+        "improvement_surcharge",
+        "congestion_surcharge",
+    )
+    rows[:, C["total_amount"]] = sum(rows[:, C[p]] for p in parts)
+    return rows
+
+
+def _gap(rows: np.ndarray) -> np.ndarray:
+    parts = sum(rows[:, C[p]] for p in scenarios.PARTS)
+    return np.asarray(rows[:, C["total_amount"]] - parts)
+
+
+def test_scenarios_keep_totals_consistent_except_total_mismatch() -> None:
+    base = _clean_rows()
+    rng = np.random.default_rng(1)
+    for fam in scenarios.FAMILIES:
+        out = fam.apply(base, rng)
+        assert out.shape == base.shape
+        assert not np.array_equal(out, base, equal_nan=True), fam.name
+        gap = _gap(out)
+        if fam.name == "total_mismatch":
+            assert (gap >= 2.99).all()
+        else:
+            assert np.abs(gap).max() < 0.02, fam.name
+
+
+def test_scenarios_describe_their_fraud() -> None:
+    base = _clean_rows()
+    rng = np.random.default_rng(2)
+    speed = scenarios.impossible_speed(base, rng)
+    mph = speed[:, C["trip_distance"]] / (speed[:, C["duration_minutes"]] / 60)
+    assert (mph > 85).all()
+    inflated = scenarios.fare_inflation(base, rng)
+    ratio = inflated[:, C["fare_amount"]] / base[:, C["fare_amount"]]
+    assert ratio.min() >= 1.99 and ratio.max() <= 6.01
+    assert (scenarios.ride_without_duration(base, rng)[:, C["duration_minutes"]] <= 0.5).all()
+    assert (scenarios.charge_without_distance(base, rng)[:, C["trip_distance"]] <= 0.05).all()
+
+
+def _table(rows: list[dict]) -> data.TripTable:
+    encoded = encode_rows(rows)
+    n = len(rows)
+    return data.TripTable(encoded, np.full(n, "2019-06"), np.full(n, "2019-06"))
+
+
+def test_cleaning_rules_drop_dirt_and_keep_missing_optional_fields() -> None:
+    ok = {"trip_distance": 2.0, "duration_minutes": 12.0, "fare_amount": 10.0, "total_amount": 13.8, "tip_amount": 1}
+    table = _table(
+        [
+            ok,
+            {**ok, "payment_type": None, "rate_code_id": None, "passenger_count": None},  # 2020-style: kept
+            {**ok, "fare_amount": -10.0, "total_amount": -13.8},  # refund
+            {**ok, "trip_distance": 0.0},  # no distance
+            {**ok, "duration_minutes": 0.5},  # void
+            {**ok, "trip_distance": 40.0, "duration_minutes": 10.0},  # 240 mph
+            {**ok, "rate_code_id": 99},
+        ]
+    )
+    keep, counts = data.clean_mask(table)
+    assert keep.tolist() == [True, True, False, False, False, False, False]
+    assert counts["negative amount (refund/adjustment)"] == 1
+    assert counts["average speed above 65 mph"] == 1
+    assert sum(counts.values()) == 5
+
+
+def test_route_table_learns_a_zone_pair_and_falls_back_for_unseen_pairs() -> None:
+    import torch
+
+    from export.features import N_ZONE_SLOTS, FeatureGraph
+    from export.train import fit_route_table
+
+    graph = FeatureGraph()
+    graph.set_zone_boroughs({1: "EWR", 2: "Queens", 3: "Queens", 4: "Manhattan"})
+    rows = np.full((400, 17), np.nan, dtype=np.float32)
+    rows[:, C["pickup_location_id"]] = 2
+    rows[:, C["dropoff_location_id"]] = np.where(np.arange(400) < 200, 3, 4)
+    rows[:, C["trip_distance"]] = np.where(np.arange(400) < 200, 1.0, 9.0)
+    fit_route_table(graph, rows)
+    table = graph.route_log_distance.numpy().reshape(N_ZONE_SLOTS, N_ZONE_SLOTS)
+    assert table[2, 3] == pytest.approx(np.log1p(1.0), abs=0.01)  # 200 trips: its own median
+    assert table[2, 4] == pytest.approx(np.log1p(9.0), abs=0.01)
+    assert table[3, 2] == pytest.approx(np.log1p(1.0), abs=1e-5)  # unseen pair: its boroughs' (Queens-Queens)
+    global_median = (np.log1p(1.0) + np.log1p(9.0)) / 2
+    assert table[4, 1] == pytest.approx(global_median, abs=1e-5)  # unseen boroughs (Manhattan-EWR): global
+    assert torch.isfinite(graph.route_log_distance).all()

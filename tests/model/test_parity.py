@@ -1,0 +1,88 @@
+"""Parity: torch vs ONNX Runtime (fresh export of a small model) and committed ONNX vs real Triton."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from export.export_onnx import PARITY_TOL, compare, export_onnx, parity_rows, torch_outputs
+from export.model import FraudAutoencoder
+from taxifraud.onnx_scorer import OnnxScorer
+from tests.model.conftest import ONNX_PATH, REPOSITORY
+
+
+def _rows() -> np.ndarray:
+    rng = np.random.default_rng(3)
+    real = np.abs(rng.normal([3, 15, 14, 0.5, 0.5, 2, 0, 0.3, 2.5, 20, 1, 1, 1, 150, 150, 12, 3], 2, (300, 17)))
+    return parity_rows(real.astype(np.float32))
+
+
+def test_torch_and_onnxruntime_agree(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = FraudAutoencoder(hidden=(32, 16), bottleneck=6).eval()
+    model.features.set_zone_boroughs({i: "Manhattan" if i % 2 else "Queens" for i in range(1, 264)})
+    model.spread.uniform_(0.5, 2.0)
+    model.threshold.fill_(1.5)
+    export_onnx(model, tmp_path / "fraud_autoencoder" / "1" / "model.onnx")
+    rows = _rows()
+    report = compare("torch vs ort", torch_outputs(model, rows), OnnxScorer(tmp_path).infer(rows))
+    assert max(report.values()) <= PARITY_TOL
+
+
+def test_compare_catches_a_difference() -> None:
+    a = {k: np.zeros((2, 1), np.float32) for k in ("anomaly_score", "feature_errors", "feature_expected")}
+    a["is_fraud"] = np.zeros((2, 1), bool)
+    b = {**a, "anomaly_score": np.full((2, 1), 1e-3, np.float32)}
+    with pytest.raises(AssertionError):
+        compare("planted", a, b)
+
+
+@pytest.fixture(scope="module")
+def triton_grpc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if not ONNX_PATH.exists():
+        pytest.skip("model not exported yet")
+    pytest.importorskip("pytriton")
+    from taxifraud.embedded.process import free_port
+    from taxifraud.embedded.triton import start_triton
+
+    work = tmp_path_factory.mktemp("triton")
+    http, grpc, metrics = free_port(), free_port(), free_port()
+    proc = start_triton(REPOSITORY, work, "127.0.0.1", http, grpc, metrics, work / "triton.log")
+    try:
+        yield f"127.0.0.1:{grpc}"
+    finally:
+        proc.stop()
+
+
+@pytest.mark.integration
+def test_triton_matches_onnxruntime(triton_grpc: str) -> None:
+    import tritonclient.grpc as grpcclient
+
+    from export.export_onnx import OUTPUT_TENSORS
+
+    rows = _rows()
+    client = grpcclient.InferenceServerClient(triton_grpc)
+    inp = grpcclient.InferInput("trip_fields", list(rows.shape), "FP32")
+    inp.set_data_from_numpy(rows)
+    res = client.infer("fraud_autoencoder", [inp])
+    got = {k: res.as_numpy(k) for k in OUTPUT_TENSORS}
+    compare("ort vs triton", OnnxScorer(REPOSITORY).infer(rows), got)
+
+
+@pytest.mark.integration
+def test_triton_refuses_a_bad_request_alone(triton_grpc: str) -> None:
+    import tritonclient.grpc as grpcclient
+    from tritonclient.utils import InferenceServerException
+
+    client = grpcclient.InferenceServerClient(triton_grpc)
+    bad = grpcclient.InferInput("trip_fields", [2, 16], "FP32")
+    bad.set_data_from_numpy(np.zeros((2, 16), np.float32))
+    with pytest.raises(InferenceServerException):
+        client.infer("fraud_autoencoder", [bad])
+    good = grpcclient.InferInput("trip_fields", [1, 17], "FP32")
+    good.set_data_from_numpy(np.full((1, 17), np.nan, np.float32))
+    assert client.infer("fraud_autoencoder", [good]).as_numpy("anomaly_score").shape == (1, 1)
