@@ -18,6 +18,8 @@ from typing import Any
 import orjson
 from confluent_kafka import Consumer
 
+from taxifraud.reasons import reason_family
+
 
 def _epoch(rfc3339: str) -> float:
     return datetime.fromisoformat(rfc3339.replace("Z", "+00:00")).replace(tzinfo=timezone.utc).timestamp()
@@ -118,4 +120,4 @@ class VerdictCollector:
                                         latency, scored_latency, now)
             self.arrivals.append(now)
             for reason in v.get("reasons") or []:
-                self.reason_counts[reason.split(" ")[0]] += 1
+                self.reason_counts[reason_family(reason)] += 1
