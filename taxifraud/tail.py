@@ -6,7 +6,7 @@ consumers' offsets.
 
 from __future__ import annotations
 
-import sys
+import logging
 import uuid
 
 import orjson
@@ -14,6 +14,8 @@ from confluent_kafka import Consumer
 
 from taxifraud.config import KafkaSettings
 from taxifraud.kafka import consumer_config
+
+log = logging.getLogger(__name__)
 
 
 def tail_topic(topic: str | None, follow: bool = False, limit: int = 20, idle_timeout_s: float = 5.0) -> int:
@@ -33,7 +35,7 @@ def tail_topic(topic: str | None, follow: bool = False, limit: int = 20, idle_ti
                     break
                 continue
             if msg.error():
-                print(f"error: {msg.error()}", file=sys.stderr)
+                log.warning("read error on %s: %s", name, msg.error())
                 continue
             idle = 0.0
             value = msg.value() or b""
