@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from taxifraud.wire import COLUMN_INDEX, MODEL_INPUT_COLUMNS, N_INPUT_COLUMNS
+from taxifraud.wire import COLUMN_INDEX, MODEL_INPUT_COLUMNS, MONEY_COLUMNS, N_INPUT_COLUMNS
 
 log = logging.getLogger(__name__)
 
@@ -155,18 +155,8 @@ def clean_rules(table: TripTable) -> list[tuple[str, np.ndarray]]:
     r = table.rows.astype(np.float64)
     dist, dur, fare = _col(r, "trip_distance"), _col(r, "duration_minutes"), _col(r, "fare_amount")
     speed = np.divide(dist, dur / 60.0, out=np.full_like(dist, np.inf), where=dur > 0)
-    money = [
-        "fare_amount",
-        "extra",
-        "mta_tax",
-        "tip_amount",
-        "tolls_amount",
-        "improvement_surcharge",
-        "congestion_surcharge",
-        "total_amount",
-    ]
     negative_money = np.zeros(len(r), dtype=bool)
-    for name in money:
+    for name in MONEY_COLUMNS:
         negative_money |= _col(r, name) < 0
     rate = _col(r, "rate_code_id")
     total = _col(r, "total_amount")

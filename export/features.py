@@ -21,20 +21,11 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from taxifraud.wire import COLUMN_INDEX, N_INPUT_COLUMNS
+from taxifraud.wire import COLUMN_INDEX, MONEY_COLUMNS, N_INPUT_COLUMNS
 
 #: Input column groups. Reconstruction hides one group at a time (see ``export.model``).
 GROUPS: dict[str, tuple[str, ...]] = {
-    "money": (
-        "fare_amount",
-        "extra",
-        "mta_tax",
-        "tip_amount",
-        "tolls_amount",
-        "improvement_surcharge",
-        "congestion_surcharge",
-        "total_amount",
-    ),
+    "money": MONEY_COLUMNS,
     "distance": ("trip_distance",),
     "duration": ("duration_minutes",),
     "place": ("pickup_location_id", "dropoff_location_id"),

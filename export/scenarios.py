@@ -18,18 +18,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from taxifraud.wire import COLUMN_INDEX
+from taxifraud.wire import CHARGE_COLUMNS, COLUMN_INDEX
 
 C = COLUMN_INDEX
-PARTS = (
-    "fare_amount",
-    "extra",
-    "mta_tax",
-    "tip_amount",
-    "tolls_amount",
-    "improvement_surcharge",
-    "congestion_surcharge",
-)
+PARTS = CHARGE_COLUMNS
 PER_MILE = 2.5  # NYC standard rate: $0.50 per 1/5 mile; a GPS jump is billed like real miles
 
 

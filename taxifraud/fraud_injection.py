@@ -14,14 +14,14 @@ from typing import Any
 
 import numpy as np
 
+from taxifraud.wire import CHARGE_COLUMNS
+
 Trip = dict[str, Any]
 
-_PARTS = ("fare_amount", "extra", "mta_tax", "tip_amount", "tolls_amount", "improvement_surcharge",
-          "congestion_surcharge")
 
 
 def _retotal(trip: Trip) -> Trip:
-    trip["total_amount"] = round(sum(float(trip.get(k) or 0) for k in _PARTS), 2)
+    trip["total_amount"] = round(sum(float(trip.get(k) or 0) for k in CHARGE_COLUMNS), 2)
     return trip
 
 

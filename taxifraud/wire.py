@@ -47,6 +47,19 @@ OUTPUT_FEATURE_ERRORS = "feature_errors"
 OUTPUT_FEATURE_EXPECTED = "feature_expected"
 OUTPUT_TENSORS = (OUTPUT_SCORE, OUTPUT_IS_FRAUD, OUTPUT_FEATURE_ERRORS, OUTPUT_FEATURE_EXPECTED)
 
+#: The itemised charges that add up to ``total_amount`` on a TLC record.
+CHARGE_COLUMNS: tuple[str, ...] = (
+    "fare_amount",
+    "extra",
+    "mta_tax",
+    "tip_amount",
+    "tolls_amount",
+    "improvement_surcharge",
+    "congestion_surcharge",
+)
+#: Every money column: the charges and their total.
+MONEY_COLUMNS: tuple[str, ...] = (*CHARGE_COLUMNS, "total_amount")
+
 #: Wire fields that are numbers and map one-to-one onto an input column.
 NUMERIC_WIRE_FIELDS: tuple[str, ...] = tuple(
     c for c in MODEL_INPUT_COLUMNS if c not in ("duration_minutes", "pickup_hour", "pickup_weekday")

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from export import data, scenarios
+from taxifraud.wire import CHARGE_COLUMNS, encode_rows
 from taxifraud.wire import COLUMN_INDEX as C
-from taxifraud.wire import encode_rows
 
 HAVE_DATA = (data.data_dir() / data.SAMPLES_DIR).is_dir()
 needs_data = pytest.mark.skipif(not HAVE_DATA, reason="shared data not available")
@@ -55,16 +55,7 @@ def _clean_rows() -> np.ndarray:
         ("payment_type", 1.0),
     ):
         rows[:, C[col]] = v
-    parts = (
-        "fare_amount",
-        "extra",
-        "mta_tax",
-        "tip_amount",
-        "tolls_amount",
-        "improvement_surcharge",
-        "congestion_surcharge",
-    )
-    rows[:, C["total_amount"]] = sum(rows[:, C[p]] for p in parts)
+    rows[:, C["total_amount"]] = sum(rows[:, C[p]] for p in CHARGE_COLUMNS)
     return rows
 
 

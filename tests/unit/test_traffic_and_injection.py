@@ -11,8 +11,7 @@ from taxifraud.fraud_injection import FAMILIES, inject
 from taxifraud.traffic import TripGenerator
 from taxifraud.verdict_collector import Seen
 
-PARTS = ("fare_amount", "extra", "mta_tax", "tip_amount", "tolls_amount", "improvement_surcharge",
-         "congestion_surcharge")
+PARTS = wire.CHARGE_COLUMNS
 
 
 @pytest.fixture(scope="module")
