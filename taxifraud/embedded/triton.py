@@ -13,6 +13,7 @@ it must see this environment's site-packages (``PYTHONPATH``) to import numpy an
 from __future__ import annotations
 
 import importlib.util
+import os
 import shutil
 import site
 import sys
@@ -59,7 +60,12 @@ def triton_env() -> dict[str, str]:
     libdir = sysconfig.get_config_var("LIBDIR") or ""
     libs = site_packages() / "nvidia_pytriton.libs"
     paths = [str(site_packages()), *site.getsitepackages()]
+    # The stub's embedded interpreter finds its prefix through the first python on PATH; unless that is
+    # this environment's, it cannot see our site-packages whatever PYTHONPATH says (seen with make and
+    # an inactive venv). So this interpreter's bin directory goes first.
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
     return {
+        "PATH": path,
         "LD_LIBRARY_PATH": ":".join(p for p in (libdir, str(libs)) if p),
         "PYTHONPATH": ":".join(dict.fromkeys(paths)),
         # ONNX Runtime inside the Python backend: keep it from grabbing every core per instance.
