@@ -7,6 +7,7 @@ scrapes the services' metrics, so it measures the system rather than competing w
 from __future__ import annotations
 
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -17,7 +18,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from taxifraud.benchmarks import promtext
+from taxifraud.benchmarks import profile, promtext
 from taxifraud.stack import Stack
 from taxifraud.verdict_collector import VerdictCollector
 
@@ -89,13 +90,24 @@ def _accepted(replay_output: str) -> int:
     raise RuntimeError(f"replay printed no summary:\n{replay_output}")
 
 
-def max_throughput(stack: Stack, count: int, batch: int = 500, concurrency: int = 4) -> dict[str, Any]:
+def max_throughput(stack: Stack, count: int, batch: int = 500, concurrency: int = 4,
+                   profile_seconds: float = 8.0) -> dict[str, Any]:
     """As fast as possible: HTTP batch ingestion -> verdicts topic; every id must get exactly one verdict."""
     run_id = f"max-{uuid.uuid4().hex[:6]}"
     collector = VerdictCollector(stack.bootstrap, stack.settings.topic_verdicts, prefix=run_id).start()
     t0 = time.time()
     proc = replay_process(stack, run_id, 0, count=count, batch=batch, concurrency=concurrency)
+    pids = {p.name: p.pid for p in stack.services if p.alive()}
+    meter = profile.CpuMeter(pids).start()
+    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    time.sleep(2.0)  # profile the steady state, not start-up
+    spies = {name: profile.py_spy(pid, profile_seconds) for name, pid in pids.items()
+             if name.startswith(("consumer", "gateway"))}
     out, _ = proc.communicate(timeout=600)
+    cpu = meter.stop()
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)  # the replay process, now reaped
+    replay_cpu = (children.ru_utime + children.ru_stime) - (children_before.ru_utime + children_before.ru_stime)
+    cpu["load generator (replay)"] = round(replay_cpu / max(time.time() - t0, 1e-9), 2)
     accepted = _accepted(out)
     ingest_done = time.time()
     missing = collector.wait_for({f"{run_id}-{i}" for i in range(accepted)}, timeout=120)
@@ -113,6 +125,8 @@ def max_throughput(stack: Stack, count: int, batch: int = 500, concurrency: int 
         "ingest_rate": accepted / max(ingest_done - t0, 1e-9),
         "end_to_end_rate": len(seen) / max(last - t0, 1e-9),
         "seconds": last - t0,
+        "cpu_cores_busy": cpu,
+        "py_spy": {name: profile.py_spy_result(spy) for name, spy in spies.items()},
     }
 
 

@@ -99,6 +99,23 @@ def markdown(r: dict[str, Any]) -> str:
                  f"| {_fmt(s.get('p99_ms'), '', 2)} |")
     lines += ["", "Consumer-side spans come from the consumer's Prometheus histograms (bucket-interpolated, "
               "as `histogram_quantile` does); the others are exact percentiles of individual measurements.", ""]
+    peak = r.get("max_throughput") or {}
+    if peak.get("cpu_cores_busy"):
+        lines += ["## Where the time goes in the peak run", "",
+                  f"{peak['transactions']:,} transactions as fast as possible; ingest {peak['ingest_rate']:,.0f}/s, "
+                  f"end to end {peak['end_to_end_rate']:,.0f}/s. CPU cores busy on average during ingestion "
+                  f"(this machine has {r.get('machine', {}).get('cores')}):", "",
+                  "| process | cores busy |", "|---|---|"]
+        lines += [f"| {name} | {cores:.2f} |" for name, cores in
+                  sorted(peak["cpu_cores_busy"].items(), key=lambda kv: -kv[1])]
+        for name, spy in (peak.get("py_spy") or {}).items():
+            top = spy.get("top_self_time")
+            if top:
+                lines += ["", f"py-spy, {name}, hottest functions by self time:", ""]
+                lines += [f"- {share:.0%} `{frame}`" for frame, share in top]
+            elif spy.get("error"):
+                lines += ["", f"py-spy, {name}: {spy['error']}"]
+        lines.append("")
     mt = r.get("model_throughput") or {}
     if mt:
         lines += ["## Model throughput: Triton (gRPC) vs in-process ONNX Runtime", "",
