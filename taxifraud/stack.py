@@ -8,6 +8,7 @@ and stop in reverse; if any service dies, the whole stack stops rather than limp
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
@@ -27,6 +28,13 @@ from taxifraud.embedded.triton import start_triton
 from taxifraud.kafka import ensure_topics
 
 log = logging.getLogger(__name__)
+
+
+#: Tansu answers a fetch with at most one record batch per partition, so a topic filled with tiny batches
+#: drains at (partitions x batch size) per fetch round trip: at the gateway's linger of 0 a steady
+#: 2,000/s stream built a backlog that never drained (``make bench`` soak). Producers in front of the
+#: embedded broker therefore linger long enough to form real batches.
+EMBEDDED_BROKER_GATEWAY_LINGER_MS = 5
 
 
 class StackSettings(KafkaSettings, TritonSettings):
@@ -160,6 +168,8 @@ class Stack:
             "GATEWAY_WORKERS": str(s.stack_gateway_workers),
             "PROMETHEUS_MULTIPROC_DIR": str(s.stack_run_dir / "gateway-metrics"),
         }
+        if s.stack_embedded_broker and "GATEWAY_KAFKA_LINGER_MS" not in os.environ:
+            env["GATEWAY_KAFKA_LINGER_MS"] = str(EMBEDDED_BROKER_GATEWAY_LINGER_MS)
         proc = ManagedProcess(
             "gateway", [sys.executable, "-m", "taxifraud.cli", "gateway"], s.stack_run_dir / "gateway.log", env=env
         ).start()
