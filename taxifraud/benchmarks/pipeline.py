@@ -185,10 +185,12 @@ def soak(stack: Stack, rate: float, seconds: float, sample_every: float = 10.0) 
 
 def soak_drift(samples: list[dict[str, Any]]) -> dict[str, Any]:
     """First vs last minute (after a warm-up sample): throughput, p99 and memory per process."""
-    if len(samples) < 4:
+    if len(samples) < 5:
         return {}
-    per_minute = max(1, len(samples) // 10)
-    head, tail = samples[1 : 1 + per_minute], samples[-per_minute:]
+    # The first sample includes start-up and the last one the run-down after the load stopped.
+    samples = samples[1:-1]
+    per_minute = max(1, round(60 / max(samples[1]["t"] - samples[0]["t"], 1e-9)))
+    head, tail = samples[:per_minute], samples[-per_minute:]
 
     def mean(rows: list[dict[str, Any]], key: str) -> float:
         return float(np.nanmean([r[key] for r in rows]))
