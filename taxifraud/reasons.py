@@ -119,13 +119,17 @@ def _ratio(actual: float, usual: float) -> str:
     return "unlike"
 
 
-def _fare_reason(row: np.ndarray, exp: dict[str, float]) -> str:
-    fare = _val(row, "fare_amount") or 0.0
-    usual = max(_unslog(exp["fare"]), 0.01)
-    ratio = _ratio(fare, usual)
+def _amount_vs_usual(label: str, amount: float, usual_slog: float, row: np.ndarray) -> str:
+    """'fare $400.00 is 58x the usual $6.94 for 1.0 mi in 8 min', or 'unusual' when no ratio reads well."""
+    usual = max(_unslog(usual_slog), 0.01)
+    ratio = _ratio(amount, usual)
     if ratio == "unlike":
-        return f"fare {_money(fare)} is unusual for {_trip_context(row)} (usual ~{_money(usual)})"
-    return f"fare {_money(fare)} is {ratio} the usual {_money(usual)} for {_trip_context(row)}"
+        return f"{label} {_money(amount)} is unusual for {_trip_context(row)} (usual ~{_money(usual)})"
+    return f"{label} {_money(amount)} is {ratio} the usual {_money(usual)} for {_trip_context(row)}"
+
+
+def _fare_reason(row: np.ndarray, exp: dict[str, float]) -> str:
+    return _amount_vs_usual("fare", _val(row, "fare_amount") or 0.0, exp["fare"], row)
 
 
 def _speed_reason(row: np.ndarray, exp: dict[str, float]) -> str:
@@ -178,11 +182,7 @@ def _total_reason(row: np.ndarray, exp: dict[str, float], worst: str) -> str:
         if gap >= 0:
             return f"total exceeds its parts by {_money(gap)}"
         return f"total is {_money(-gap)} less than its parts"
-    usual = max(_unslog(exp["total"]), 0.01)
-    ratio = _ratio(total, usual)
-    if ratio == "unlike":
-        return f"total {_money(total)} is unusual for {_trip_context(row)} (usual ~{_money(usual)})"
-    return f"total {_money(total)} is {ratio} the usual {_money(usual)} for {_trip_context(row)}"
+    return _amount_vs_usual("total", total, exp["total"], row)
 
 
 def _tip_reason(row: np.ndarray, exp: dict[str, float]) -> str:

@@ -16,10 +16,8 @@ from typing import Any
 
 import numpy as np
 
-#: Columns of the model's input tensor ``trip_fields``, in order. NaN marks a missing value.
-MODEL_INPUT_COLUMNS: tuple[str, ...] = (
-    "trip_distance",
-    "duration_minutes",
+#: The itemised charges that add up to ``total_amount`` on a TLC record.
+CHARGE_COLUMNS: tuple[str, ...] = (
     "fare_amount",
     "extra",
     "mta_tax",
@@ -27,7 +25,15 @@ MODEL_INPUT_COLUMNS: tuple[str, ...] = (
     "tolls_amount",
     "improvement_surcharge",
     "congestion_surcharge",
-    "total_amount",
+)
+#: Every money column: the charges and their total.
+MONEY_COLUMNS: tuple[str, ...] = (*CHARGE_COLUMNS, "total_amount")
+
+#: Columns of the model's input tensor ``trip_fields``, in order. NaN marks a missing value.
+MODEL_INPUT_COLUMNS: tuple[str, ...] = (
+    "trip_distance",
+    "duration_minutes",
+    *MONEY_COLUMNS,
     "passenger_count",
     "rate_code_id",
     "payment_type",
@@ -46,19 +52,6 @@ OUTPUT_IS_FRAUD = "is_fraud"
 OUTPUT_FEATURE_ERRORS = "feature_errors"
 OUTPUT_FEATURE_EXPECTED = "feature_expected"
 OUTPUT_TENSORS = (OUTPUT_SCORE, OUTPUT_IS_FRAUD, OUTPUT_FEATURE_ERRORS, OUTPUT_FEATURE_EXPECTED)
-
-#: The itemised charges that add up to ``total_amount`` on a TLC record.
-CHARGE_COLUMNS: tuple[str, ...] = (
-    "fare_amount",
-    "extra",
-    "mta_tax",
-    "tip_amount",
-    "tolls_amount",
-    "improvement_surcharge",
-    "congestion_surcharge",
-)
-#: Every money column: the charges and their total.
-MONEY_COLUMNS: tuple[str, ...] = (*CHARGE_COLUMNS, "total_amount")
 
 #: Wire fields that are numbers and map one-to-one onto an input column.
 NUMERIC_WIRE_FIELDS: tuple[str, ...] = tuple(

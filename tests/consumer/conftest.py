@@ -17,7 +17,6 @@ import pytest
 
 from consumer import bench
 from taxifraud.config import DEFAULT_MODEL_REPOSITORY
-from taxifraud.embedded.broker import start_broker
 from taxifraud.embedded.process import ManagedProcess, free_port, port_open
 from taxifraud.embedded.triton import start_triton
 
@@ -54,16 +53,6 @@ class TritonServer:
         if self.proc is not None:
             self.proc.stop()
             self.proc = None
-
-
-@pytest.fixture(scope="session")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
-    proc = start_broker("127.0.0.1", port, tmp_path_factory.mktemp("broker") / "broker.log")
-    try:
-        yield f"127.0.0.1:{port}"
-    finally:
-        proc.stop()
 
 
 @pytest.fixture(scope="session")

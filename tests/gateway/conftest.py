@@ -15,20 +15,8 @@ from gw_helpers import make_settings
 
 from gateway.app import create_app
 from gateway.settings import Settings
-from taxifraud.embedded.broker import start_broker
 from taxifraud.embedded.process import free_port
 from taxifraud.kafka import ensure_topics
-
-
-@pytest.fixture(scope="session")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A Tansu broker (in-memory storage) on a free port; yields its bootstrap address."""
-    port = free_port()
-    proc = start_broker("127.0.0.1", port, tmp_path_factory.mktemp("broker") / "broker.log")
-    try:
-        yield f"127.0.0.1:{port}"
-    finally:
-        proc.stop()
 
 
 @pytest.fixture

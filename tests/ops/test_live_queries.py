@@ -17,6 +17,8 @@ import yaml
 
 from tests.ops.contract import metric_names_in
 from tests.ops.panel_queries import panel_queries
+from tests.trips import FRAUD
+from tests.trips import NORMAL_FULL as TRIP
 
 pytestmark = pytest.mark.integration
 
@@ -30,25 +32,6 @@ APPEAR_ON_FAILURE = {
     "nv_gpu_memory_used_bytes",
     "nv_gpu_memory_total_bytes",
 }
-TRIP = {
-    "pickup_datetime": "2019-03-20 16:30:11",
-    "dropoff_datetime": "2019-03-20 16:44:49",
-    "passenger_count": 1,
-    "trip_distance": 2.63,
-    "rate_code_id": 1,
-    "pickup_location_id": 231,
-    "dropoff_location_id": 88,
-    "payment_type": 1,
-    "fare_amount": 12.5,
-    "extra": 1.0,
-    "mta_tax": 0.5,
-    "tip_amount": 3.36,
-    "tolls_amount": 0.0,
-    "improvement_surcharge": 0.3,
-    "total_amount": 20.16,
-    "congestion_surcharge": 2.5,
-}
-FRAUD = {"trip_distance": 1.0, "fare_amount": 400.0, "duration_minutes": 8}
 
 
 @pytest.fixture(scope="module")
