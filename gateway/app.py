@@ -21,8 +21,8 @@ Endpoints
     Prometheus metrics; Swagger UI served from local files. These are never behind the API key.
 
 The write endpoints are plain ASGI handlers (:mod:`gateway.handlers`): raw body, pydantic ``TypeAdapter``
-validation, ``orjson`` responses, and ``POST /transactions`` is answered by a middleware before FastAPI's
-router, because FastAPI's per-request machinery would otherwise cost as much as all of the real work.
+validation, ``orjson`` responses, and both are answered by a middleware before FastAPI's router, because
+FastAPI's per-request machinery would otherwise cost as much as all of the real work.
 The OpenAPI document still describes every body and response exactly (see :func:`_openapi`).
 """
 
@@ -40,6 +40,8 @@ from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel, Field
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
+
+from taxifraud.heap import settle_after_startup
 
 from . import schema
 from .docs import install_docs
@@ -124,7 +126,10 @@ async def post_transactions(request: Request) -> Response:
 
 
 async def post_score(request: Request) -> Response:
-    """Score on Triton now; record verdicts (and alerts) on Kafka for the audit trail; 200 with verdicts."""
+    """Score on Triton now; record verdicts (and alerts) on Kafka for the audit trail; 200 with verdicts.
+
+    Normally answered by :class:`gateway.handlers.FastPathMiddleware`, like ``POST /transactions``.
+    """
     try:
         return _response(await handle_score(request.app.state.gateway, request.scope, request.receive))
     except ClientGone:
@@ -219,6 +224,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.openapi_schema = None  # regenerate with these settings (batch limit, auth)
         producer = AsyncProducer(s).start()
         scoring = ScoreService(s) if s.gateway_score_enabled else None
+        # /score's audit records get a producer of their own: the caller is waiting for their ack, so they
+        # must not sit out the linger that /transactions may use to form bigger batches for the consumer.
+        audit = (
+            AsyncProducer(s, **{"client.id": "taxifraud-gateway-audit", "linger.ms": s.gateway_audit_linger_ms}).start()
+            if scoring is not None
+            else producer
+        )
         keys = s.api_keys()
         log.info(
             "gateway up: broker %s, topic %s, auth %s, /score %s",
@@ -229,12 +241,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         if scoring is not None:
             await scoring.start()
-        app.state.gateway = Gateway(settings=s, producer=producer, scoring=scoring, api_keys=keys)
+        app.state.gateway = Gateway(settings=s, producer=producer, audit=audit, scoring=scoring, api_keys=keys)
+        settle_after_startup()  # full GC passes over the start-up heap were the p99 (taxifraud.heap)
         try:
             yield
         finally:
             if scoring is not None:
                 await scoring.close()
+            if audit is not producer:
+                await audit.close()
             await producer.close()
             log.info("gateway stopped")
 

@@ -44,6 +44,12 @@ class Settings(KafkaSettings, TritonSettings):
         le=1000,
         description="producer linger; 0 because every request waits for its ack (under load batches form anyway)",
     )
+    gateway_audit_linger_ms: float = Field(
+        0.0,
+        ge=0,
+        le=1000,
+        description="linger of /score's own producer (audit verdicts and alerts); the caller waits for their ack",
+    )
     gateway_readiness_timeout_s: float = Field(1.0, gt=0, le=30, description="per-check budget of /readyz")
     gateway_score_enabled: bool = Field(
         True, description="serve POST /score (needs Triton and model_meta.json); /readyz then checks Triton"

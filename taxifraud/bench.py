@@ -8,7 +8,6 @@ a pass/fail test: goals are compared and reported, misses included, with the bot
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 import time
@@ -17,45 +16,13 @@ from typing import Any
 
 import orjson
 
-from taxifraud.benchmarks import broker_floor, machine, model_throughput, pipeline, report
-from taxifraud.benchmarks.wrk import run_wrk
+from taxifraud.benchmarks import broker_floor, ingest, machine, model_throughput, pipeline, report
 from taxifraud.config import REPO_ROOT
-from taxifraud.embedded.process import ManagedProcess, free_port, port_open
+from taxifraud.embedded.process import free_port
 from taxifraud.stack import Stack, StackSettings
 from taxifraud.traffic import TripGenerator
 
 log = logging.getLogger(__name__)
-
-#: Enough connections that both servers are CPU-bound rather than waiting on round trips: the
-#: gateway's answer waits for the broker's ack, which a closed loop of few connections would turn
-#: into an idle server and measure latency instead of cost.
-WRK_CONNECTIONS = 64
-SEED_BODY = {"trip_distance": 2.5, "fare_amount": 12.50, "duration_minutes": 15}
-
-
-def _noop_gateway(settings: StackSettings, port: int) -> ManagedProcess:
-    """The same route on a FastAPI app that does nothing: the ceiling our gateway is compared with."""
-    argv = [sys.executable, "-m", "uvicorn", "gateway.noop:app", "--host", settings.stack_host, "--port", str(port),
-            "--workers", str(settings.stack_gateway_workers), "--no-access-log", "--log-level", "warning"]
-    proc = ManagedProcess("noop-gateway", argv, settings.stack_run_dir / "noop-gateway.log").start()
-    proc.wait_ready(lambda: port_open(settings.stack_host, port), 30, what="serving")
-    return proc
-
-
-def ingest_vs_noop(stack: Stack, seconds: int) -> dict[str, Any]:
-    body = json.dumps(SEED_BODY)
-    s = stack.settings
-    port = free_port()
-    noop = _noop_gateway(s, port)
-    try:
-        noop_fig = run_wrk(f"http://{s.stack_host}:{port}/transactions", body, seconds=seconds,
-                           connections=WRK_CONNECTIONS)
-    finally:
-        noop.stop()
-    ours = run_wrk(f"{stack.gateway_url}/transactions", body, seconds=seconds, connections=WRK_CONNECTIONS)
-    return {"ours": ours, "noop": noop_fig, "ratio": ours["requests_per_s"] / noop_fig["requests_per_s"],
-            "wrk": f"wrk -t1 -c{WRK_CONNECTIONS} -d{seconds}s --latency (POST seed body)"}
-
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = {
@@ -71,6 +38,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         **_free_ports(),
     )
     trips = list(TripGenerator.from_file(seed=3).trips(1024))
+    log.info("bench: single-event ingest vs no-op FastAPI (wrk), gateway + broker only")
+    alone = settings.model_copy(update={**_free_ports(), "stack_run_dir": settings.stack_run_dir / "ingest"})
+    results["ingest_vs_noop"] = ingest.ingest_vs_noop(alone, int(args.step_seconds / 2), rounds=2)
     with Stack(settings) as stack:
         log.info("bench: model throughput, Triton vs in-process ONNX Runtime")
         results["model_throughput"] = model_throughput.measure(settings.model_repository, stack.triton_grpc, trips,
@@ -78,8 +48,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         log.info("bench: broker floor")
         kafka = settings.model_copy(update={"kafka_bootstrap_servers": stack.bootstrap})
         results["broker_floor"] = {str(r): broker_floor.hop_latency(kafka, r, args.step_seconds) for r in args.rates}
-        log.info("bench: single-event ingest vs no-op FastAPI (wrk)")
-        results["ingest_vs_noop"] = ingest_vs_noop(stack, int(args.step_seconds))
+        log.info("bench: single-event ingest while the pipeline scores it (wrk)")
+        results["ingest_with_pipeline"] = ingest.ingest_with_pipeline(stack, int(args.step_seconds / 2))
         log.info("bench: offered loads")
         results["offered_load"] = {
             str(r): pipeline.offered_load(stack, r, args.step_seconds, batch=max(1, int(r // 100)))

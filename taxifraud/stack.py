@@ -145,6 +145,20 @@ class Stack:
             log.warning("prometheus not installed: metrics are still served, but nothing scrapes them")
         return self
 
+    def start_ingest_only(self) -> Stack:
+        """Broker and gateway only: what ``POST /transactions`` needs, for measuring the gateway alone."""
+        s = self.settings
+        s.stack_run_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            if s.stack_embedded_broker:
+                self.services.append(start_broker(s.stack_host, s.stack_broker_port, s.stack_run_dir / "broker.log"))
+            ensure_topics(s.model_copy(update={"kafka_bootstrap_servers": self.bootstrap}))
+            self.start_gateway()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
     def start_consumer(self, index: int, wait: bool = True) -> ManagedProcess:
         port = self.consumer_metrics_port(index)
         env = {**self.service_env(), "CONSUMER_METRICS_PORT": str(port)}

@@ -116,6 +116,7 @@ def markdown(r: dict[str, Any]) -> str:
             elif spy.get("error"):
                 lines += ["", f"py-spy, {name}: {spy['error']}"]
         lines.append("")
+    lines += _ingest_section(r)
     mt = r.get("model_throughput") or {}
     if mt:
         lines += ["## Model throughput: Triton (gRPC) vs in-process ONNX Runtime", "",
@@ -137,6 +138,29 @@ def markdown(r: dict[str, Any]) -> str:
             lines.append(f"| RSS {name} MiB | {mem['first_mib']} | {mem['last_mib']} ({mem['change_pct']}%) |")
         lines.append("")
     return "\n".join(lines) + "\n"
+
+
+def _ingest_section(r: dict[str, Any]) -> list[str]:
+    ing = r.get("ingest_vs_noop") or {}
+    if not ing.get("ours"):
+        return []
+    lines = ["## Single-event ingest: POST /transactions vs a no-op FastAPI endpoint", "",
+             f"`{ing.get('wrk')}`, {ing.get('workers')} worker(s). Setup: {ing.get('setup')}. Medians of the rounds; "
+             "CPU is per request, from /proc.", "",
+             "| server | requests/s | p50 ms | p99 ms | non-2xx | CPU per request (us) |", "|---|---|---|---|---|---|"]
+    for label, key in (("no-op FastAPI", "noop"), ("gateway (validate, produce, broker ack)", "ours")):
+        fig = ing[key]
+        cpu = ", ".join(f"{name} {us:.0f}" for name, us in (fig.get("cpu_us_per_request") or {}).items())
+        lines.append(f"| {label} | {_fmt(fig.get('requests_per_s'), '', 0)} | {_fmt(fig.get('p50_ms'), '', 2)} | "
+                     f"{_fmt(fig.get('p99_ms'), '', 2)} | {fig.get('non_2xx')} | {cpu} |")
+    busy = r.get("ingest_with_pipeline") or {}
+    if busy.get("requests_per_s"):
+        cores = ", ".join(f"{name} {c:.2f}" for name, c in sorted(busy.get("cores", {}).items(), key=lambda kv: -kv[1]))
+        lines.append(f"| gateway while the consumer and Triton score the same traffic on the same cores | "
+                     f"{_fmt(busy['requests_per_s'], '', 0)} | {_fmt(busy.get('p50_ms'), '', 2)} | "
+                     f"{_fmt(busy.get('p99_ms'), '', 2)} | {busy.get('non_2xx')} | cores busy: {cores} |")
+    lines.append("")
+    return lines
 
 
 def plot(r: dict[str, Any], path: Path) -> None:

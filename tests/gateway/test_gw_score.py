@@ -135,6 +135,20 @@ def test_score_audit_trail(score_settings: Settings) -> None:
     assert read_topic(s, s.topic_transactions, 1, timeout=1) == []
 
 
+@needs_model
+@pytest.mark.integration
+def test_score_with_broker_down_is_503_not_200(triton: str) -> None:
+    """Scored, but the audit record was not stored: the decision must not be handed out (503, reason)."""
+    settings = make_settings(
+        f"127.0.0.1:{free_port()}", gateway_score_enabled=True, triton_grpc_url=triton, gateway_produce_timeout_s=1.0
+    )
+    with TestClient(create_app(settings)) as client:
+        resp = client.post("/score", json=TRIPS[:2])
+    assert resp.status_code == 503, resp.text
+    assert resp.json()["reason"] == "timeout" and "audit" in resp.json()["detail"]
+    assert int(resp.headers["retry-after"]) >= 1
+
+
 def test_score_without_triton_is_503(tmp_path: Path) -> None:
     settings = make_settings(
         f"127.0.0.1:{free_port()}", gateway_score_enabled=True, triton_grpc_url=f"127.0.0.1:{free_port()}"
