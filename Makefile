@@ -41,6 +41,7 @@ demo: setup ## start the stack, replay real-looking trips with injected fraud, l
 
 test: setup ## run lint and the whole test suite (starts and stops every service it needs)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy taxifraud gateway consumer export
 	$(BIN)/pytest -q -p no:cacheprovider
 
@@ -52,6 +53,7 @@ bench: setup ## measure throughput and latency; writes bench/results.json, .md a
 
 lint: setup ## ruff, mypy, hadolint, compose and Prometheus config checks
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy taxifraud gateway consumer export
 	$(BIN)/hadolint docker/*.Dockerfile
 	GRAFANA_ADMIN_PASSWORD=lint-only docker-compose config -q

@@ -35,9 +35,7 @@ def _chunks(reader: Iterator[dict[str, Any]], size: int) -> Iterator[list[dict[s
         yield chunk
 
 
-def score_records(
-    records: list[dict[str, Any]], scorer: OnnxScorer, meta: ModelMeta
-) -> list[dict[str, Any]]:
+def score_records(records: list[dict[str, Any]], scorer: OnnxScorer, meta: ModelMeta) -> list[dict[str, Any]]:
     """Verdict-like dicts for ``records`` in order; unscorable rows carry the error as their reason."""
     results: list[dict[str, Any] | None] = [None] * len(records)
     good_idx: list[int] = []

@@ -24,6 +24,7 @@ from taxifraud.traffic import TripGenerator
 
 log = logging.getLogger(__name__)
 
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = {
         "command": "make bench  (taxifraud bench " + " ".join(args.argv) + ")",
@@ -43,8 +44,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     results["ingest_vs_noop"] = ingest.ingest_vs_noop(alone, int(args.step_seconds / 2), rounds=2)
     with Stack(settings) as stack:
         log.info("bench: model throughput, Triton vs in-process ONNX Runtime")
-        results["model_throughput"] = model_throughput.measure(settings.model_repository, stack.triton_grpc, trips,
-                                                               seconds=args.step_seconds / 3)
+        results["model_throughput"] = model_throughput.measure(
+            settings.model_repository, stack.triton_grpc, trips, seconds=args.step_seconds / 3
+        )
         log.info("bench: broker floor")
         kafka = settings.model_copy(update={"kafka_bootstrap_servers": stack.bootstrap})
         results["broker_floor"] = {str(r): broker_floor.hop_latency(kafka, r, args.step_seconds) for r in args.rates}
@@ -52,8 +54,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         results["ingest_with_pipeline"] = ingest.ingest_with_pipeline(stack, int(args.step_seconds / 2))
         log.info("bench: offered loads")
         results["offered_load"] = {
-            str(r): pipeline.offered_load(stack, r, args.step_seconds, batch=max(1, int(r // 100)))
-            for r in args.rates
+            str(r): pipeline.offered_load(stack, r, args.step_seconds, batch=max(1, int(r // 100))) for r in args.rates
         }
         log.info("bench: POST /score latency")
         results["score"] = pipeline.score_latency(stack, args.score_rate, args.step_seconds)
@@ -77,8 +78,14 @@ def _consumer_only(count: int) -> dict[str, Any]:
 
 
 def _free_ports() -> dict[str, Any]:
-    keys = ("stack_broker_port", "stack_triton_http_port", "stack_triton_grpc_port", "stack_triton_metrics_port",
-            "stack_gateway_port", "stack_consumer_metrics_port")
+    keys = (
+        "stack_broker_port",
+        "stack_triton_http_port",
+        "stack_triton_grpc_port",
+        "stack_triton_metrics_port",
+        "stack_gateway_port",
+        "stack_consumer_metrics_port",
+    )
     return {k: free_port() for k in keys}
 
 

@@ -79,8 +79,12 @@ def cmd_triton(args: argparse.Namespace) -> int:
         config_name=args.config_name or s.stack_triton_config_name,
     )
     try:
-        log.info("triton gRPC on %s:%d, metrics :%d. Ctrl-C stops it.", s.stack_host, s.stack_triton_grpc_port,
-                 s.stack_triton_metrics_port)
+        log.info(
+            "triton gRPC on %s:%d, metrics :%d. Ctrl-C stops it.",
+            s.stack_host,
+            s.stack_triton_grpc_port,
+            s.stack_triton_metrics_port,
+        )
         _wait_for_signal()
     finally:
         proc.stop()
@@ -150,9 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     triton.add_argument("--config-name", default=None, help="configs/NAME.pbtxt (default: embedded)")
     triton.set_defaults(func=cmd_triton)
     sub.add_parser("gateway", help="run the HTTP gateway (GATEWAY_* settings)").set_defaults(func=cmd_gateway)
-    sub.add_parser("consumer", help="run one streaming consumer (CONSUMER_* settings)").set_defaults(
-        func=cmd_consumer
-    )
+    sub.add_parser("consumer", help="run one streaming consumer (CONSUMER_* settings)").set_defaults(func=cmd_consumer)
 
     score = sub.add_parser("score", help="score a CSV of trips in-process with the same ONNX graph")
     score.add_argument("input", help="CSV with wire-field (or TLC) column names")

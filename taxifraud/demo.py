@@ -133,8 +133,10 @@ def write_png(path: Path, verdicts: dict[str, Seen], labels: dict[str, str | Non
 def run_demo(args: argparse.Namespace, console: Console) -> dict[str, Any]:
     settings = StackSettings(stack_prometheus=not args.no_prometheus)
     with Stack(settings) as stack:
-        console.print(f"[bold]stack up[/]: gateway {stack.gateway_url}"
-                      + (f", prometheus {stack.prometheus_url}" if not args.no_prometheus else ""))
+        console.print(
+            f"[bold]stack up[/]: gateway {stack.gateway_url}"
+            + (f", prometheus {stack.prometheus_url}" if not args.no_prometheus else "")
+        )
         trips = LabelledTrips(trip_source(args.data, args.seed), args.fraud_rate, seed=args.seed)
         collector = VerdictCollector(stack.bootstrap, settings.topic_verdicts, prefix=trips.run_id).start()
         stats = ReplayStats()
@@ -143,8 +145,12 @@ def run_demo(args: argparse.Namespace, console: Console) -> dict[str, Any]:
             target=lambda: asyncio.run(send_http(batches, stack.gateway_url, args.rate, args.concurrency, stats)),
             name="replay",
         )
-        progress = Progress(TextColumn("replaying"), BarColumn(), TextColumn("{task.completed:.0f}/{task.total:.0f} s"),
-                            TimeRemainingColumn())
+        progress = Progress(
+            TextColumn("replaying"),
+            BarColumn(),
+            TextColumn("{task.completed:.0f}/{task.total:.0f} s"),
+            TimeRemainingColumn(),
+        )
         task = progress.add_task("replay", total=args.duration)
         sender.start()
         with Live(console=console, refresh_per_second=4) as live:

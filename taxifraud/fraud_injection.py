@@ -19,7 +19,6 @@ from taxifraud.wire import CHARGE_COLUMNS
 Trip = dict[str, Any]
 
 
-
 def _retotal(trip: Trip) -> Trip:
     trip["total_amount"] = round(sum(float(trip.get(k) or 0) for k in CHARGE_COLUMNS), 2)
     return trip

@@ -61,8 +61,10 @@ def ensure_topics(settings: KafkaSettings, timeout: float = 15.0) -> None:
     if not wanted:
         return
     futures = admin.create_topics(
-        [NewTopic(t, num_partitions=settings.topic_partitions, replication_factor=settings.topic_replication_factor)
-         for t in wanted],
+        [
+            NewTopic(t, num_partitions=settings.topic_partitions, replication_factor=settings.topic_replication_factor)
+            for t in wanted
+        ],
         operation_timeout=timeout,
     )
     for topic, future in futures.items():

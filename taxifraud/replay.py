@@ -61,8 +61,13 @@ def _clean(record: dict[str, Any]) -> dict[str, Any]:
             continue
         if hasattr(value, "strftime"):
             value = value.strftime("%Y-%m-%d %H:%M:%S")
-        elif isinstance(value, str) and key not in ("pickup_datetime", "dropoff_datetime", "store_and_fwd_flag",
-                                                    "transaction_id", "taxi_id"):
+        elif isinstance(value, str) and key not in (
+            "pickup_datetime",
+            "dropoff_datetime",
+            "store_and_fwd_flag",
+            "transaction_id",
+            "taxi_id",
+        ):
             with contextlib.suppress(ValueError):
                 value = float(value)
         out[key] = value
@@ -189,8 +194,15 @@ def send_kafka(
 
     from taxifraud.verdicts import utc_now_rfc3339
 
-    producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "acks": "all",
-                         "linger.ms": 5, "queue.buffering.max.messages": 1_000_000})
+    producer = Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "enable.idempotence": True,
+            "acks": "all",
+            "linger.ms": 5,
+            "queue.buffering.max.messages": 1_000_000,
+        }
+    )
 
     def delivered(err: Any, msg: Any) -> None:
         if err is None:
@@ -219,8 +231,9 @@ def send_kafka(
     stats.finished = time.monotonic()
 
 
-def batches_for(trips: LabelledTrips, batch_size: int, count: int | None, duration: float | None,
-                rate: float) -> Iterator[list[dict[str, Any]]]:
+def batches_for(
+    trips: LabelledTrips, batch_size: int, count: int | None, duration: float | None, rate: float
+) -> Iterator[list[dict[str, Any]]]:
     """Batches until ``count`` trips were taken or ``duration`` seconds passed."""
     taken = 0
     deadline = time.monotonic() + duration if duration else None
@@ -269,8 +282,10 @@ def main(argv: list[str] | None = None) -> int:
         send_kafka(batches, settings.kafka_bootstrap_servers, settings.topic_transactions, args.rate, stats)
     elapsed = max(stats.finished - stats.started, 1e-9)
     injected = sum(1 for v in trips.labels.values() if v)
-    print(f"sent {stats.sent}, accepted {stats.accepted}, rejected {stats.rejected}, errors {stats.errors} "
-          f"in {elapsed:.1f}s ({stats.accepted / elapsed:,.0f}/s); {injected} with injected fraud")
+    print(
+        f"sent {stats.sent}, accepted {stats.accepted}, rejected {stats.rejected}, errors {stats.errors} "
+        f"in {elapsed:.1f}s ({stats.accepted / elapsed:,.0f}/s); {injected} with injected fraud"
+    )
     for sample in stats.error_samples:
         print(f"  error: {sample}")
     if args.labels:

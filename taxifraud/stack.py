@@ -204,7 +204,10 @@ class Stack:
             REPO_ROOT / "prometheus" / "prometheus.embedded.yml", targets, s.stack_run_dir / "prometheus.yml"
         )
         proc = prom.prometheus_process(
-            config, host, s.stack_prometheus_port, s.stack_run_dir / "prometheus-data",
+            config,
+            host,
+            s.stack_prometheus_port,
+            s.stack_run_dir / "prometheus-data",
             s.stack_run_dir / "prometheus.log",
         ).start()
         self.services.append(proc)
@@ -247,8 +250,12 @@ def run_foreground(settings: StackSettings) -> int:
             dead = stack.dead_services()
             if dead:
                 for proc in dead:
-                    log.error("%s exited unexpectedly (code %s):\n%s", proc.name, proc.proc and proc.proc.returncode,
-                              proc.log_tail(20))
+                    log.error(
+                        "%s exited unexpectedly (code %s):\n%s",
+                        proc.name,
+                        proc.proc and proc.proc.returncode,
+                        proc.log_tail(20),
+                    )
                 return 1
         return 0
     finally:

@@ -79,9 +79,17 @@ def calibrate(files: Iterable[Path]) -> dict[str, Any]:
     speeds: list[list[float]] = [[] for _ in range(24)]
     pair_distances: dict[tuple[int, int], list[float]] = {}
     design, fares = [], []
-    cats: dict[str, Counter[str]] = {k: Counter() for k in (
-        "vendor_id", "passenger_count", "payment_type", "mta_tax", "improvement_surcharge",
-        "congestion_surcharge")}
+    cats: dict[str, Counter[str]] = {
+        k: Counter()
+        for k in (
+            "vendor_id",
+            "passenger_count",
+            "payment_type",
+            "mta_tax",
+            "improvement_surcharge",
+            "congestion_surcharge",
+        )
+    }
     extra_by_hour: list[Counter[str]] = [Counter() for _ in range(24)]
     tolls_long: Counter[str] = Counter()  # tolls on trips of TOLL_MIN_MILES or more; shorter ones pay none
     tip_share: list[float] = []
@@ -119,12 +127,20 @@ def calibrate(files: Iterable[Path]) -> dict[str, Any]:
         "trips": len(fares),
         "hour_of_week": (hour_of_week / hour_of_week.sum()).round(6).tolist(),
         "speed_mph_quantiles_by_hour": [np.quantile(s, QUANTILES).round(3).tolist() for s in speeds],
-        "fare_model": {"intercept": float(coef[0]), "per_mile": float(coef[1]), "per_minute": float(coef[2]),
-                       "ratio_quantiles": np.quantile(residual_ratio, QUANTILES).round(4).tolist()},
+        "fare_model": {
+            "intercept": float(coef[0]),
+            "per_mile": float(coef[1]),
+            "per_minute": float(coef[2]),
+            "ratio_quantiles": np.quantile(residual_ratio, QUANTILES).round(4).tolist(),
+        },
         "zone_pairs": [
-            {"pu": pu, "do": do, "weight": len(d),
-             "log_distance_mean": round(float(np.mean(np.log(d))), 4),
-             "log_distance_std": round(float(np.std(np.log(d))) if len(d) > 1 else 0.3, 4)}
+            {
+                "pu": pu,
+                "do": do,
+                "weight": len(d),
+                "log_distance_mean": round(float(np.mean(np.log(d))), 4),
+                "log_distance_std": round(float(np.std(np.log(d))) if len(d) > 1 else 0.3, 4),
+            }
             for (pu, do), d in pairs
         ],
         "categorical": {k: _categorical(c) for k, c in cats.items()},
@@ -156,8 +172,11 @@ class TripGenerator:
 
     def _quantile_sample(self, quantiles: list[float]) -> float:
         q = np.asarray(quantiles)
-        return float(np.interp(self.rng.random(), QUANTILES[: len(q)] if len(q) == len(QUANTILES)
-                               else np.linspace(0, 1, len(q)), q))
+        return float(
+            np.interp(
+                self.rng.random(), QUANTILES[: len(q)] if len(q) == len(QUANTILES) else np.linspace(0, 1, len(q)), q
+            )
+        )
 
     def _cat(self, key: str, default: str = "") -> str:
         if key not in self._cats:

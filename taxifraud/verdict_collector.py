@@ -81,14 +81,16 @@ class VerdictCollector:
             return ids - self.verdicts.keys()
 
     def _run(self) -> None:
-        consumer = Consumer({
-            "bootstrap.servers": self.bootstrap,
-            "group.id": f"collector-{uuid.uuid4().hex[:8]}",
-            "auto.offset.reset": "latest",
-            "enable.auto.commit": False,
-            "session.timeout.ms": 6000,
-            "fetch.wait.max.ms": 10,
-        })
+        consumer = Consumer(
+            {
+                "bootstrap.servers": self.bootstrap,
+                "group.id": f"collector-{uuid.uuid4().hex[:8]}",
+                "auto.offset.reset": "latest",
+                "enable.auto.commit": False,
+                "session.timeout.ms": 6000,
+                "fetch.wait.max.ms": 10,
+            }
+        )
         assigned = threading.Event()
         consumer.subscribe([self.topic], on_assign=lambda c, parts: assigned.set())
         try:
@@ -116,8 +118,9 @@ class VerdictCollector:
             if tx_id in self.verdicts:
                 self.duplicates += 1
                 return
-            self.verdicts[tx_id] = Seen(bool(v["is_fraud"]), float(v["score"]), list(v.get("reasons") or []),
-                                        latency, scored_latency, now)
+            self.verdicts[tx_id] = Seen(
+                bool(v["is_fraud"]), float(v["score"]), list(v.get("reasons") or []), latency, scored_latency, now
+            )
             self.arrivals.append(now)
             for reason in v.get("reasons") or []:
                 self.reason_counts[reason_family(reason)] += 1

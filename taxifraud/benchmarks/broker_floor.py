@@ -22,8 +22,11 @@ from taxifraud.kafka import consumer_config, ensure_topics, producer_config
 def hop_latency(settings: KafkaSettings, rate: float, seconds: float) -> dict[str, Any]:
     """Produce timestamped messages at ``rate``/s for ``seconds``; measure send -> receive."""
     topic = f"bench-floor-{uuid.uuid4().hex[:6]}"
-    ensure_topics(settings.model_copy(update={"topic_transactions": topic, "topic_verdicts": topic,
-                                              "topic_alerts": topic, "topic_dlq": topic}))
+    ensure_topics(
+        settings.model_copy(
+            update={"topic_transactions": topic, "topic_verdicts": topic, "topic_alerts": topic, "topic_dlq": topic}
+        )
+    )
     consumer = Consumer(consumer_config(settings, f"floor-{uuid.uuid4().hex[:6]}"))
     assigned = threading.Event()
     consumer.subscribe([topic], on_assign=lambda c, p: assigned.set())
@@ -69,5 +72,9 @@ def hop_latency(settings: KafkaSettings, rate: float, seconds: float) -> dict[st
     reader.join()
     consumer.close()
     arr = np.asarray(latencies) * 1e3
-    return {"offered_rate": rate, "sent": n, "received": len(latencies),
-            **{f"p{q}_ms": float(np.percentile(arr, q)) for q in (50, 95, 99)}}
+    return {
+        "offered_rate": rate,
+        "sent": n,
+        "received": len(latencies),
+        **{f"p{q}_ms": float(np.percentile(arr, q)) for q in (50, 95, 99)},
+    }

@@ -42,8 +42,21 @@ SEED_BODY = {"trip_distance": 2.5, "fare_amount": 12.50, "duration_minutes": 15}
 
 def noop_gateway(settings: StackSettings, port: int) -> ManagedProcess:
     """The same route on a FastAPI app that does nothing: the ceiling our gateway is compared with."""
-    argv = [sys.executable, "-m", "uvicorn", "gateway.noop:app", "--host", settings.stack_host, "--port", str(port),
-            "--workers", str(settings.stack_gateway_workers), "--no-access-log", "--log-level", "warning"]
+    argv = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "gateway.noop:app",
+        "--host",
+        settings.stack_host,
+        "--port",
+        str(port),
+        "--workers",
+        str(settings.stack_gateway_workers),
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
     proc = ManagedProcess("noop-gateway", argv, settings.stack_run_dir / "noop-gateway.log").start()
     proc.wait_ready(lambda: port_open(settings.stack_host, port), 30, what="serving")
     return proc
@@ -90,10 +103,12 @@ def ingest_vs_noop(settings: StackSettings, seconds: int, rounds: int = 2) -> di
             run_wrk(f"{stack.gateway_url}/transactions", json.dumps(SEED_BODY), seconds=2)
             for i in range(rounds):
                 log.info("ingest vs no-op: round %d of %d", i + 1, rounds)
-                noop.append(_round(f"http://{settings.stack_host}:{noop_port}/transactions", seconds,
-                                   {"server": noop_proc.pid}))
-                ours.append(_round(f"{stack.gateway_url}/transactions", seconds,
-                                   {"server": gateway.pid, "broker": broker.pid}))
+                noop.append(
+                    _round(f"http://{settings.stack_host}:{noop_port}/transactions", seconds, {"server": noop_proc.pid})
+                )
+                ours.append(
+                    _round(f"{stack.gateway_url}/transactions", seconds, {"server": gateway.pid, "broker": broker.pid})
+                )
         finally:
             noop_proc.stop()
     finally:
@@ -127,11 +142,13 @@ def _wait_until_verdicted(stack: Stack, timeout_s: float) -> float | None:
     host = stack.settings.stack_host
     t0 = time.monotonic()
     while time.monotonic() - t0 < timeout_s:
-        accepted = promtext.counter_value(promtext.scrape(f"{stack.gateway_url}/metrics"),
-                                          "gateway_transactions_accepted")
+        accepted = promtext.counter_value(
+            promtext.scrape(f"{stack.gateway_url}/metrics"), "gateway_transactions_accepted"
+        )
         verdicts = sum(
-            promtext.counter_value(promtext.scrape(f"http://{host}:{stack.consumer_metrics_port(i)}/metrics"),
-                                   "consumer_verdicts")
+            promtext.counter_value(
+                promtext.scrape(f"http://{host}:{stack.consumer_metrics_port(i)}/metrics"), "consumer_verdicts"
+            )
             for i in range(stack.settings.stack_consumers)
         )
         if verdicts >= accepted:

@@ -30,12 +30,21 @@ def _rate(call: Callable[[], object], rows: int, seconds: float) -> dict[str, fl
         call()
         latencies.append(time.perf_counter() - t0)
     total = sum(latencies)
-    return {"rows_per_s": rows * len(latencies) / total, "calls": len(latencies),
-            "p50_ms": float(np.percentile(latencies, 50) * 1e3), "p99_ms": float(np.percentile(latencies, 99) * 1e3)}
+    return {
+        "rows_per_s": rows * len(latencies) / total,
+        "calls": len(latencies),
+        "p50_ms": float(np.percentile(latencies, 50) * 1e3),
+        "p99_ms": float(np.percentile(latencies, 99) * 1e3),
+    }
 
 
-def measure(model_repository: Path, triton_grpc: str, trips: list[dict[str, Any]], seconds: float = 3.0,
-            model_name: str = "fraud_autoencoder") -> dict[str, Any]:
+def measure(
+    model_repository: Path,
+    triton_grpc: str,
+    trips: list[dict[str, Any]],
+    seconds: float = 3.0,
+    model_name: str = "fraud_autoencoder",
+) -> dict[str, Any]:
     rows_all = wire.encode_rows(trips)
     scorer = OnnxScorer(model_repository)
     client = grpcclient.InferenceServerClient(url=triton_grpc)

@@ -30,12 +30,35 @@ def _pct(values_s: list[float]) -> dict[str, float]:
     return {f"p{q}_ms": float(np.percentile(arr, q)) for q in (50, 95, 99)}
 
 
-def replay_process(stack: Stack, run_id: str, rate: float, *, seconds: float | None = None,
-                   count: int | None = None, batch: int = 50, concurrency: int = 8,
-                   fraud_rate: float = 0.05) -> subprocess.Popen[str]:
-    argv = [sys.executable, "-m", "taxifraud.cli", "replay", "--gateway", stack.gateway_url, "--rate", str(rate),
-            "--batch", str(batch), "--concurrency", str(concurrency), "--fraud-rate", str(fraud_rate),
-            "--run-id", run_id]
+def replay_process(
+    stack: Stack,
+    run_id: str,
+    rate: float,
+    *,
+    seconds: float | None = None,
+    count: int | None = None,
+    batch: int = 50,
+    concurrency: int = 8,
+    fraud_rate: float = 0.05,
+) -> subprocess.Popen[str]:
+    argv = [
+        sys.executable,
+        "-m",
+        "taxifraud.cli",
+        "replay",
+        "--gateway",
+        stack.gateway_url,
+        "--rate",
+        str(rate),
+        "--batch",
+        str(batch),
+        "--concurrency",
+        str(concurrency),
+        "--fraud-rate",
+        str(fraud_rate),
+        "--run-id",
+        run_id,
+    ]
     argv += ["--duration", str(seconds)] if seconds else ["--count", str(count)]
     return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
@@ -90,8 +113,9 @@ def _accepted(replay_output: str) -> int:
     raise RuntimeError(f"replay printed no summary:\n{replay_output}")
 
 
-def max_throughput(stack: Stack, count: int, batch: int = 500, concurrency: int = 4,
-                   profile_seconds: float = 8.0) -> dict[str, Any]:
+def max_throughput(
+    stack: Stack, count: int, batch: int = 500, concurrency: int = 4, profile_seconds: float = 8.0
+) -> dict[str, Any]:
     """As fast as possible: HTTP batch ingestion -> verdicts topic; every id must get exactly one verdict."""
     run_id = f"max-{uuid.uuid4().hex[:6]}"
     collector = VerdictCollector(stack.bootstrap, stack.settings.topic_verdicts, prefix=run_id).start()
@@ -101,8 +125,11 @@ def max_throughput(stack: Stack, count: int, batch: int = 500, concurrency: int 
     meter = profile.CpuMeter(pids).start()
     children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     time.sleep(2.0)  # profile the steady state, not start-up
-    spies = {name: profile.py_spy(pid, profile_seconds) for name, pid in pids.items()
-             if name.startswith(("consumer", "gateway"))}
+    spies = {
+        name: profile.py_spy(pid, profile_seconds)
+        for name, pid in pids.items()
+        if name.startswith(("consumer", "gateway"))
+    }
     out, _ = proc.communicate(timeout=600)
     cpu = meter.stop()
     children = resource.getrusage(resource.RUSAGE_CHILDREN)  # the replay process, now reaped
@@ -132,8 +159,13 @@ def max_throughput(stack: Stack, count: int, batch: int = 500, concurrency: int 
 
 def score_latency(stack: Stack, rate: float, seconds: float) -> dict[str, Any]:
     """Synchronous ``POST /score`` round trips (one trip each) at a steady rate, from another process."""
-    proc = subprocess.run([sys.executable, "-m", "taxifraud.benchmarks.score_load", stack.gateway_url, str(rate),
-                           str(seconds)], capture_output=True, text=True, timeout=seconds + 120, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "taxifraud.benchmarks.score_load", stack.gateway_url, str(rate), str(seconds)],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 120,
+        check=True,
+    )
     return dict(orjson.loads(proc.stdout.strip().splitlines()[-1]))
 
 
@@ -168,19 +200,28 @@ def soak(stack: Stack, rate: float, seconds: float, sample_every: float = 10.0) 
         now = time.time()
         seen = collector.snapshot()
         window = [v.latency_s for v in seen.values() if v.seen_at >= last_t and v.latency_s is not None]
-        samples.append({
-            "t": now,
-            "verdicts_per_s": (len(seen) - last_count) / (now - last_t),
-            "p99_ms": float(np.percentile(np.asarray(window) * 1e3, 99)) if window else float("nan"),
-            "rss_mib": {p.name: round(_rss_mib(p.pid), 1) for p in stack.services if p.alive()},
-        })
+        samples.append(
+            {
+                "t": now,
+                "verdicts_per_s": (len(seen) - last_count) / (now - last_t),
+                "p99_ms": float(np.percentile(np.asarray(window) * 1e3, 99)) if window else float("nan"),
+                "rss_mib": {p.name: round(_rss_mib(p.pid), 1) for p in stack.services if p.alive()},
+            }
+        )
         last_count, last_t = len(seen), now
     out, _ = proc.communicate()
     accepted = _accepted(out)
     missing = collector.wait_for({f"{run_id}-{i}" for i in range(accepted)}, timeout=60)
     collector.stop()
-    return {"offered_rate": rate, "seconds": seconds, "accepted": accepted, "missing": len(missing),
-            "duplicates": collector.duplicates, "samples": samples, "drift": soak_drift(samples)}
+    return {
+        "offered_rate": rate,
+        "seconds": seconds,
+        "accepted": accepted,
+        "missing": len(missing),
+        "duplicates": collector.duplicates,
+        "samples": samples,
+        "drift": soak_drift(samples),
+    }
 
 
 def soak_drift(samples: list[dict[str, Any]]) -> dict[str, Any]:
@@ -199,10 +240,15 @@ def soak_drift(samples: list[dict[str, Any]]) -> dict[str, Any]:
     for name in tail[-1]["rss_mib"]:
         first = float(np.mean([r["rss_mib"].get(name, np.nan) for r in head]))
         last = float(np.mean([r["rss_mib"].get(name, np.nan) for r in tail]))
-        memory[name] = {"first_mib": round(first, 1), "last_mib": round(last, 1),
-                        "change_pct": round((last - first) / first * 100, 1) if first else None}
+        memory[name] = {
+            "first_mib": round(first, 1),
+            "last_mib": round(last, 1),
+            "change_pct": round((last - first) / first * 100, 1) if first else None,
+        }
     return {
-        "throughput_first": mean(head, "verdicts_per_s"), "throughput_last": mean(tail, "verdicts_per_s"),
-        "p99_ms_first": mean(head, "p99_ms"), "p99_ms_last": mean(tail, "p99_ms"),
+        "throughput_first": mean(head, "verdicts_per_s"),
+        "throughput_last": mean(tail, "verdicts_per_s"),
+        "p99_ms_first": mean(head, "p99_ms"),
+        "p99_ms_last": mean(tail, "p99_ms"),
         "memory": memory,
     }

@@ -84,9 +84,24 @@ def py_spy(pid: int, seconds: float) -> subprocess.Popen[bytes] | None:
         return None
     out = Path(tempfile.mkdtemp()) / "profile.txt"
     proc = subprocess.Popen(
-        [binary, "record", "--pid", str(pid), "--duration", str(int(seconds)), "--format", "raw", "--output",
-         str(out), "--subprocesses", "--nonblocking", "--rate", "200"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            binary,
+            "record",
+            "--pid",
+            str(pid),
+            "--duration",
+            str(int(seconds)),
+            "--format",
+            "raw",
+            "--output",
+            str(out),
+            "--subprocesses",
+            "--nonblocking",
+            "--rate",
+            "200",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     proc.output_path = out  # type: ignore[attr-defined]
     return proc

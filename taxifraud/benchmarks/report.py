@@ -31,31 +31,70 @@ def goal_rows(r: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
         return "n/a" if ok is None else ("yes" if ok else "**no**")
 
     e2e = _get(r, "max_throughput", "end_to_end_rate")
-    rows.append(("end-to-end throughput (HTTP batch -> verdicts topic)", "-", ">= 50,000 tx/s",
-                 _fmt(e2e, " tx/s", 0) + (" (exactly one verdict each)" if _get(r, "max_throughput",
-                                                                                  "exactly_one_verdict_each") else ""),
-                 met(None if e2e is None else e2e >= 50_000)))
+    rows.append(
+        (
+            "end-to-end throughput (HTTP batch -> verdicts topic)",
+            "-",
+            ">= 50,000 tx/s",
+            _fmt(e2e, " tx/s", 0)
+            + (" (exactly one verdict each)" if _get(r, "max_throughput", "exactly_one_verdict_each") else ""),
+            met(None if e2e is None else e2e >= 50_000),
+        )
+    )
     for rate in sorted(_get(r, "offered_load") or {}, key=float):
         load = r["offered_load"][rate]
         proc = _get(load, "consumer_histograms", "consumer_processing_seconds", "p99_ms")
-        rows.append((f"processing p99 at {float(rate):,.0f}/s (received -> verdict acked)", "2.5 ms average",
-                     "<= 2.5 ms", _fmt(proc, " ms", 2), met(None if proc is None else proc <= 2.5)))
+        rows.append(
+            (
+                f"processing p99 at {float(rate):,.0f}/s (received -> verdict acked)",
+                "2.5 ms average",
+                "<= 2.5 ms",
+                _fmt(proc, " ms", 2),
+                met(None if proc is None else proc <= 2.5),
+            )
+        )
         e2v = _get(load, "consumer_histograms", "consumer_event_to_verdict_seconds", "p99_ms")
         floor = _get(r, "broker_floor", rate, "p99_ms")
-        rows.append((f"event -> verdict p99 at {float(rate):,.0f}/s vs broker floor p99", "-", "<= floor + 5 ms",
-                     f"{_fmt(e2v, ' ms')} vs floor {_fmt(floor, ' ms')}",
-                     met(None if e2v is None or floor is None else e2v <= floor + 5)))
+        rows.append(
+            (
+                f"event -> verdict p99 at {float(rate):,.0f}/s vs broker floor p99",
+                "-",
+                "<= floor + 5 ms",
+                f"{_fmt(e2v, ' ms')} vs floor {_fmt(floor, ' ms')}",
+                met(None if e2v is None or floor is None else e2v <= floor + 5),
+            )
+        )
     score = _get(r, "score", "p99_ms")
-    rows.append((f"POST /score p99 at {_fmt(_get(r, 'score', 'offered_rate'), '/s', 0)}", "8.7 ms P95 (on an L4)",
-                 "<= 8.7 ms", _fmt(score, " ms", 2), met(None if score is None else score <= 8.7)))
+    rows.append(
+        (
+            f"POST /score p99 at {_fmt(_get(r, 'score', 'offered_rate'), '/s', 0)}",
+            "8.7 ms P95 (on an L4)",
+            "<= 8.7 ms",
+            _fmt(score, " ms", 2),
+            met(None if score is None else score <= 8.7),
+        )
+    )
     ratio = _get(r, "ingest_vs_noop", "ratio")
-    rows.append(("single-event POST /transactions vs no-op FastAPI", "-", ">= 0.9x",
-                 f"{_fmt(ratio, 'x', 2)} ({_fmt(_get(r, 'ingest_vs_noop', 'ours', 'requests_per_s'), '/s', 0)} vs "
-                 f"{_fmt(_get(r, 'ingest_vs_noop', 'noop', 'requests_per_s'), '/s', 0)})",
-                 met(None if ratio is None else ratio >= 0.9)))
+    rows.append(
+        (
+            "single-event POST /transactions vs no-op FastAPI",
+            "-",
+            ">= 0.9x",
+            f"{_fmt(ratio, 'x', 2)} ({_fmt(_get(r, 'ingest_vs_noop', 'ours', 'requests_per_s'), '/s', 0)} vs "
+            f"{_fmt(_get(r, 'ingest_vs_noop', 'noop', 'requests_per_s'), '/s', 0)})",
+            met(None if ratio is None else ratio >= 0.9),
+        )
+    )
     tr = _get(r, "model_throughput", "1024", "ratio")
-    rows.append(("Triton vs in-process ONNX Runtime at batch 1024", "-", ">= 0.5x", _fmt(tr, "x", 2),
-                 met(None if tr is None else tr >= 0.5)))
+    rows.append(
+        (
+            "Triton vs in-process ONNX Runtime at batch 1024",
+            "-",
+            ">= 0.5x",
+            _fmt(tr, "x", 2),
+            met(None if tr is None else tr >= 0.5),
+        )
+    )
     co = _get(r, "consumer_only", "tx_per_s")
     rows.append(("consumer-only throughput (pre-filled topic)", "-", "-", _fmt(co, " tx/s", 0), "n/a"))
     return rows
@@ -78,8 +117,10 @@ def markdown(r: dict[str, Any]) -> str:
     lines += [f"| {a} | {b} | {c} | {d} | {e} |" for a, b, c, d, e in goal_rows(r)]
     lines += ["", "## Latency spans (ms)", "", "| span | offered | p50 | p95 | p99 |", "|---|---|---|---|---|"]
     for rate, floor in sorted((r.get("broker_floor") or {}).items(), key=lambda kv: float(kv[0])):
-        lines.append(f"| (a) broker floor: bare producer -> consumer hop | {float(rate):,.0f}/s | "
-                     f"{_fmt(floor.get('p50_ms'))} | {_fmt(floor.get('p95_ms'))} | {_fmt(floor.get('p99_ms'))} |")
+        lines.append(
+            f"| (a) broker floor: bare producer -> consumer hop | {float(rate):,.0f}/s | "
+            f"{_fmt(floor.get('p50_ms'))} | {_fmt(floor.get('p95_ms'))} | {_fmt(floor.get('p99_ms'))} |"
+        )
     names = {
         "consumer_processing_seconds": "(b) processing: received -> verdict acked",
         "consumer_event_to_verdict_seconds": "(c) event -> verdict acked (gateway ingested_at)",
@@ -88,26 +129,42 @@ def markdown(r: dict[str, Any]) -> str:
     for rate, load in sorted((r.get("offered_load") or {}).items(), key=lambda kv: float(kv[0])):
         for key, label in names.items():
             h = _get(load, "consumer_histograms", key) or {}
-            lines.append(f"| {label} | {float(rate):,.0f}/s | {_fmt(h.get('p50_ms'), '', 2)} | "
-                         f"{_fmt(h.get('p95_ms'), '', 2)} | {_fmt(h.get('p99_ms'), '', 2)} |")
+            lines.append(
+                f"| {label} | {float(rate):,.0f}/s | {_fmt(h.get('p50_ms'), '', 2)} | "
+                f"{_fmt(h.get('p95_ms'), '', 2)} | {_fmt(h.get('p99_ms'), '', 2)} |"
+            )
         read = load.get("event_to_verdict_read", {})
-        lines.append(f"| event -> verdict read by a downstream consumer | {float(rate):,.0f}/s | "
-                     f"{_fmt(read.get('p50_ms'))} | {_fmt(read.get('p95_ms'))} | {_fmt(read.get('p99_ms'))} |")
+        lines.append(
+            f"| event -> verdict read by a downstream consumer | {float(rate):,.0f}/s | "
+            f"{_fmt(read.get('p50_ms'))} | {_fmt(read.get('p95_ms'))} | {_fmt(read.get('p99_ms'))} |"
+        )
     s = r.get("score") or {}
-    lines.append(f"| (d) POST /score round trip | {_fmt(s.get('offered_rate'), '/s', 0)} "
-                 f"| {_fmt(s.get('p50_ms'), '', 2)} | {_fmt(s.get('p95_ms'), '', 2)} "
-                 f"| {_fmt(s.get('p99_ms'), '', 2)} |")
-    lines += ["", "Consumer-side spans come from the consumer's Prometheus histograms (bucket-interpolated, "
-              "as `histogram_quantile` does); the others are exact percentiles of individual measurements.", ""]
+    lines.append(
+        f"| (d) POST /score round trip | {_fmt(s.get('offered_rate'), '/s', 0)} "
+        f"| {_fmt(s.get('p50_ms'), '', 2)} | {_fmt(s.get('p95_ms'), '', 2)} "
+        f"| {_fmt(s.get('p99_ms'), '', 2)} |"
+    )
+    lines += [
+        "",
+        "Consumer-side spans come from the consumer's Prometheus histograms (bucket-interpolated, "
+        "as `histogram_quantile` does); the others are exact percentiles of individual measurements.",
+        "",
+    ]
     peak = r.get("max_throughput") or {}
     if peak.get("cpu_cores_busy"):
-        lines += ["## Where the time goes in the peak run", "",
-                  f"{peak['transactions']:,} transactions as fast as possible; ingest {peak['ingest_rate']:,.0f}/s, "
-                  f"end to end {peak['end_to_end_rate']:,.0f}/s. CPU cores busy on average during ingestion "
-                  f"(this machine has {r.get('machine', {}).get('cores')}):", "",
-                  "| process | cores busy |", "|---|---|"]
-        lines += [f"| {name} | {cores:.2f} |" for name, cores in
-                  sorted(peak["cpu_cores_busy"].items(), key=lambda kv: -kv[1])]
+        lines += [
+            "## Where the time goes in the peak run",
+            "",
+            f"{peak['transactions']:,} transactions as fast as possible; ingest {peak['ingest_rate']:,.0f}/s, "
+            f"end to end {peak['end_to_end_rate']:,.0f}/s. CPU cores busy on average during ingestion "
+            f"(this machine has {r.get('machine', {}).get('cores')}):",
+            "",
+            "| process | cores busy |",
+            "|---|---|",
+        ]
+        lines += [
+            f"| {name} | {cores:.2f} |" for name, cores in sorted(peak["cpu_cores_busy"].items(), key=lambda kv: -kv[1])
+        ]
         for name, spy in (peak.get("py_spy") or {}).items():
             top = spy.get("top_self_time")
             if top:
@@ -119,21 +176,31 @@ def markdown(r: dict[str, Any]) -> str:
     lines += _ingest_section(r)
     mt = r.get("model_throughput") or {}
     if mt:
-        lines += ["## Model throughput: Triton (gRPC) vs in-process ONNX Runtime", "",
-                  "| batch | Triton rows/s | ONNX Runtime rows/s | ratio | Triton p50 ms |", "|---|---|---|---|---|"]
+        lines += [
+            "## Model throughput: Triton (gRPC) vs in-process ONNX Runtime",
+            "",
+            "| batch | Triton rows/s | ONNX Runtime rows/s | ratio | Triton p50 ms |",
+            "|---|---|---|---|---|",
+        ]
         for batch, fig in mt.items():
-            lines.append(f"| {batch} | {fig['triton']['rows_per_s']:,.0f} | {fig['onnxruntime']['rows_per_s']:,.0f} | "
-                         f"{fig['ratio']:.2f} | {fig['triton']['p50_ms']:.2f} |")
+            lines.append(
+                f"| {batch} | {fig['triton']['rows_per_s']:,.0f} | {fig['onnxruntime']['rows_per_s']:,.0f} | "
+                f"{fig['ratio']:.2f} | {fig['triton']['p50_ms']:.2f} |"
+            )
         lines.append("")
     soak = r.get("soak")
     if soak and soak.get("drift"):
         d = soak["drift"]
-        lines += [f"## Soak: {soak['seconds'] / 60:.0f} min at {soak['offered_rate']:,.0f}/s", "",
-                  f"Accepted {soak['accepted']:,}, missing verdicts {soak['missing']}, "
-                  f"duplicates {soak['duplicates']}.",
-                  "", "| | first minute | last minute |", "|---|---|---|",
-                  f"| verdicts/s | {d['throughput_first']:,.0f} | {d['throughput_last']:,.0f} |",
-                  f"| event -> verdict p99 (read) ms | {d['p99_ms_first']:.1f} | {d['p99_ms_last']:.1f} |"]
+        lines += [
+            f"## Soak: {soak['seconds'] / 60:.0f} min at {soak['offered_rate']:,.0f}/s",
+            "",
+            f"Accepted {soak['accepted']:,}, missing verdicts {soak['missing']}, duplicates {soak['duplicates']}.",
+            "",
+            "| | first minute | last minute |",
+            "|---|---|---|",
+            f"| verdicts/s | {d['throughput_first']:,.0f} | {d['throughput_last']:,.0f} |",
+            f"| event -> verdict p99 (read) ms | {d['p99_ms_first']:.1f} | {d['p99_ms_last']:.1f} |",
+        ]
         for name, mem in d["memory"].items():
             lines.append(f"| RSS {name} MiB | {mem['first_mib']} | {mem['last_mib']} ({mem['change_pct']}%) |")
         lines.append("")
@@ -144,21 +211,30 @@ def _ingest_section(r: dict[str, Any]) -> list[str]:
     ing = r.get("ingest_vs_noop") or {}
     if not ing.get("ours"):
         return []
-    lines = ["## Single-event ingest: POST /transactions vs a no-op FastAPI endpoint", "",
-             f"`{ing.get('wrk')}`, {ing.get('workers')} worker(s). Setup: {ing.get('setup')}. Medians of the rounds; "
-             "CPU is per request, from /proc.", "",
-             "| server | requests/s | p50 ms | p99 ms | non-2xx | CPU per request (us) |", "|---|---|---|---|---|---|"]
+    lines = [
+        "## Single-event ingest: POST /transactions vs a no-op FastAPI endpoint",
+        "",
+        f"`{ing.get('wrk')}`, {ing.get('workers')} worker(s). Setup: {ing.get('setup')}. Medians of the rounds; "
+        "CPU is per request, from /proc.",
+        "",
+        "| server | requests/s | p50 ms | p99 ms | non-2xx | CPU per request (us) |",
+        "|---|---|---|---|---|---|",
+    ]
     for label, key in (("no-op FastAPI", "noop"), ("gateway (validate, produce, broker ack)", "ours")):
         fig = ing[key]
         cpu = ", ".join(f"{name} {us:.0f}" for name, us in (fig.get("cpu_us_per_request") or {}).items())
-        lines.append(f"| {label} | {_fmt(fig.get('requests_per_s'), '', 0)} | {_fmt(fig.get('p50_ms'), '', 2)} | "
-                     f"{_fmt(fig.get('p99_ms'), '', 2)} | {fig.get('non_2xx')} | {cpu} |")
+        lines.append(
+            f"| {label} | {_fmt(fig.get('requests_per_s'), '', 0)} | {_fmt(fig.get('p50_ms'), '', 2)} | "
+            f"{_fmt(fig.get('p99_ms'), '', 2)} | {fig.get('non_2xx')} | {cpu} |"
+        )
     busy = r.get("ingest_with_pipeline") or {}
     if busy.get("requests_per_s"):
         cores = ", ".join(f"{name} {c:.2f}" for name, c in sorted(busy.get("cores", {}).items(), key=lambda kv: -kv[1]))
-        lines.append(f"| gateway while the consumer and Triton score the same traffic on the same cores | "
-                     f"{_fmt(busy['requests_per_s'], '', 0)} | {_fmt(busy.get('p50_ms'), '', 2)} | "
-                     f"{_fmt(busy.get('p99_ms'), '', 2)} | {busy.get('non_2xx')} | cores busy: {cores} |")
+        lines.append(
+            f"| gateway while the consumer and Triton score the same traffic on the same cores | "
+            f"{_fmt(busy['requests_per_s'], '', 0)} | {_fmt(busy.get('p50_ms'), '', 2)} | "
+            f"{_fmt(busy.get('p99_ms'), '', 2)} | {busy.get('non_2xx')} | cores busy: {cores} |"
+        )
     lines.append("")
     return lines
 
@@ -187,10 +263,18 @@ def plot(r: dict[str, Any], path: Path) -> None:
     mt = r.get("model_throughput") or {}
     if mt:
         batches = list(mt)
-        axes[1].bar([i - 0.2 for i in range(len(batches))], [mt[b]["triton"]["rows_per_s"] for b in batches],
-                    width=0.4, label="Triton gRPC")
-        axes[1].bar([i + 0.2 for i in range(len(batches))], [mt[b]["onnxruntime"]["rows_per_s"] for b in batches],
-                    width=0.4, label="in-process ORT")
+        axes[1].bar(
+            [i - 0.2 for i in range(len(batches))],
+            [mt[b]["triton"]["rows_per_s"] for b in batches],
+            width=0.4,
+            label="Triton gRPC",
+        )
+        axes[1].bar(
+            [i + 0.2 for i in range(len(batches))],
+            [mt[b]["onnxruntime"]["rows_per_s"] for b in batches],
+            width=0.4,
+            label="in-process ORT",
+        )
         axes[1].set_xticks(range(len(batches)), [f"batch {b}" for b in batches])
         axes[1].set(title="model throughput", ylabel="rows/s", yscale="log")
         axes[1].legend()

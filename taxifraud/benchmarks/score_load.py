@@ -55,9 +55,14 @@ async def run(url: str, rate: float, seconds: float) -> dict[str, float | int]:
         await asyncio.gather(*tasks)
         elapsed = time.perf_counter() - start
     arr = np.asarray(latencies) * 1e3 if latencies else np.asarray([np.nan])
-    return {"offered_rate": rate, "achieved_rate": len(latencies) / elapsed, "seconds": seconds,
-            "ok": len(latencies), "errors": errors,
-            **{f"p{q}_ms": float(np.percentile(arr, q)) for q in (50, 95, 99)}}
+    return {
+        "offered_rate": rate,
+        "achieved_rate": len(latencies) / elapsed,
+        "seconds": seconds,
+        "ok": len(latencies),
+        "errors": errors,
+        **{f"p{q}_ms": float(np.percentile(arr, q)) for q in (50, 95, 99)},
+    }
 
 
 def main() -> int:

@@ -37,8 +37,14 @@ def parse_wrk(output: str) -> dict[str, Any]:
     return result
 
 
-def run_wrk(url: str, body: str, seconds: int = 10, connections: int = 16, threads: int = 1,
-            headers: dict[str, str] | None = None) -> dict[str, Any]:
+def run_wrk(
+    url: str,
+    body: str,
+    seconds: int = 10,
+    connections: int = 16,
+    threads: int = 1,
+    headers: dict[str, str] | None = None,
+) -> dict[str, Any]:
     binary = shutil.which("wrk")
     if binary is None:
         raise FileNotFoundError("wrk is not installed (Debian: apt-get install wrk)")
@@ -50,6 +56,9 @@ def run_wrk(url: str, body: str, seconds: int = 10, connections: int = 16, threa
         script.write_text("\n".join(lines) + "\n")
         proc = subprocess.run(
             [binary, f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url],
-            capture_output=True, text=True, timeout=seconds + 60, check=True,
+            capture_output=True,
+            text=True,
+            timeout=seconds + 60,
+            check=True,
         )
     return parse_wrk(proc.stdout)

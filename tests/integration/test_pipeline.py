@@ -13,7 +13,6 @@ from tests.trips import FRAUD, NORMAL_FULL, SEED_BODY
 pytestmark = pytest.mark.integration
 
 
-
 def post(stack: Stack, path: str, body: object) -> httpx.Response:
     return httpx.post(f"{stack.gateway_url}{path}", json=body, timeout=30)
 
@@ -42,8 +41,16 @@ def test_single_batch_and_seed_bodies_each_get_exactly_one_verdict(pipeline: Sta
     assert fraud["is_fraud"] is True
     assert fraud["reasons"], "a flagged transaction must say why"
     assert fraud["score"] > fraud["threshold"]
-    for key in ("transaction_id", "is_fraud", "score", "threshold", "reasons", "model_version", "ingested_at",
-                "scored_at"):
+    for key in (
+        "transaction_id",
+        "is_fraud",
+        "score",
+        "threshold",
+        "reasons",
+        "model_version",
+        "ingested_at",
+        "scored_at",
+    ):
         assert key in fraud
     seed = verdicts[ids[0]][0]
     assert seed["is_fraud"] is False, seed

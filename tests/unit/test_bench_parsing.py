@@ -61,8 +61,12 @@ def test_wrk_output_parsing() -> None:
 
 
 def test_goal_rows_mark_misses() -> None:
-    rows = report.goal_rows({"max_throughput": {"end_to_end_rate": 12_000.0, "exactly_one_verdict_each": True},
-                             "model_throughput": {"1024": {"ratio": 0.7}}})
+    rows = report.goal_rows(
+        {
+            "max_throughput": {"end_to_end_rate": 12_000.0, "exactly_one_verdict_each": True},
+            "model_throughput": {"1024": {"ratio": 0.7}},
+        }
+    )
     by_name = {r[0]: r for r in rows}
     assert by_name["end-to-end throughput (HTTP batch -> verdicts topic)"][4] == "**no**"
     assert by_name["Triton vs in-process ONNX Runtime at batch 1024"][4] == "yes"
@@ -72,15 +76,28 @@ def test_ingest_rounds_are_summarised_by_median_and_rendered() -> None:
     from taxifraud.benchmarks.ingest import _summary
 
     def fig(rate: float, p99: float, us: float) -> dict[str, object]:
-        return {"requests_per_s": rate, "p50_ms": 1.0, "p99_ms": p99, "non_2xx": 1,
-                "cpu_us_per_request": {"server": us}}
+        return {
+            "requests_per_s": rate,
+            "p50_ms": 1.0,
+            "p99_ms": p99,
+            "non_2xx": 1,
+            "cpu_us_per_request": {"server": us},
+        }
 
     noop = _summary([fig(9000.0, 8.0, 100), fig(10000.0, 9.0, 110), fig(9500.0, 30.0, 105)])
     ours = _summary([fig(8000.0, 12.0, 90), fig(8600.0, 11.0, 95)])
     assert noop["requests_per_s"] == 9500 and noop["p99_ms"] == 9.0 and noop["non_2xx"] == 3
     assert ours["requests_per_s"] == 8300 and ours["cpu_us_per_request"] == {"server": 92.5}
-    results = {"ingest_vs_noop": {"ours": ours, "noop": noop, "ratio": 8300 / 9500, "wrk": "wrk", "workers": 1,
-                                  "setup": "alone"}}
+    results = {
+        "ingest_vs_noop": {
+            "ours": ours,
+            "noop": noop,
+            "ratio": 8300 / 9500,
+            "wrk": "wrk",
+            "workers": 1,
+            "setup": "alone",
+        }
+    }
     row = {r[0]: r for r in report.goal_rows(results)}["single-event POST /transactions vs no-op FastAPI"]
     assert row[3].startswith("0.87x") and row[4] == "**no**"
     text = report.markdown(results)

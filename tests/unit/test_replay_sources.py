@@ -11,12 +11,26 @@ import pytest
 from taxifraud import wire
 from taxifraud.replay import LabelledTrips, read_trip_file
 
-TLC_ROW = {"VendorID": "2", "tpep_pickup_datetime": "2019-03-20 16:30:11",
-           "tpep_dropoff_datetime": "2019-03-20 16:44:49",
-           "passenger_count": "1", "trip_distance": "2.63", "RatecodeID": "1", "store_and_fwd_flag": "N",
-           "PULocationID": "231", "DOLocationID": "88", "payment_type": "1", "fare_amount": "12.5", "extra": "1.0",
-           "mta_tax": "0.5", "tip_amount": "3.36", "tolls_amount": "0.0", "improvement_surcharge": "0.3",
-           "total_amount": "20.16", "congestion_surcharge": ""}
+TLC_ROW = {
+    "VendorID": "2",
+    "tpep_pickup_datetime": "2019-03-20 16:30:11",
+    "tpep_dropoff_datetime": "2019-03-20 16:44:49",
+    "passenger_count": "1",
+    "trip_distance": "2.63",
+    "RatecodeID": "1",
+    "store_and_fwd_flag": "N",
+    "PULocationID": "231",
+    "DOLocationID": "88",
+    "payment_type": "1",
+    "fare_amount": "12.5",
+    "extra": "1.0",
+    "mta_tax": "0.5",
+    "tip_amount": "3.36",
+    "tolls_amount": "0.0",
+    "improvement_surcharge": "0.3",
+    "total_amount": "20.16",
+    "congestion_surcharge": "",
+}
 
 
 def _expected_row() -> np.ndarray:
@@ -40,14 +54,28 @@ def test_parquet_with_typed_columns(tmp_path: Path) -> None:
     pq = pytest.importorskip("pyarrow.parquet")
     from datetime import datetime
 
-    table = pa.table({
-        "VendorID": [2], "tpep_pickup_datetime": [datetime(2019, 3, 20, 16, 30, 11)],
-        "tpep_dropoff_datetime": [datetime(2019, 3, 20, 16, 44, 49)], "passenger_count": [1.0],
-        "trip_distance": [2.63], "RatecodeID": [1.0], "store_and_fwd_flag": ["N"], "PULocationID": [231],
-        "DOLocationID": [88], "payment_type": [1], "fare_amount": [12.5], "extra": [1.0], "mta_tax": [0.5],
-        "tip_amount": [3.36], "tolls_amount": [0.0], "improvement_surcharge": [0.3], "total_amount": [20.16],
-        "congestion_surcharge": [None],
-    })
+    table = pa.table(
+        {
+            "VendorID": [2],
+            "tpep_pickup_datetime": [datetime(2019, 3, 20, 16, 30, 11)],
+            "tpep_dropoff_datetime": [datetime(2019, 3, 20, 16, 44, 49)],
+            "passenger_count": [1.0],
+            "trip_distance": [2.63],
+            "RatecodeID": [1.0],
+            "store_and_fwd_flag": ["N"],
+            "PULocationID": [231],
+            "DOLocationID": [88],
+            "payment_type": [1],
+            "fare_amount": [12.5],
+            "extra": [1.0],
+            "mta_tax": [0.5],
+            "tip_amount": [3.36],
+            "tolls_amount": [0.0],
+            "improvement_surcharge": [0.3],
+            "total_amount": [20.16],
+            "congestion_surcharge": [None],
+        }
+    )
     path = tmp_path / "trips.parquet"
     pq.write_table(table, path)
     (trip,) = list(read_trip_file(path))

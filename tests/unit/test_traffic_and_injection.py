@@ -51,8 +51,10 @@ def test_each_injection_changes_the_trip(trips: list[dict]) -> None:
 
 def test_judge_counts_confusion_and_families() -> None:
     labels = {"a": None, "b": None, "c": "fare_inflation", "d": "fare_inflation", "e": None}
-    seen = {k: Seen(is_fraud=k in ("b", "c"), score=1.0, reasons=[], latency_s=None, scored_latency_s=None,
-                    seen_at=0.0) for k in ("a", "b", "c", "d")}
+    seen = {
+        k: Seen(is_fraud=k in ("b", "c"), score=1.0, reasons=[], latency_s=None, scored_latency_s=None, seen_at=0.0)
+        for k in ("a", "b", "c", "d")
+    }
     quality, families = judge(labels, seen)
     assert (quality.tp, quality.fp, quality.fn, quality.tn) == (1, 1, 1, 1)
     assert families == {"fare_inflation": (1, 2)}
