@@ -16,8 +16,9 @@ from typing import Any
 
 import orjson
 
-from taxifraud.benchmarks import broker_floor, ingest, machine, model_throughput, pipeline, report
+from taxifraud.benchmarks import broker_floor, broker_growth, ingest, machine, model_throughput, pipeline, report
 from taxifraud.config import REPO_ROOT
+from taxifraud.embedded.broker import start_broker
 from taxifraud.embedded.process import free_port
 from taxifraud.stack import Stack, StackSettings
 from taxifraud.traffic import TripGenerator
@@ -63,10 +64,23 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if args.soak_minutes > 0:
             log.info("bench: soak for %.0f min at %.0f/s", args.soak_minutes, args.soak_rate)
             results["soak"] = pipeline.soak(stack, args.soak_rate, args.soak_minutes * 60)
+    if settings.stack_embedded_broker:
+        log.info("bench: embedded broker's hop latency as stored batches grow")
+        results["broker_growth"] = _broker_growth(settings)
     log.info("bench: consumer-only throughput from a pre-filled topic")
     results["consumer_only"] = _consumer_only(args.consumer_only_count)
     results["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     return results
+
+
+def _broker_growth(settings: StackSettings) -> dict[str, Any]:
+    """On a fresh embedded broker of its own, so that nothing else's logs are in it."""
+    port = free_port()
+    broker = start_broker(settings.stack_host, port, settings.stack_run_dir / "growth-broker.log")
+    try:
+        return broker_growth.hop_vs_stored_batches(f"{settings.stack_host}:{port}")
+    finally:
+        broker.stop()
 
 
 def _consumer_only(count: int) -> dict[str, Any]:

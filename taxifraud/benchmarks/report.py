@@ -204,7 +204,30 @@ def markdown(r: dict[str, Any]) -> str:
         for name, mem in d["memory"].items():
             lines.append(f"| RSS {name} MiB | {mem['first_mib']} | {mem['last_mib']} ({mem['change_pct']}%) |")
         lines.append("")
+    lines += _broker_growth_section(r)
     return "\n".join(lines) + "\n"
+
+
+def _broker_growth_section(r: dict[str, Any]) -> list[str]:
+    growth = r.get("broker_growth") or {}
+    if not growth.get("steps"):
+        return []
+    lines = [
+        "## Embedded broker: hop latency as stored batches grow",
+        "",
+        f"One partition on a fresh embedded broker, filled with batches of {growth['messages_per_batch']} messages; "
+        "then one new message at a time, producer -> consumer assigned at the log's end.",
+        "",
+        "| batches stored | messages stored | hop p50 ms | hop max ms | answered within 30 s |",
+        "|---|---|---|---|---|",
+    ]
+    for step in growth["steps"]:
+        lines.append(
+            f"| {step['stored_batches']:,} | {step['stored_messages']:,} | {_fmt(step['p50_ms'])} | "
+            f"{_fmt(step['max_ms'])} | {step['answered_within_30s']} of {step['samples']} |"
+        )
+    lines.append("")
+    return lines
 
 
 def _ingest_section(r: dict[str, Any]) -> list[str]:

@@ -102,3 +102,15 @@ def test_ingest_rounds_are_summarised_by_median_and_rendered() -> None:
     assert row[3].startswith("0.87x") and row[4] == "**no**"
     text = report.markdown(results)
     assert "| no-op FastAPI | 9,500 | 1.00 | 9.00 | 3 | server 105 |" in text
+
+
+def test_broker_growth_section_reports_unanswered_steps() -> None:
+    steps = [
+        {"stored_batches": 0, "stored_messages": 0, "p50_ms": 6.5, "max_ms": 7.0, "samples": 9,
+         "answered_within_30s": 9},
+        {"stored_batches": 40_000, "stored_messages": 400_000, "p50_ms": None, "max_ms": None, "samples": 9,
+         "answered_within_30s": 0},
+    ]  # fmt: skip
+    text = report.markdown({"broker_growth": {"messages_per_batch": 10, "steps": steps}})
+    assert "| 0 | 0 | 6.5 | 7.0 | 9 of 9 |" in text
+    assert "| 40,000 | 400,000 | n/a | n/a | 0 of 9 |" in text
