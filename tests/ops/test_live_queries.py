@@ -57,7 +57,9 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, object
         stack_run_dir=run_dir,
         topic_partitions=3,
     )
-    with Stack(settings) as stack:
+    # PSI gauges are recomputed every CONSUMER_PSI_INTERVAL_S (15 s by default): often enough here that
+    # the drift panels have data before the other panels' waits are over.
+    with Stack(settings, extra_env={"CONSUMER_PSI_INTERVAL_S": "2"}) as stack:
         url = stack.gateway_url
         deadline = time.monotonic() + 60
         sent = 0
@@ -69,11 +71,11 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, object
             time.sleep(0.5)
         httpx.get(f"{url}/nonexistent-{uuid.uuid4().hex}", timeout=5)  # a 404 for the status panel
         prom = stack.prometheus_url
-        # rate() over 1m needs two scrapes after the traffic; wait until verdict rates are visible
+        # rate() over 1m needs two scrapes after the traffic; wait until verdict rates and drift are visible
         deadline = time.monotonic() + 90
+        ready = ("sum(rate(consumer_verdicts_total[1m])) > 0", "max(model_feature_psi)")
         while time.monotonic() < deadline:
-            r = httpx.get(f"{prom}/api/v1/query", params={"query": "sum(rate(consumer_verdicts_total[1m])) > 0"}).json()
-            if r["data"]["result"]:
+            if all(httpx.get(f"{prom}/api/v1/query", params={"query": q}).json()["data"]["result"] for q in ready):
                 break
             time.sleep(2)
         yield prom, httpx
