@@ -15,6 +15,7 @@ import contextlib
 import csv
 import itertools
 import logging
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -282,12 +283,13 @@ def main(argv: list[str] | None = None) -> int:
         send_kafka(batches, settings.kafka_bootstrap_servers, settings.topic_transactions, args.rate, stats)
     elapsed = max(stats.finished - stats.started, 1e-9)
     injected = sum(1 for v in trips.labels.values() if v)
-    print(
+    # The summary is this command's output (``make bench`` parses the "sent ..." line), so it goes to stdout.
+    summary = [
         f"sent {stats.sent}, accepted {stats.accepted}, rejected {stats.rejected}, errors {stats.errors} "
-        f"in {elapsed:.1f}s ({stats.accepted / elapsed:,.0f}/s); {injected} with injected fraud"
-    )
-    for sample in stats.error_samples:
-        print(f"  error: {sample}")
+        f"in {elapsed:.1f}s ({stats.accepted / elapsed:,.0f}/s); {injected} with injected fraud",
+        *(f"  error: {sample}" for sample in stats.error_samples),
+    ]
+    sys.stdout.write("\n".join(summary) + "\n")
     if args.labels:
         Path(args.labels).write_text(orjson.dumps(trips.labels).decode())
     return 0 if stats.errors == 0 else 1

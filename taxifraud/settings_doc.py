@@ -7,6 +7,7 @@ new setting cannot go undocumented.
 from __future__ import annotations
 
 import importlib
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -65,4 +66,4 @@ def markdown() -> str:
 
 
 if __name__ == "__main__":
-    print(markdown())
+    sys.stdout.write(markdown() + "\n")

@@ -7,6 +7,7 @@ consumers' offsets.
 from __future__ import annotations
 
 import logging
+import sys
 import uuid
 
 import orjson
@@ -43,7 +44,8 @@ def tail_topic(topic: str | None, follow: bool = False, limit: int = 20, idle_ti
                 text = orjson.dumps(orjson.loads(value)).decode()
             except orjson.JSONDecodeError:
                 text = value.decode(errors="replace")
-            print(text, flush=True)
+            sys.stdout.write(text + "\n")  # the records are this command's output, one JSON per line
+            sys.stdout.flush()
             shown += 1
     except KeyboardInterrupt:
         pass

@@ -237,6 +237,8 @@ def main(argv: list[str] | None = None) -> int:
     """``python -m taxifraud.traffic [DATA_DIR]``: rebuild traffic_profile.json from TLC files."""
     import argparse
 
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("data_dir", nargs="?", default=str(DEFAULT_DATA_DIR))
     parser.add_argument("--months", default="2019-", help="calibrate on files whose month starts with this")
@@ -247,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"no CSV files for {args.months!r} in {args.data_dir}")
     profile = calibrate(files)
     Path(args.output).write_text(json.dumps(profile, separators=(",", ":")))
-    print(f"wrote {args.output} from {profile['trips']} trips in {len(files)} files")
+    log.info("wrote %s from %d trips in %d files", args.output, profile["trips"], len(files))
     return 0
 
 
