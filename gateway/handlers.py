@@ -35,7 +35,6 @@ log = logging.getLogger(__name__)
 
 API_KEY_HEADER = b"x-api-key"
 RETRY_AFTER_QUEUE_FULL_S = 1
-FAST_PATHS: dict[str, Any] = {}  # path -> handler, filled below the handlers
 _JSON_HEADERS = [(b"content-type", b"application/json")]
 
 
@@ -222,7 +221,8 @@ async def handle_score(gw: Gateway, scope: Scope, receive: Receive) -> Reply:
     return Reply(200, orjson.dumps({"verdicts": verdicts}))
 
 
-FAST_PATHS.update({"/transactions": handle_transactions, "/transaction": handle_transactions, "/score": handle_score})
+#: The endpoints :class:`FastPathMiddleware` answers itself, and their handlers.
+FAST_PATHS = {"/transactions": handle_transactions, "/transaction": handle_transactions, "/score": handle_score}
 
 
 class FastPathMiddleware:

@@ -117,13 +117,18 @@ class Stack:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    def _start_broker(self) -> None:
+        """The embedded broker (unless an external one is configured) and our topics on it."""
+        s = self.settings
+        s.stack_run_dir.mkdir(parents=True, exist_ok=True)
+        if s.stack_embedded_broker:
+            self.services.append(start_broker(s.stack_host, s.stack_broker_port, s.stack_run_dir / "broker.log"))
+        ensure_topics(s.model_copy(update={"kafka_bootstrap_servers": self.bootstrap}))
+
     def start(self) -> Stack:
         s = self.settings
         run = s.stack_run_dir
-        run.mkdir(parents=True, exist_ok=True)
-        if s.stack_embedded_broker:
-            self.services.append(start_broker(s.stack_host, s.stack_broker_port, run / "broker.log"))
-        ensure_topics(s.model_copy(update={"kafka_bootstrap_servers": self.bootstrap}))
+        self._start_broker()
         self.services.append(
             start_triton(
                 s.model_repository,
@@ -147,12 +152,8 @@ class Stack:
 
     def start_ingest_only(self) -> Stack:
         """Broker and gateway only: what ``POST /transactions`` needs, for measuring the gateway alone."""
-        s = self.settings
-        s.stack_run_dir.mkdir(parents=True, exist_ok=True)
         try:
-            if s.stack_embedded_broker:
-                self.services.append(start_broker(s.stack_host, s.stack_broker_port, s.stack_run_dir / "broker.log"))
-            ensure_topics(s.model_copy(update={"kafka_bootstrap_servers": self.bootstrap}))
+            self._start_broker()
             self.start_gateway()
         except BaseException:
             self.stop()
