@@ -5,23 +5,50 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+HASH   := $(shell cat pyproject.toml | sha1sum | cut -c1-12)
+# Two installs: what `make run`/`make demo` need, and on top of it training (torch, several GB) and dev tools.
+STAMP_RUN := $(VENV)/.installed-run-$(HASH)
+STAMP_DEV := $(VENV)/.installed-dev-$(HASH)
 APT_PACKAGES := prometheus docker-compose wrk kcat chromium
+# The embedded Kafka: Java >= 17 and Maven from Debian, its jars from Maven Central (embedded-kafka/pom.xml).
+JAVA_PACKAGES := openjdk-17-jre-headless maven
+KAFKA_LIBS := $(VENV)/kafka-libs
+KAFKA_STAMP := $(KAFKA_LIBS)/.resolved-$(shell cat embedded-kafka/pom.xml | sha1sum | cut -c1-12)
 COMPOSE ?= docker compose
 # TRITON_MODEL_CONFIG=cpu serves configs/cpu.pbtxt and drops the GPU reservation (docker-compose.cpu.yml).
 COMPOSE_FILES := -f docker-compose.yml $(if $(filter cpu,$(TRITON_MODEL_CONFIG)),-f docker-compose.cpu.yml)
 N ?= 2
 
-.PHONY: help setup system-deps run demo test test-fast bench lint train export up down logs ps scale clean
+.PHONY: help setup setup-dev system-deps java-deps run demo test test-fast bench lint train export up down logs ps scale clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+$(STAMP_RUN): pyproject.toml
 	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[embedded]'
+	@rm -f $(VENV)/.installed-run-*; touch $(STAMP_RUN)
+
+$(STAMP_DEV): $(STAMP_RUN)
 	$(BIN)/pip install -q -e '.[embedded,train,dev]'
-	@rm -f $(VENV)/.installed-*; touch $(STAMP)
+	@rm -f $(VENV)/.installed-dev-*; touch $(STAMP_DEV)
+
+java-deps: ## install Java >= 17 and Maven from Debian where they are missing
+	@need=""; \
+	if ! java -version 2>&1 | grep -qE 'version "(1[7-9]|[2-9][0-9])'; then need="$$need openjdk-17-jre-headless"; fi; \
+	command -v mvn >/dev/null || need="$$need maven"; \
+	if [ -n "$$need" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
+	  echo "installing Debian packages:$$need"; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$need >/dev/null; \
+	fi
+
+# The broker's jars, resolved once from Maven Central into .venv/kafka-libs (the ~/.m2 cache is reused).
+$(KAFKA_STAMP): embedded-kafka/pom.xml | java-deps
+	@mkdir -p $(KAFKA_LIBS)
+	mvn -q -B -f embedded-kafka/pom.xml dependency:copy-dependencies -DoutputDirectory=$(abspath $(KAFKA_LIBS))
+	@rm -f $(KAFKA_LIBS)/.resolved-*; touch $(KAFKA_STAMP)
 
 system-deps: ## install the Debian packages the tests and tools use (Prometheus, docker-compose, wrk, kcat, chromium)
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -31,7 +58,9 @@ system-deps: ## install the Debian packages the tests and tools use (Prometheus,
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
 
-setup: $(STAMP) system-deps ## create .venv with the project, the embedded broker and Triton, and dev tools
+setup: $(STAMP_RUN) system-deps java-deps $(KAFKA_STAMP) ## .venv with the services, embedded Kafka and Triton (no torch)
+
+setup-dev: setup $(STAMP_DEV) ## setup plus training (torch) and the dev tools
 
 run: setup ## run the whole embedded stack in the foreground (Ctrl-C stops it)
 	$(BIN)/taxifraud up
@@ -39,19 +68,19 @@ run: setup ## run the whole embedded stack in the foreground (Ctrl-C stops it)
 demo: setup ## start the stack, replay real-looking trips with injected fraud, live view, final report
 	$(BIN)/taxifraud demo
 
-test: setup ## run lint and the whole test suite (starts and stops every service it needs)
+test: setup-dev ## run lint and the whole test suite (starts and stops every service it needs)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy taxifraud gateway consumer export
 	$(BIN)/pytest -q -p no:cacheprovider
 
-test-fast: setup ## unit tests only (no services)
+test-fast: setup-dev ## unit tests only (no services)
 	$(BIN)/pytest -q -m "not integration"
 
 bench: setup ## measure throughput and latency; writes bench/results.json, .md and .png
 	$(BIN)/taxifraud bench
 
-lint: setup ## ruff, mypy, hadolint, compose and Prometheus config checks
+lint: setup-dev ## ruff, mypy, hadolint, compose and Prometheus config checks
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy taxifraud gateway consumer export
@@ -61,10 +90,10 @@ lint: setup ## ruff, mypy, hadolint, compose and Prometheus config checks
 	promtool check config prometheus/prometheus.embedded.yml
 	promtool test rules prometheus/alerts_test.yml
 
-train: setup ## train the autoencoder on ../shared/data (seeded)
+train: setup-dev ## train the autoencoder on ../shared/data (seeded)
 	$(BIN)/taxifraud train
 
-export: setup ## export ONNX into model_repository/, check parity, write the evaluation
+export: setup-dev ## export ONNX into model_repository/, check parity, write the evaluation
 	$(BIN)/taxifraud export
 
 up: ## production: docker compose with Redpanda, Triton on the GPU, gateway, consumers, Prometheus, Grafana

@@ -28,10 +28,10 @@ import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, Producer, TopicPartition
 
 from taxifraud.config import DEFAULT_MODEL_REPOSITORY, REPO_ROOT, KafkaSettings
-from taxifraud.embedded.broker import start_broker
+from taxifraud.embedded.broker import BrokerOptions, start_broker
 from taxifraud.embedded.process import ManagedProcess, free_port, port_open
 from taxifraud.embedded.triton import start_triton
-from taxifraud.kafka import ensure_topics
+from taxifraud.kafka import FETCH_WAIT_MAX_MS, ensure_topics
 from taxifraud.verdicts import utc_now_rfc3339
 
 log = logging.getLogger(__name__)
@@ -215,7 +215,7 @@ def read_topic(
             "bootstrap.servers": bootstrap,
             "group.id": f"reader-{uuid.uuid4().hex}",
             "enable.auto.commit": False,
-            "fetch.wait.max.ms": 10,
+            "fetch.wait.max.ms": FETCH_WAIT_MAX_MS,
         }
     )
     try:
@@ -322,10 +322,17 @@ def consumer_only_throughput(
     with ExitStack() as stack:
         work = work_dir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="consumer-bench-")))
         if bootstrap is None:
-            port = free_port()
-            broker = start_broker("127.0.0.1", port, work / "broker.log")
+            options = BrokerOptions(
+                host="127.0.0.1",
+                port=free_port(),
+                controller_port=free_port(),
+                data_dir=work / "kafka-data",
+                log_path=work / "broker.log",
+                partitions=partitions,
+            )
+            broker = start_broker(options)
             stack.callback(broker.stop)
-            bootstrap = f"127.0.0.1:{port}"
+            bootstrap = options.bootstrap
         if triton_grpc is None:
             http, grpc, metrics = free_port(), free_port(), free_port()
             triton = start_triton(repo, work / "triton", "127.0.0.1", http, grpc, metrics, work / "triton.log")

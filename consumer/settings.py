@@ -25,7 +25,7 @@ class Settings(KafkaSettings, TritonSettings):
         1024, ge=1, le=100_000, description="messages per consume() call, i.e. per Triton request batch"
     )
     consumer_batch_wait_ms: int = Field(
-        5, ge=0, le=10_000, description="longest wait to fill a batch: latency at low load vs. batch size"
+        5, ge=0, le=10_000, description="how long an idle consume waits for a first message (never delays one)"
     )
     consumer_max_in_flight_batches: int = Field(
         4, ge=1, le=256, description="batches consumed but not yet scored (bounds memory while Triton is slow)"
@@ -45,7 +45,7 @@ class Settings(KafkaSettings, TritonSettings):
         250, ge=10, description="auto-commit period of stored offsets: bounds the replay after a crash"
     )
     consumer_fetch_wait_max_ms: int = Field(
-        10, ge=0, description="fetch.wait.max.ms (Tansu sleeps it out on every fetch)"
+        100, ge=0, description="fetch.wait.max.ms: how long the broker holds an empty fetch (data wakes it)"
     )
     consumer_lag_interval_s: float = Field(5.0, gt=0, description="how often consumer_lag_messages is refreshed")
     consumer_psi_window: int = Field(20_000, ge=100, description="scored rows in the rolling drift window")

@@ -49,7 +49,7 @@ from consumer.scoring import ScoreResult, TritonCaller
 from consumer.settings import Settings
 from taxifraud import wire
 from taxifraud.heap import settle_after_startup
-from taxifraud.kafka import consumer_config, ensure_topics, producer_config
+from taxifraud.kafka import consumer_config, ensure_topics, producer_config, receive
 from taxifraud.model_meta import ModelMeta
 from taxifraud.reasons import reason_family
 from taxifraud.triton_client import TritonUnavailable
@@ -282,7 +282,7 @@ class Worker:
             else:
                 timeout = self.batch_wait_s
             try:
-                msgs = consumer.consume(batch_max, timeout)
+                msgs = receive(consumer, batch_max, timeout)
             except KafkaException as exc:
                 self._consume_error(exc.args[0] if exc.args else KafkaError(KafkaError._FAIL))
                 self.stopping.wait(0.5)

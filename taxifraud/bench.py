@@ -16,9 +16,17 @@ from typing import Any
 
 import orjson
 
-from taxifraud.benchmarks import broker_floor, broker_growth, ingest, machine, model_throughput, pipeline, report
+from taxifraud.benchmarks import (
+    broker_floor,
+    broker_startup,
+    ingest,
+    machine,
+    model_throughput,
+    pipeline,
+    promtext,
+    report,
+)
 from taxifraud.config import REPO_ROOT
-from taxifraud.embedded.broker import start_broker
 from taxifraud.embedded.process import free_port
 from taxifraud.stack import Stack, StackSettings
 from taxifraud.traffic import TripGenerator
@@ -57,30 +65,53 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         results["offered_load"] = {
             str(r): pipeline.offered_load(stack, r, args.step_seconds, batch=max(1, int(r // 100))) for r in args.rates
         }
-        log.info("bench: POST /score latency")
-        results["score"] = pipeline.score_latency(stack, args.score_rate, args.step_seconds)
-        log.info("bench: peak end-to-end throughput")
+        log.info("bench: peak end-to-end throughput (%d transactions)", args.max_count)
         results["max_throughput"] = pipeline.max_throughput(stack, args.max_count)
+        # /score is measured on a broker that already carries the history above (>= 1M messages by default):
+        # the embedded broker's latency must not depend on how much it has stored.
+        before = _broker_messages_in(stack)
+        log.info("bench: POST /score latency, after %s messages through the broker", before)
+        results["score"] = {
+            **pipeline.score_latency(stack, args.score_rate, args.step_seconds),
+            "broker_messages_before": before,
+        }
         if args.soak_minutes > 0:
             log.info("bench: soak for %.0f min at %.0f/s", args.soak_minutes, args.soak_rate)
             results["soak"] = pipeline.soak(stack, args.soak_rate, args.soak_minutes * 60)
+        results["broker_jvm"] = _broker_jvm(stack)
     if settings.stack_embedded_broker:
-        log.info("bench: embedded broker's hop latency as stored batches grow")
-        results["broker_growth"] = _broker_growth(settings)
+        log.info("bench: embedded broker start-up time, idle CPU and memory")
+        results["broker"] = broker_startup.measure(
+            settings.stack_run_dir / "broker-startup", settings.stack_broker_heap_mb
+        )
     log.info("bench: consumer-only throughput from a pre-filled topic")
     results["consumer_only"] = _consumer_only(args.consumer_only_count)
     results["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     return results
 
 
-def _broker_growth(settings: StackSettings) -> dict[str, Any]:
-    """On a fresh embedded broker of its own, so that nothing else's logs are in it."""
-    port = free_port()
-    broker = start_broker(settings.stack_host, port, settings.stack_run_dir / "growth-broker.log")
-    try:
-        return broker_growth.hop_vs_stored_batches(f"{settings.stack_host}:{port}")
-    finally:
-        broker.stop()
+def _broker_metrics(stack: Stack) -> str:
+    url = stack.broker_metrics_url
+    return promtext.scrape(url) if url else ""
+
+
+def _broker_messages_in(stack: Stack) -> int | None:
+    """Messages appended to every topic since the broker started, from its own JMX counter."""
+    text = _broker_metrics(stack)
+    values = promtext.samples(text, "kafka_broker_messagesin_total")
+    return int(sum(values)) if values else None
+
+
+def _broker_jvm(stack: Stack) -> dict[str, Any]:
+    """The broker's heap in use and its GC time so far, after all the load (is the heap big enough?)."""
+    text = _broker_metrics(stack)
+    heap = promtext.samples(text, "jvm_memory_used_bytes", area="heap")
+    gc = promtext.samples(text, "jvm_gc_collection_seconds_sum")
+    return {
+        "heap_used_mib": round(sum(heap) / (1 << 20), 1) if heap else None,
+        "gc_seconds_total": round(sum(gc), 2) if gc else None,
+        "heap_mb": stack.settings.stack_broker_heap_mb,
+    }
 
 
 def _consumer_only(count: int) -> dict[str, Any]:
@@ -99,6 +130,8 @@ def _free_ports() -> dict[str, Any]:
         "stack_triton_metrics_port",
         "stack_gateway_port",
         "stack_consumer_metrics_port",
+        "stack_broker_controller_port",
+        "stack_broker_metrics_port",
     )
     return {k: free_port() for k in keys}
 
@@ -109,7 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--step-seconds", type=float, default=20.0, help="length of each measured step")
     parser.add_argument("--rates", type=float, nargs="+", default=[1000.0, 5000.0], help="offered loads, tx/s")
     parser.add_argument("--score-rate", type=float, default=1000.0)
-    parser.add_argument("--max-count", type=int, default=200_000, help="transactions for the peak run")
+    parser.add_argument(
+        "--max-count", type=int, default=1_000_000, help="transactions for the peak run (before /score is measured)"
+    )
     parser.add_argument("--consumer-only-count", type=int, default=200_000)
     parser.add_argument("--soak-minutes", type=float, default=10.0, help="0 skips the soak")
     parser.add_argument("--soak-rate", type=float, default=2000.0)

@@ -48,15 +48,22 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 def cmd_broker(args: argparse.Namespace) -> int:
     from taxifraud.embedded.broker import start_broker
+    from taxifraud.embedded.process import require_free_ports
     from taxifraud.kafka import ensure_topics
-    from taxifraud.stack import StackSettings
+    from taxifraud.stack import Stack, StackSettings
 
-    s = StackSettings()
-    proc = start_broker(s.stack_host, s.stack_broker_port, s.stack_run_dir / "broker.log")
+    stack = Stack(StackSettings())
+    options = stack.broker_options()
+    require_free_ports(options.host, {k: v for k, v in stack.ports().items() if k.startswith("STACK_BROKER_")})
+    proc = start_broker(options)
     try:
-        bootstrap = f"{s.stack_host}:{s.stack_broker_port}"
-        ensure_topics(s.model_copy(update={"kafka_bootstrap_servers": bootstrap}))
-        log.info("broker on %s (in memory; stopping it loses all topics). Ctrl-C stops it.", bootstrap)
+        ensure_topics(stack.settings.model_copy(update={"kafka_bootstrap_servers": options.bootstrap}))
+        log.info(
+            "Kafka on %s, data in %s (kept across restarts), metrics :%s. Ctrl-C stops it.",
+            options.bootstrap,
+            options.data_dir,
+            options.metrics_port,
+        )
         _wait_for_signal()
     finally:
         proc.stop()
@@ -149,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--no-prometheus", action="store_true", help="do not start Prometheus")
     up.set_defaults(func=cmd_up)
 
-    sub.add_parser("broker", help="run the embedded Tansu broker and create the topics").set_defaults(func=cmd_broker)
+    sub.add_parser("broker", help="run the embedded Kafka broker and create the topics").set_defaults(func=cmd_broker)
     triton = sub.add_parser("triton", help="run the embedded Triton server on model_repository/")
     triton.add_argument("--config-name", default=None, help="configs/NAME.pbtxt (default: embedded)")
     triton.set_defaults(func=cmd_triton)

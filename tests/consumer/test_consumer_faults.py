@@ -1,4 +1,4 @@
-"""The consumer against a real Tansu broker and a real Triton, as a real process: faults lose nothing.
+"""The consumer against a real Kafka broker and a real Triton, as a real process: faults lose nothing.
 
 Each test streams transactions into fresh topics, injects one fault (kill -9, Triton outage, a
 consumer leaving the group, poison messages, SIGTERM), and then checks that every transaction id got
@@ -21,8 +21,8 @@ import pytest
 from consumer import bench
 from consumer.dlq import headers_dict
 from taxifraud.config import DEFAULT_MODEL_REPOSITORY
-from taxifraud.embedded.broker import start_broker
 from taxifraud.embedded.process import free_port, port_open
+from tests.kafka_broker import start_test_broker
 
 pytestmark = pytest.mark.integration
 log = logging.getLogger("tests.consumer")
@@ -264,7 +264,7 @@ def test_consumer_waits_for_a_broker_that_is_not_up_yet(triton: Any, tmp_path: A
         time.sleep(4)
         assert proc.alive(), proc.log_tail()
         assert "broker not ready" in proc.log_tail(), proc.log_tail()
-        broker = start_broker("127.0.0.1", port, tmp_path / "late-broker.log")
+        broker, _ = start_test_broker(tmp_path / "late-broker", port)
         txs = bench.make_transactions(2_000)
         wait_for(
             lambda: port_open("127.0.0.1", metrics_port) and verdicts_seen(metrics_port) >= 0,

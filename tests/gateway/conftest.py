@@ -1,4 +1,4 @@
-"""Fixtures for the gateway tests: one real Tansu broker per session, fresh topics per test.
+"""Fixtures for the gateway tests: one real Kafka broker per session, fresh topics per test.
 
 Ports always come from ``free_port()`` (other engineers run brokers and Tritons on this machine at the
 same time); every process started here is stopped by its fixture's finaliser.

@@ -42,7 +42,7 @@ def make_settings(bootstrap: str, **overrides: Any) -> Settings:
 def read_topic(settings: Settings, topic: str, expected: int, timeout: float = 20.0) -> list[dict[str, Any]]:
     """Read ``topic`` from the beginning until ``expected`` messages came (or ``timeout``); decoded values.
 
-    Partitions are assigned directly instead of joining a group: Tansu's group joins take seconds.
+    Partitions are assigned directly instead of joining a group: the test reads a topic, it owns no share of it.
     """
     consumer = Consumer(consumer_config(settings, group_id=f"test-{uuid.uuid4().hex}", **{"enable.auto.commit": False}))
     try:

@@ -10,21 +10,23 @@ from fastapi.testclient import TestClient
 from gw_helpers import SEED_BODY, make_settings, read_topic
 
 from gateway.app import create_app
-from taxifraud.embedded.broker import start_broker
 from taxifraud.embedded.process import free_port
 from taxifraud.kafka import ensure_topics
+from tests.kafka_broker import start_test_broker
 
 TIMEOUT_S = 1.0
 #: librdkafka expires messages on a ~1 s scan, and the request waits at most 1.5 s past the timeout.
 BOUND_S = TIMEOUT_S + 2.5
 
 
-def _accepted_within(client: TestClient, seconds: float) -> bool:
+def _accepted_within(client: TestClient, seconds: float) -> list[str]:
+    """Post until the first 202; the ids it accepted (empty if none came within ``seconds``)."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        if client.post("/transactions", json=SEED_BODY).status_code == 202:
-            return True
-    return False
+        resp = client.post("/transactions", json=SEED_BODY)
+        if resp.status_code == 202:
+            return list(resp.json()["transaction_ids"])
+    return []
 
 
 def test_closed_port_is_503_within_bound(offline_client: TestClient) -> None:
@@ -44,19 +46,21 @@ def test_broker_stops_then_returns(tmp_path: Path) -> None:
     """Stop the broker under a running gateway, then bring it back on the same port.
 
     The transaction answered 503 while it was down must not appear once it is back (librdkafka expired
-    it; it was not quietly retried), and the gateway recovers without a restart.
+    it; it was not quietly retried), the one acknowledged before the crash is still there after it, and
+    the gateway recovers without a restart.
     """
     port = free_port()
-    broker = start_broker("127.0.0.1", port, tmp_path / "broker.log")
+    broker, _ = start_test_broker(tmp_path, port)
     try:
         settings = make_settings(f"127.0.0.1:{port}", gateway_produce_timeout_s=TIMEOUT_S)
         ensure_topics(settings)
         with TestClient(create_app(settings)) as client:
             # A new idempotent producer needs ~1 s for its producer id; with a 1 s timeout the very first
             # message may expire. Retry until the first 202.
-            assert _accepted_within(client, 10)
+            warm_up = _accepted_within(client, 10)
+            assert warm_up
 
-            broker.kill()  # a crash; Tansu also takes ~5 s to honour SIGTERM
+            broker.kill()  # a crash
             start = time.monotonic()
             resp = client.post("/transactions", json={**SEED_BODY, "transaction_id": "lost-while-down"})
             assert resp.status_code == 503, resp.text
@@ -64,7 +68,7 @@ def test_broker_stops_then_returns(tmp_path: Path) -> None:
             assert resp.json()["reason"] in ("timeout", "broker_error")
             assert client.get("/readyz").status_code == 503
 
-            broker = start_broker("127.0.0.1", port, tmp_path / "broker.log")  # in-memory: empty again
+            broker, _ = start_test_broker(tmp_path, port)  # the same data directory: a restart, not a new broker
             ensure_topics(settings)
             accepted: list[str] = []
             deadline = time.monotonic() + 30
@@ -81,7 +85,7 @@ def test_broker_stops_then_returns(tmp_path: Path) -> None:
             assert client.get("/readyz").status_code == 200
             time.sleep(1.0)  # give a wrongly retried message time to land
             stored = [m["transaction_id"] for m in read_topic(settings, settings.topic_transactions, 10, timeout=4)]
-            assert sorted(stored) == accepted  # the warm-up ones were lost with the old broker's memory
+            assert sorted(stored) == sorted(warm_up + accepted)  # what was acked before the crash survived it
             assert "lost-while-down" not in stored
     finally:
         broker.stop()

@@ -1,4 +1,4 @@
-"""Fixtures that run the real embedded stack (Tansu, tritonserver, gateway, consumer) on free ports."""
+"""Fixtures that run the real embedded stack (Kafka, tritonserver, gateway, consumer) on free ports."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from taxifraud.stack import Stack, StackSettings
 def stack_settings(run_dir: Path, **overrides: object) -> StackSettings:
     values: dict[str, object] = {
         "stack_broker_port": free_port(),
+        "stack_broker_controller_port": free_port(),
+        "stack_broker_metrics_port": free_port(),
         "stack_triton_http_port": free_port(),
         "stack_triton_grpc_port": free_port(),
         "stack_triton_metrics_port": free_port(),

@@ -19,12 +19,12 @@ TRITON_EXTRA = {
     "nv_gpu_memory_total_bytes",
 }
 PROMETHEUS_BUILTIN = {"up"}
-PREFIXES = ("gateway_", "consumer_", "model_", "nv_")
+PREFIXES = ("gateway_", "consumer_", "model_", "nv_", "kafka_broker_", "redpanda_")
 
-_NAME_RE = re.compile(r"`((?:gateway|consumer|model|nv)_[a-z0-9_]+)")
+_NAME_RE = re.compile(r"`((?:gateway|consumer|model|nv|kafka_broker|redpanda)_[a-z0-9_]+)")
 # A metric-looking identifier in PromQL: a known prefix, not preceded by a word char, `"` or `{`-label
 # context. Label values like is_fraud="true" never start with these prefixes.
-_PROMQL_NAME_RE = re.compile(r"(?<![\w:\"'])((?:gateway|consumer|model|nv)_[a-zA-Z0-9_]+)")
+_PROMQL_NAME_RE = re.compile(r"(?<![\w:\"'])((?:gateway|consumer|model|nv|kafka_broker|redpanda)_[a-zA-Z0-9_]+)")
 
 
 def metrics_section(text: str) -> str:
@@ -47,6 +47,9 @@ def contract_metrics(path: Path = ARCHITECTURE) -> set[str]:
 
 def metric_names_in(expr: str) -> set[str]:
     """Metric names with one of our prefixes used in a PromQL expression."""
-    # drop string literals (label values) first
+    # drop string literals (label values) first, then label names: matchers `{...}` and `by/without (...)`
     without_strings = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expr)
-    return set(_PROMQL_NAME_RE.findall(without_strings))
+    without_labels = re.sub(
+        r"\{[^}]*\}|\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", "", without_strings
+    )
+    return set(_PROMQL_NAME_RE.findall(without_labels))

@@ -45,7 +45,8 @@ BUILTIN_VALUES: dict[str, str] = {
 }
 
 # $name, ${name}, ${name:format}, [[name]] (the old syntax)
-_VAR_RE = re.compile(r"\$\{(\w+)(?::[^}]*)?\}|\[\[(\w+)(?::[^\]]*)?\]\]|\$(\w+)")
+# ($1, $2 ... are label_replace() back-references, not variables: Grafana leaves them alone too)
+_VAR_RE = re.compile(r"\$\{(\w+)(?::[^}]*)?\}|\[\[(\w+)(?::[^\]]*)?\]\]|\$([A-Za-z_]\w*)")
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from tests.ops.contract import contract_metrics, metric_names_in
 
 PROM_DIR = Path(__file__).resolve().parents[2] / "prometheus"
 CONFIGS = ["prometheus.yml", "prometheus.embedded.yml"]
-EMBEDDED_PORTS = {"prometheus": 9090, "gateway": 8000, "consumer": 9101, "triton": 8002}
+EMBEDDED_PORTS = {"prometheus": 9090, "gateway": 8000, "consumer": 9101, "triton": 8002, "kafka": 9404}
 
 
 def _load(name: str) -> dict:
@@ -134,8 +134,8 @@ def test_embedded_config_scrapes_loopback_ports() -> None:
 
 def test_both_configs_share_jobs_and_rules() -> None:
     compose, embedded = _load("prometheus.yml"), _load("prometheus.embedded.yml")
-    # redpanda only exists in compose (the embedded broker, Tansu, has no metrics endpoint)
-    assert set(_static_targets(compose)) - {"redpanda"} == set(_static_targets(embedded))
+    # each deployment scrapes its own broker: Redpanda in compose, the embedded Kafka's JMX exporter here
+    assert set(_static_targets(compose)) - {"redpanda"} == set(_static_targets(embedded)) - {"kafka"}
     assert compose["rule_files"] == embedded["rule_files"] == ["alerts.yml"]
     # alert `for` durations assume a scrape at least every 15s
     for cfg in (compose, embedded):

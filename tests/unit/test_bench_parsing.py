@@ -104,13 +104,19 @@ def test_ingest_rounds_are_summarised_by_median_and_rendered() -> None:
     assert "| no-op FastAPI | 9,500 | 1.00 | 9.00 | 3 | server 105 |" in text
 
 
-def test_broker_growth_section_reports_unanswered_steps() -> None:
-    steps = [
-        {"stored_batches": 0, "stored_messages": 0, "p50_ms": 6.5, "max_ms": 7.0, "samples": 9,
-         "answered_within_30s": 9},
-        {"stored_batches": 40_000, "stored_messages": 400_000, "p50_ms": None, "max_ms": None, "samples": 9,
-         "answered_within_30s": 0},
-    ]  # fmt: skip
-    text = report.markdown({"broker_growth": {"messages_per_batch": 10, "steps": steps}})
-    assert "| 0 | 0 | 6.5 | 7.0 | 9 of 9 |" in text
-    assert "| 40,000 | 400,000 | n/a | n/a | 0 of 9 |" in text
+def test_broker_section_and_goal_rows() -> None:
+    results = {
+        "broker": {
+            "first_start_s": 9.1,
+            "restart_s": 6.2,
+            "idle_cpu_cores": 0.012,
+            "rss_mib": 612.0,
+            "heap_mb": 256,
+        },
+        "score": {"offered_rate": 1000.0, "p99_ms": 9.5, "broker_messages_before": 1_250_000},
+    }
+    rows = {r[0]: r for r in report.goal_rows(results)}
+    score = rows["POST /score p99 at 1,000/s, after 1,250,000 messages through the broker"]
+    assert score[3] == "9.50 ms" and score[4] == "**no**"
+    assert rows["embedded broker start-up (first start / restart on its data)"][3] == "9.1 s / 6.2 s"
+    assert rows["embedded broker idle CPU"][3] == "0.012 cores" and rows["embedded broker idle CPU"][4] == "yes"

@@ -1,0 +1,117 @@
+"""``taxifraud up`` as a user runs it: killed with SIGKILL it leaves no process behind (so the next start
+works), and a start on a taken port fails at once with one line that names the port."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from taxifraud.embedded.process import free_port, port_open
+from taxifraud.embedded.prometheus import prometheus_binary
+
+pytestmark = pytest.mark.integration
+
+UP_LINE = "embedded stack is up"
+
+
+def stack_env(run_dir: Path) -> dict[str, str]:
+    ports = {
+        "STACK_BROKER_PORT",
+        "STACK_BROKER_CONTROLLER_PORT",
+        "STACK_BROKER_METRICS_PORT",
+        "STACK_TRITON_HTTP_PORT",
+        "STACK_TRITON_GRPC_PORT",
+        "STACK_TRITON_METRICS_PORT",
+        "STACK_GATEWAY_PORT",
+        "STACK_CONSUMER_METRICS_PORT",
+        "STACK_PROMETHEUS_PORT",
+    }
+    env = {**os.environ, **{key: str(free_port()) for key in sorted(ports)}}
+    env |= {
+        "STACK_RUN_DIR": str(run_dir),
+        "STACK_PROMETHEUS": "true" if prometheus_binary() else "false",
+        "TOPIC_PARTITIONS": "3",
+        "PYTHONUNBUFFERED": "1",
+    }
+    return env
+
+
+def start_up(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with open(log, "ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "taxifraud.cli", "up"], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+
+
+def wait_until_up(proc: subprocess.Popen[bytes], log: Path, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if UP_LINE in log.read_text(errors="replace"):
+            return
+        if proc.poll() is not None:
+            raise AssertionError(f"taxifraud up exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+        time.sleep(0.5)
+    raise AssertionError(f"taxifraud up not up after {timeout}s:\n{log.read_text()[-3000:]}")
+
+
+def stack_ports(env: dict[str, str]) -> list[int]:
+    return [int(v) for k, v in env.items() if k.startswith("STACK_") and k.endswith("_PORT")]
+
+
+def test_sigkill_of_the_supervisor_leaves_no_process_and_a_second_up_starts(tmp_path: Path) -> None:
+    env = stack_env(tmp_path / "run")
+    log = tmp_path / "up.log"
+    first = start_up(env, log)
+    try:
+        wait_until_up(first, log)
+        children = psutil.Process(first.pid).children(recursive=True)
+        names = sorted({c.name() for c in children})
+        assert len(children) >= 4, names  # broker, triton (+ its stub), consumer, gateway (+ its worker)
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+        _, alive = psutil.wait_procs(children, timeout=30)
+        assert not alive, f"orphans after SIGKILL of taxifraud up: {[(p.pid, p.name()) for p in alive]}"
+        taken = [p for p in stack_ports(env) if port_open("127.0.0.1", p)]
+        assert not taken, f"ports still held: {taken}"
+    finally:
+        if first.poll() is None:
+            first.kill()
+
+    second = start_up(env, tmp_path / "up2.log")
+    try:
+        wait_until_up(second, tmp_path / "up2.log")
+        children = psutil.Process(second.pid).children(recursive=True)
+        second.send_signal(signal.SIGTERM)
+        assert second.wait(90) == 0, (tmp_path / "up2.log").read_text()[-3000:]
+        _, alive = psutil.wait_procs(children, timeout=10)
+        assert not alive, f"left after a clean stop: {[(p.pid, p.name()) for p in alive]}"
+    finally:
+        if second.poll() is None:
+            second.kill()
+
+
+def test_a_taken_port_fails_at_once_naming_it(tmp_path: Path) -> None:
+    env = stack_env(tmp_path / "run")
+    port = int(env["STACK_GATEWAY_PORT"])
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", port))
+        squatter.listen()
+        start = time.monotonic()
+        done = subprocess.run(
+            [sys.executable, "-m", "taxifraud.cli", "up"], env=env, capture_output=True, text=True, timeout=60
+        )
+        elapsed = time.monotonic() - start
+    assert done.returncode == 2, done.stderr[-3000:]
+    errors = [line for line in done.stderr.splitlines() if " ERROR " in line]
+    assert len(errors) == 1, done.stderr[-3000:]
+    assert f"port {port}" in errors[0] and "STACK_GATEWAY_PORT" in errors[0], errors[0]
+    assert "starting broker" not in done.stderr, "something was started before the port check"
+    assert elapsed < 20, f"took {elapsed:.1f}s to refuse"
