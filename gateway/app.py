@@ -10,15 +10,24 @@ Endpoints
     message; 503 (``Retry-After``) when it did not within ``GATEWAY_PRODUCE_TIMEOUT_S`` or too many
     messages are in flight. 401 without a valid ``X-API-Key`` when ``GATEWAY_API_KEYS`` is set; 413 for a
     body above ``GATEWAY_MAX_BODY_BYTES`` or a batch above ``GATEWAY_MAX_BATCH``; 422 for invalid data.
+``POST /api/v1/transaction`` (the seed's path)
+    Exactly ``POST /transactions`` (same body, auth, limits, errors, and 202 only after the broker's ack);
+    the 202 body carries the seed's ``TransactionResponse`` fields as well as ours:
+    ``{"accepted", "transaction_ids", "status": "accepted", "transaction_id", "message", "timestamp"}``.
 ``POST /score``
     Same input; scores on Triton right away and answers 200 ``{"verdicts": [...]}``. The transactions are
     *not* put on the transactions topic (the consumer would score them again); instead each verdict,
     with ``"source": "score"`` and the transaction, goes to ``TOPIC_VERDICTS`` and each fraud alert to
     ``TOPIC_ALERTS``, as the audit trail. The answer waits for those to be acknowledged: a decision that
     was not recorded is answered 503, like a Triton failure.
+``GET /health`` (the seed's ``HealthResponse``)
+    ``{"status": "healthy", "timestamp", "version", "kafka_connected": true}`` with 200 while the broker
+    answers metadata requests (checked at most once a second, :mod:`gateway.health`); ``"unhealthy"``,
+    ``kafka_connected: false`` (unless only the topic is missing) and ``error`` with 503 otherwise.
 ``GET /healthz``, ``GET /readyz``, ``GET /metrics``, ``GET /docs``
     Liveness; readiness (broker metadata, and Triton when ``/score`` is enabled, each reported);
-    Prometheus metrics; Swagger UI served from local files. These are never behind the API key.
+    Prometheus metrics; Swagger UI served from local files. These and ``/health`` are never behind the API
+    key.
 
 The write endpoints are plain ASGI handlers (:mod:`gateway.handlers`): raw body, pydantic ``TypeAdapter``
 validation, ``orjson`` responses, and both are answered by a middleware before FastAPI's router, because
@@ -32,7 +41,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 from fastapi import FastAPI
@@ -42,10 +51,20 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from taxifraud.heap import settle_after_startup
+from taxifraud.lifecycle import die_with_parent_if_asked
 
 from . import schema
 from .docs import install_docs
-from .handlers import ClientGone, FastPathMiddleware, Gateway, Reply, handle_score, handle_transactions
+from .handlers import (
+    ClientGone,
+    FastPathMiddleware,
+    Gateway,
+    Reply,
+    handle_score,
+    handle_seed_transaction,
+    handle_transactions,
+)
+from .health import BrokerProbe, health_body
 from .metrics import MetricsMiddleware, render_metrics
 from .producer import AsyncProducer
 from .scoring import ScoreService
@@ -53,7 +72,18 @@ from .settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
 
-WRITE_PATHS = ("/transactions", "/transaction", "/score")
+WRITE_PATHS = ("/transactions", "/transaction", "/api/v1/transaction", "/score")
+#: The seed's own example request body, as its ``POST /api/v1/transaction`` documented it.
+SEED_API_EXAMPLE: dict[str, Any] = {
+    "transaction_id": "550e8400-e29b-41d4-a716-446655440000",
+    "pickup_datetime": "2023-01-01T00:26:10",
+    "dropoff_datetime": "2023-01-01T00:37:11",
+    "passenger_count": 1,
+    "trip_distance": 2.58,
+    "fare_amount": 24.18,
+    "payment_type": 1,
+    "vendor_id": 2,
+}
 
 
 # --- response shapes, for the OpenAPI document (responses themselves are built as orjson bytes) ---
@@ -62,6 +92,25 @@ WRITE_PATHS = ("/transactions", "/transaction", "/score")
 class Accepted(BaseModel):
     accepted: int = Field(description="transactions stored by the broker")
     transaction_ids: list[str] = Field(description="in request order")
+
+
+class SeedAccepted(Accepted):
+    """Ours plus the seed's ``TransactionResponse``, for the seed's ``POST /api/v1/transaction``."""
+
+    status: Literal["accepted"]
+    transaction_id: str | None = Field(description="the transaction's id; null for an array (see transaction_ids)")
+    message: str
+    timestamp: str = Field(description="when the gateway stamped the transaction(s): their ingested_at, RFC 3339 UTC")
+
+
+class HealthResponse(BaseModel):
+    """The seed's ``HealthResponse``, plus ``error`` when unhealthy."""
+
+    status: Literal["healthy", "unhealthy"]
+    timestamp: str = Field(description="RFC 3339 UTC")
+    version: str = Field(description="version of the taxifraud package serving this")
+    kafka_connected: bool = Field(description="the broker answered a metadata request (checked at most once a second)")
+    error: str | None = Field(None, description="unhealthy only: why")
 
 
 class Issue(BaseModel):
@@ -125,6 +174,17 @@ async def post_transactions(request: Request) -> Response:
         return Response(status_code=400)  # nobody is listening any more
 
 
+async def post_seed_transaction(request: Request) -> Response:
+    """The seed's path: ``POST /transactions`` answered with the seed's response fields as well as ours.
+
+    Normally answered by :class:`gateway.handlers.FastPathMiddleware`, like ``POST /transactions``.
+    """
+    try:
+        return _response(await handle_seed_transaction(request.app.state.gateway, request.scope, request.receive))
+    except ClientGone:
+        return Response(status_code=400)
+
+
 async def post_score(request: Request) -> Response:
     """Score on Triton now; record verdicts (and alerts) on Kafka for the audit trail; 200 with verdicts.
 
@@ -134,6 +194,13 @@ async def post_score(request: Request) -> Response:
         return _response(await handle_score(request.app.state.gateway, request.scope, request.receive))
     except ClientGone:
         return Response(status_code=400)
+
+
+async def health(request: Request) -> Response:
+    """The seed's health check: 200 ``healthy`` while the broker answers (``kafka_connected``), else 503."""
+    probe: BrokerProbe = request.app.state.broker_probe
+    status, body = health_body(await probe.result())
+    return _json(status, body)
 
 
 async def healthz() -> Response:
@@ -171,7 +238,7 @@ async def metrics() -> Response:
 # --- app assembly ---
 
 
-def _body_spec(max_batch: int) -> dict[str, Any]:
+def _body_spec(max_batch: int, example: dict[str, Any]) -> dict[str, Any]:
     ref = {"$ref": "#/components/schemas/Transaction"}
     return {
         "required": True,
@@ -180,10 +247,13 @@ def _body_spec(max_batch: int) -> dict[str, Any]:
                 "schema": {
                     "anyOf": [ref, {"type": "array", "items": ref, "minItems": 1, "maxItems": max_batch}],
                 },
-                "example": {"trip_distance": 2.5, "fare_amount": 12.50, "duration_minutes": 15},
+                "example": example,
             }
         },
     }
+
+
+SHORT_EXAMPLE: dict[str, Any] = {"trip_distance": 2.5, "fare_amount": 12.50, "duration_minutes": 15}
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:
@@ -204,7 +274,8 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         operation = doc["paths"].get(path, {}).get("post")
         if operation is None:
             continue
-        operation["requestBody"] = _body_spec(max_batch)
+        example = SEED_API_EXAMPLE if path == "/api/v1/transaction" else SHORT_EXAMPLE
+        operation["requestBody"] = _body_spec(max_batch, example)
         if auth_on:
             operation["security"] = [{"ApiKey": []}]
         else:
@@ -219,6 +290,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        die_with_parent_if_asked()  # a uvicorn worker must not outlive the supervisor that forked it
         s = settings if settings is not None else load_settings()
         app.state.settings = s
         app.openapi_schema = None  # regenerate with these settings (batch limit, auth)
@@ -242,6 +314,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if scoring is not None:
             await scoring.start()
         app.state.gateway = Gateway(settings=s, producer=producer, audit=audit, scoring=scoring, api_keys=keys)
+        app.state.broker_probe = BrokerProbe(producer.broker_check, s.gateway_readiness_timeout_s)
         settle_after_startup()  # full GC passes over the start-up heap were the p99 (taxifraud.heap)
         try:
             yield
@@ -277,6 +350,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             tags=["transactions"],
         )
     app.add_api_route(
+        "/api/v1/transaction",
+        post_seed_transaction,
+        methods=["POST"],
+        status_code=202,
+        responses={202: {"model": SeedAccepted, "description": "stored by the broker"}, **write_responses},
+        summary="The seed's path: accept transactions, answer in the seed's shape and ours",
+        operation_id="post_api_v1_transaction",
+        tags=["transactions"],
+    )
+    app.add_api_route(
         "/score",
         post_score,
         methods=["POST"],
@@ -284,6 +367,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         responses={200: {"model": Scored, "description": "verdicts, in request order"}, **write_responses},
         summary="Score transactions synchronously on Triton",
         tags=["transactions"],
+    )
+    app.add_api_route(
+        "/health",
+        health,
+        methods=["GET"],
+        summary="The seed's health check: broker connectivity",
+        responses={
+            200: {"model": HealthResponse, "description": "healthy: the broker answers"},
+            503: {"model": HealthResponse, "description": "unhealthy: the broker does not answer (see error)"},
+        },
+        tags=["operations"],
     )
     app.add_api_route("/healthz", healthz, methods=["GET"], summary="Liveness", tags=["operations"])
     app.add_api_route(

@@ -1,4 +1,5 @@
-"""The write endpoints (``POST /transactions``, ``POST /score``) at the ASGI level, and their fast path.
+"""The write endpoints (``POST /transactions``, ``POST /score``, the seed's ``POST /api/v1/transaction``) at
+the ASGI level, and their fast path.
 
 Why ASGI-level
 --------------
@@ -148,14 +149,17 @@ async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
             return b"".join(chunks)
 
 
-async def _validated(gw: Gateway, scope: Scope, receive: Receive) -> list[dict[str, Any]]:
-    """Auth, then size limit, then validation, shared by both write endpoints; raises ``schema.Rejected``."""
+async def _validated(gw: Gateway, scope: Scope, receive: Receive) -> tuple[list[dict[str, Any]], bool]:
+    """Auth, then size limit, then validation, shared by every write endpoint; raises ``schema.Rejected``.
+
+    Returns the transactions and whether the body was an array.
+    """
     if not gw.authorized(scope):
         raise schema.Rejected(401, "missing or invalid X-API-Key")
     body = await read_body(scope, receive, gw.settings.gateway_max_body_bytes)
-    transactions, _ = schema.parse_transactions(body, gw.settings.gateway_max_batch)
+    transactions, is_batch = schema.parse_transactions(body, gw.settings.gateway_max_batch)
     BATCH_SIZE.observe(len(transactions))
-    return transactions
+    return transactions, is_batch
 
 
 def _not_stored(exc: ProduceFailed, count: int, gw: Gateway, what: str) -> Reply:
@@ -170,11 +174,27 @@ def _not_stored(exc: ProduceFailed, count: int, gw: Gateway, what: str) -> Reply
 
 async def handle_transactions(gw: Gateway, scope: Scope, receive: Receive) -> Reply:
     """Validate, stamp and produce; 202 only once the broker has acknowledged every message."""
+    return await _accept_transactions(gw, scope, receive, seed_shape=False)
+
+
+async def handle_seed_transaction(gw: Gateway, scope: Scope, receive: Receive) -> Reply:
+    """The seed's ``POST /api/v1/transaction``: exactly ``/transactions``, answered in both shapes.
+
+    The 202 body has ours (``accepted``, ``transaction_ids``) and the seed's ``TransactionResponse``
+    (``status: "accepted"``, ``transaction_id``, ``message``, ``timestamp``: the ``ingested_at`` stamp).
+    ``transaction_id`` is the transaction's id for a single object (the seed's only form) and null for
+    an array, whose ids are in ``transaction_ids``. Errors are the same as ``/transactions``'.
+    """
+    return await _accept_transactions(gw, scope, receive, seed_shape=True)
+
+
+async def _accept_transactions(gw: Gateway, scope: Scope, receive: Receive, seed_shape: bool) -> Reply:
     try:
-        transactions = await _validated(gw, scope, receive)
+        transactions, is_batch = await _validated(gw, scope, receive)
     except schema.Rejected as exc:
         return problem(exc.status, exc.detail)
-    ids = schema.stamp(transactions, utc_now_rfc3339())
+    ingested_at = utc_now_rfc3339()
+    ids = schema.stamp(transactions, ingested_at)
     topic = gw.settings.topic_transactions
     dumps = orjson.dumps
     key = schema.kafka_key
@@ -183,7 +203,23 @@ async def handle_transactions(gw: Gateway, scope: Scope, receive: Receive) -> Re
     except ProduceFailed as exc:
         return _not_stored(exc, len(transactions), gw, "transactions")
     TRANSACTIONS_ACCEPTED.inc(len(ids))
-    return Reply(202, orjson.dumps({"accepted": len(ids), "transaction_ids": ids}))
+    if not seed_shape:
+        return Reply(202, orjson.dumps({"accepted": len(ids), "transaction_ids": ids}))
+    return Reply(202, orjson.dumps(seed_accepted(ids, is_batch, ingested_at)))
+
+
+def seed_accepted(ids: list[str], is_batch: bool, ingested_at: str) -> dict[str, Any]:
+    """Our 202 body plus the seed's ``TransactionResponse`` fields."""
+    return {
+        "accepted": len(ids),
+        "transaction_ids": ids,
+        "status": "accepted",
+        "transaction_id": None if is_batch else ids[0],
+        "message": (
+            f"{len(ids)} transactions accepted for processing" if is_batch else "Transaction accepted for processing"
+        ),
+        "timestamp": ingested_at,
+    }
 
 
 async def handle_score(gw: Gateway, scope: Scope, receive: Receive) -> Reply:
@@ -193,7 +229,7 @@ async def handle_score(gw: Gateway, scope: Scope, receive: Receive) -> Reply:
     answer waits for the audit records' acknowledgement: an unrecorded decision is a 503, not a 200.
     """
     try:
-        transactions = await _validated(gw, scope, receive)
+        transactions, _ = await _validated(gw, scope, receive)
     except schema.Rejected as exc:
         return problem(exc.status, exc.detail)
     if gw.scoring is None:
@@ -222,11 +258,16 @@ async def handle_score(gw: Gateway, scope: Scope, receive: Receive) -> Reply:
 
 
 #: The endpoints :class:`FastPathMiddleware` answers itself, and their handlers.
-FAST_PATHS = {"/transactions": handle_transactions, "/transaction": handle_transactions, "/score": handle_score}
+FAST_PATHS = {
+    "/transactions": handle_transactions,
+    "/transaction": handle_transactions,
+    "/api/v1/transaction": handle_seed_transaction,
+    "/score": handle_score,
+}
 
 
 class FastPathMiddleware:
-    """Answers the write endpoints directly, skipping FastAPI's router; see the module doc.
+    """Answers the write endpoints (:data:`FAST_PATHS`) directly, skipping FastAPI's router; see the module doc.
 
     Sits inside :class:`gateway.metrics.MetricsMiddleware`, so these requests are counted like any other.
     """

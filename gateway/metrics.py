@@ -59,7 +59,18 @@ for _outcome in ("ok", "triton_error"):
 
 #: Paths reported under their own ``route`` label; everything else is ``other``.
 KNOWN_ROUTES = frozenset(
-    {"/transactions", "/transaction", "/score", "/healthz", "/readyz", "/metrics", "/docs", "/openapi.json"}
+    {
+        "/transactions",
+        "/transaction",
+        "/api/v1/transaction",
+        "/score",
+        "/health",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/docs",
+        "/openapi.json",
+    }
 )
 
 

@@ -4,7 +4,12 @@ Starts the embedded stack, replays trips with labelled injected fraud through th
 target rate, shows a live view (rate in and out, verdicts, alerts, top reasons, latency), then stops
 everything and prints a report: throughput, latency percentiles, and precision / recall / FPR against
 the injected labels. It also writes a PNG with the latency histogram, throughput over time and the
-score distributions.
+score distributions, and the report as ``demo-report.md`` and ``demo-report.json`` next to it.
+
+Threads: the replay (HTTP sender) and the verdict collector each own what they write, behind a lock;
+the live view only ever sees :class:`LiveSnapshot`, built from their locked accessors
+(:meth:`ReplayStats.snapshot`, :meth:`LabelledTrips.counts`, :meth:`VerdictCollector.view`), never
+their live dicts and counters (iterating a dict another thread is filling raises ``RuntimeError``).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 from rich.console import Console
 from rich.live import Live
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
@@ -82,21 +88,53 @@ def percentiles(values: list[float]) -> dict[str, float]:
     return {f"p{q}": float(np.percentile(arr, q)) for q in (50, 95, 99)}
 
 
-def live_table(stats: ReplayStats, collector: VerdictCollector, labels: dict[str, str | None]) -> Table:
-    elapsed = max(time.monotonic() - stats.started, 1e-9)
-    verdicts = collector.snapshot()
-    alerts = sum(1 for v in verdicts.values() if v.is_fraud)
-    recent = [v.latency_s for v in list(verdicts.values())[-2000:] if v.latency_s is not None]
-    lat = percentiles(recent)
+@dataclass(frozen=True)
+class LiveSnapshot:
+    """What the live view shows, read once from each owner under its lock; immutable afterwards."""
+
+    elapsed_s: float
+    accepted: int
+    errors: int
+    taken: int
+    injected: int
+    verdicts: int
+    alerts: int
+    latency_p50_ms: float
+    latency_p99_ms: float
+    top_reasons: tuple[tuple[str, int], ...]
+
+
+def take_snapshot(stats: ReplayStats, trips: LabelledTrips, collector: VerdictCollector) -> LiveSnapshot:
+    """The only way the live view reads the other threads' state: each owner's locked accessor."""
+    counts = stats.snapshot()
+    taken, injected = trips.counts()
+    view = collector.view(top=4)
+    lat = percentiles(list(view.recent_latencies_s))
+    return LiveSnapshot(
+        elapsed_s=max(time.monotonic() - counts.started, 1e-9),
+        accepted=counts.accepted,
+        errors=counts.errors,
+        taken=taken,
+        injected=injected,
+        verdicts=view.verdicts,
+        alerts=view.alerts,
+        latency_p50_ms=lat["p50"],
+        latency_p99_ms=lat["p99"],
+        top_reasons=view.top_reasons,
+    )
+
+
+def live_table(snap: LiveSnapshot) -> Table:
+    elapsed = snap.elapsed_s
     table = Table(title="taxi-fraud pipeline, live", show_header=False, expand=False)
     table.add_column("what", style="bold")
     table.add_column("value", justify="right")
-    table.add_row("accepted by gateway", f"{stats.accepted:,}  ({stats.accepted / elapsed:,.0f}/s)")
-    table.add_row("verdicts out", f"{len(verdicts):,}  ({len(verdicts) / elapsed:,.0f}/s)")
-    table.add_row("alerts", f"{alerts:,}  (injected so far: {sum(1 for f in labels.values() if f):,})")
-    table.add_row("event -> verdict p50 / p99", f"{lat['p50']:.1f} ms / {lat['p99']:.1f} ms")
-    table.add_row("errors", f"{stats.errors}")
-    for reason, n in collector.reason_counts.most_common(4):
+    table.add_row("accepted by gateway", f"{snap.accepted:,}  ({snap.accepted / elapsed:,.0f}/s)")
+    table.add_row("verdicts out", f"{snap.verdicts:,}  ({snap.verdicts / elapsed:,.0f}/s)")
+    table.add_row("alerts", f"{snap.alerts:,}  (injected so far: {snap.injected:,} of {snap.taken:,})")
+    table.add_row("event -> verdict p50 / p99", f"{snap.latency_p50_ms:.1f} ms / {snap.latency_p99_ms:.1f} ms")
+    table.add_row("errors", f"{snap.errors}")
+    for reason, n in snap.top_reasons:
         table.add_row(f"  reason: {reason}", f"{n:,}")
     return table
 
@@ -131,20 +169,33 @@ def write_png(path: Path, verdicts: dict[str, Seen], labels: dict[str, str | Non
 
 
 def run_demo(args: argparse.Namespace, console: Console) -> dict[str, Any]:
-    settings = StackSettings(stack_prometheus=not args.no_prometheus)
+    # Only an explicit --no-prometheus overrides STACK_PROMETHEUS; otherwise the environment decides.
+    overrides: dict[str, Any] = {"stack_prometheus": False} if args.no_prometheus else {}
+    settings = StackSettings(**overrides)
+    failures: list[str] = []
     with Stack(settings) as stack:
         console.print(
             f"[bold]stack up[/]: gateway {stack.gateway_url}"
-            + (f", prometheus {stack.prometheus_url}" if not args.no_prometheus else "")
+            + (f", prometheus {stack.prometheus_url}" if settings.stack_prometheus else "")
         )
         trips = LabelledTrips(trip_source(args.data, args.seed), args.fraud_rate, seed=args.seed)
         collector = VerdictCollector(stack.bootstrap, settings.topic_verdicts, prefix=trips.run_id).start()
         stats = ReplayStats()
         batches = batches_for(trips, args.batch, None, args.duration, args.rate)
-        sender = threading.Thread(
-            target=lambda: asyncio.run(send_http(batches, stack.gateway_url, args.rate, args.concurrency, stats)),
-            name="replay",
-        )
+
+        def replay() -> None:
+            try:
+                asyncio.run(
+                    send_http(
+                        batches, stack.gateway_url, args.rate, args.concurrency, stats, on_accepted=trips.mark_accepted
+                    )
+                )
+            except Exception as exc:  # reported, and the demo fails, instead of a silently dead thread
+                log.exception("replay failed")
+                failures.append(f"replay failed: {type(exc).__name__}: {exc}")
+                stats.finish()
+
+        sender = threading.Thread(target=replay, name="replay", daemon=True)  # Ctrl-C must not wait for it
         progress = Progress(
             TextColumn("replaying"),
             BarColumn(),
@@ -155,63 +206,123 @@ def run_demo(args: argparse.Namespace, console: Console) -> dict[str, Any]:
         sender.start()
         with Live(console=console, refresh_per_second=4) as live:
             while sender.is_alive():
-                progress.update(task, completed=min(time.monotonic() - stats.started, args.duration))
+                snap = take_snapshot(stats, trips, collector)
+                progress.update(task, completed=min(snap.elapsed_s, args.duration))
                 grid = Table.grid()
                 grid.add_row(progress)
-                grid.add_row(live_table(stats, collector, trips.labels))
+                grid.add_row(live_table(snap))
                 live.update(grid)
                 time.sleep(0.25)
             sender.join()
-            missing = collector.wait_for({k for k in trips.labels}, timeout=60)
+            missing = collector.wait_for(trips.accepted_ids(), timeout=args.wait)
             grid = Table.grid()
-            grid.add_row(live_table(stats, collector, trips.labels))
+            grid.add_row(live_table(take_snapshot(stats, trips, collector)))
             live.update(grid)
+        if not console.is_terminal:
+            console.line()  # Live leaves its last frame unterminated when output is not a terminal
         collector.stop()
     verdicts = collector.snapshot()
-    quality, families = judge(trips.labels, verdicts)
-    elapsed = max(stats.finished - stats.started, 1e-9)
+    labels = trips.labels
+    counts = stats.snapshot()
+    quality, families = judge(labels, verdicts)
+    elapsed = max(counts.finished - counts.started, 1e-9)
     lat = percentiles([v.latency_s for v in verdicts.values() if v.latency_s is not None])
-    png = Path(args.report_dir) / "demo-report.png"
-    write_png(png, verdicts, trips.labels, f"demo: {len(verdicts):,} verdicts at {args.rate:.0f}/s offered")
+    report_dir = Path(args.report_dir)
+    png = report_dir / "demo-report.png"
+    write_png(png, verdicts, labels, f"demo: {len(verdicts):,} verdicts at {args.rate:.0f}/s offered")
     return {
+        "duration_s": args.duration,
         "offered_rate": args.rate,
-        "accepted": stats.accepted,
-        "errors": stats.errors,
-        "throughput_in": stats.accepted / elapsed,
+        "sent": counts.sent,
+        "accepted": counts.accepted,
+        "errors": counts.errors,
+        "error_samples": list(counts.error_samples),
+        "failures": failures,
+        "throughput_in": counts.accepted / elapsed,
         "verdicts": len(verdicts),
+        "alerts": sum(1 for v in verdicts.values() if v.is_fraud),
+        "injected": sum(1 for family in labels.values() if family),
         "missing_verdicts": len(missing),
         "duplicates": collector.duplicates,
         "latency_ms": lat,
         "quality": quality,
         "families": families,
-        "top_reasons": collector.reason_counts.most_common(5),
+        "top_reasons": collector.top_reasons(5),
         "png": png,
+        "report_md": report_dir / "demo-report.md",
+        "report_json": report_dir / "demo-report.json",
     }
 
 
-def print_report(r: dict[str, Any], console: Console) -> None:
+def succeeded(r: dict[str, Any]) -> bool:
+    """Exit 0 only for a clean run: trips accepted, no errors, every accepted trip got its verdict."""
+    return not r["failures"] and r["errors"] == 0 and r["accepted"] > 0 and r["missing_verdicts"] == 0
+
+
+def report_rows(r: dict[str, Any]) -> list[tuple[str, str]]:
+    """The report as (what, value) rows: the console table and ``demo-report.md`` both show these."""
     q: Quality = r["quality"]
+    lat = r["latency_ms"]
+    rows = [
+        ("result", "ok" if succeeded(r) else "FAILED"),
+        ("replay", f"{r['duration_s']:g} s at {r['offered_rate']:,.0f} tx/s offered"),
+        ("accepted / verdicts", f"{r['accepted']:,} / {r['verdicts']:,}"),
+        ("alerts / injected fraud", f"{r['alerts']:,} / {r['injected']:,}"),
+        ("missing verdicts / duplicates", f"{r['missing_verdicts']} / {r['duplicates']}"),
+        ("errors", f"{r['errors']}"),
+        ("ingest throughput", f"{r['throughput_in']:,.0f} tx/s (offered {r['offered_rate']:,.0f})"),
+        ("event -> verdict p50/p95/p99", f"{lat['p50']:.1f} / {lat['p95']:.1f} / {lat['p99']:.1f} ms"),
+        ("precision / recall / FPR", f"{q.precision:.3f} / {q.recall:.3f} / {q.fpr:.4f}"),
+        ("confusion tp/fp/fn/tn", f"{q.tp}/{q.fp}/{q.fn}/{q.tn}"),
+    ]
+    rows += [(f"  recall {family}", f"{caught}/{total}") for family, (caught, total) in r["families"].items()]
+    rows += [(f"  top reason: {reason}", f"{n:,}") for reason, n in r["top_reasons"]]
+    rows += [("  error", text) for text in [*r["failures"], *r["error_samples"]]]
+    return rows
+
+
+def write_report(r: dict[str, Any]) -> None:
+    """``demo-report.md`` (the table below, readable) and ``demo-report.json`` (the same figures)."""
+    md: Path = r["report_md"]
+    md.parent.mkdir(parents=True, exist_ok=True)
+    lines = ["# taxifraud demo report", "", "| what | value |", "|---|---|"]
+    lines += [f"| {what.strip()} | {value.replace('|', '/')} |" for what, value in report_rows(r)]
+    lines += ["", f"Plots: `{r['png'].name}`", ""]
+    md.write_text("\n".join(lines))
+    q: Quality = r["quality"]
+    figures = {
+        **{k: v for k, v in r.items() if k not in ("quality", "png", "report_md", "report_json")},
+        "ok": succeeded(r),
+        "quality": {
+            "tp": q.tp,
+            "fp": q.fp,
+            "fn": q.fn,
+            "tn": q.tn,
+            "precision": q.precision,
+            "recall": q.recall,
+            "fpr": q.fpr,
+        },
+        "families": {k: {"caught": c, "injected": t} for k, (c, t) in r["families"].items()},
+        "png": str(r["png"]),
+    }
+    r["report_json"].write_bytes(orjson.dumps(figures, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY))
+
+
+def print_report(r: dict[str, Any], console: Console) -> None:
     table = Table(title="demo report", show_header=False)
     table.add_column("what", style="bold")
     table.add_column("value", justify="right")
-    table.add_row("accepted / verdicts", f"{r['accepted']:,} / {r['verdicts']:,}")
-    table.add_row("missing verdicts / duplicates", f"{r['missing_verdicts']} / {r['duplicates']}")
-    table.add_row("ingest throughput", f"{r['throughput_in']:,.0f} tx/s (offered {r['offered_rate']:,.0f})")
-    lat = r["latency_ms"]
-    table.add_row("event -> verdict p50/p95/p99", f"{lat['p50']:.1f} / {lat['p95']:.1f} / {lat['p99']:.1f} ms")
-    table.add_row("precision / recall / FPR", f"{q.precision:.3f} / {q.recall:.3f} / {q.fpr:.4f}")
-    table.add_row("confusion tp/fp/fn/tn", f"{q.tp}/{q.fp}/{q.fn}/{q.tn}")
-    for family, (caught, total) in r["families"].items():
-        table.add_row(f"  recall {family}", f"{caught}/{total}")
-    for reason, n in r["top_reasons"]:
-        table.add_row(f"  top reason: {reason}", f"{n:,}")
+    for what, value in report_rows(r):
+        table.add_row(what, value)
     console.print(table)
-    console.print(f"PNG report: {r['png']}")
+    console.print(f"report: {r['report_md']} (figures: {r['report_json'].name})", soft_wrap=True)
+    console.print(f"PNG: {r['png']}", soft_wrap=True)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="taxifraud demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=60.0, help="seconds of replay (default 60)")
+    parser.add_argument("--wait", type=float, default=60.0, help="longest wait for the last verdicts after the replay")
     parser.add_argument("--rate", type=float, default=1000.0, help="offered transactions/s")
     parser.add_argument("--fraud-rate", type=float, default=0.05)
     parser.add_argument("--data", nargs="*", help="TLC trip files (CSV/Parquet); default: calibrated generator")
@@ -219,7 +330,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-prometheus", action="store_true")
-    parser.add_argument("--report-dir", default=str(REPO_ROOT / "run"))
+    parser.add_argument(
+        "--report-dir", default=str(REPO_ROOT / "run"), help="where demo-report.{md,json,png} go (default run/)"
+    )
     return parser
 
 
@@ -227,5 +340,6 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     console = Console()
     report = run_demo(args, console)
+    write_report(report)
     print_report(report, console)
-    return 0 if report["missing_verdicts"] == 0 and report["errors"] == 0 else 1
+    return 0 if succeeded(report) else 1

@@ -16,6 +16,7 @@ import csv
 import itertools
 import logging
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -77,20 +78,29 @@ def _clean(record: dict[str, Any]) -> dict[str, Any]:
 
 @dataclass
 class LabelledTrips:
-    """An endless or bounded stream of (transaction, fraud family or None)."""
+    """An endless or bounded stream of (transaction, fraud family or None).
+
+    ``take`` runs on the sending thread while a live view may read from another one, so the labels
+    are kept private behind a lock: readers get counts (:meth:`counts`) or a copy (:attr:`labels`),
+    never the dict that ``take`` is still filling.
+    """
 
     source: Iterator[dict[str, Any]]
     fraud_rate: float
     seed: int = 0
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
-    labels: dict[str, str | None] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._rng = np.random.default_rng(self.seed)
         self._counter = itertools.count()
+        self._lock = threading.Lock()
+        self._labels: dict[str, str | None] = {}
+        self._injected = 0
+        self._accepted: list[str] = []
 
     def take(self, n: int) -> list[dict[str, Any]]:
         out = []
+        labels: list[tuple[str, str | None]] = []
         for trip in itertools.islice(self.source, n):
             tx_id = f"{self.run_id}-{next(self._counter)}"
             family: str | None = None
@@ -98,9 +108,32 @@ class LabelledTrips:
                 family = FAMILIES[int(self._rng.integers(len(FAMILIES)))]
                 trip = inject(trip, family, self._rng)
             trip = {**trip, "transaction_id": tx_id}
-            self.labels[tx_id] = family
+            labels.append((tx_id, family))
             out.append(trip)
+        with self._lock:
+            self._labels.update(labels)
+            self._injected += sum(1 for _, family in labels if family)
         return out
+
+    @property
+    def labels(self) -> dict[str, str | None]:
+        """A copy of transaction id -> injected family (None: left as it was), taken under the lock."""
+        with self._lock:
+            return dict(self._labels)
+
+    def counts(self) -> tuple[int, int]:
+        """(trips taken, of which with injected fraud), consistent with each other."""
+        with self._lock:
+            return len(self._labels), self._injected
+
+    def mark_accepted(self, batch: list[dict[str, Any]]) -> None:
+        """Record that the gateway acknowledged these trips (``send_http``'s ``on_accepted``)."""
+        with self._lock:
+            self._accepted.extend(str(tx["transaction_id"]) for tx in batch)
+
+    def accepted_ids(self) -> set[str]:
+        with self._lock:
+            return set(self._accepted)
 
 
 def trip_source(data: list[str] | None, seed: int) -> Iterator[dict[str, Any]]:
@@ -114,8 +147,25 @@ def trip_source(data: list[str] | None, seed: int) -> Iterator[dict[str, Any]]:
 
 
 # -- targets ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ReplayCounts:
+    """One consistent reading of :class:`ReplayStats`, safe to hand to another thread."""
+
+    sent: int
+    accepted: int
+    rejected: int
+    errors: int
+    started: float
+    finished: float
+    error_samples: tuple[str, ...]
+
+
 @dataclass
 class ReplayStats:
+    """Counters of one replay. Written by the sending thread through the methods below (under a lock);
+    read from other threads only through :meth:`snapshot`. Plain attribute reads are for after the
+    sender has finished."""
+
     sent: int = 0
     accepted: int = 0
     rejected: int = 0
@@ -125,10 +175,49 @@ class ReplayStats:
     request_seconds: list[float] = field(default_factory=list)
     error_samples: list[str] = field(default_factory=list)
 
-    def record_error(self, text: str) -> None:
-        self.errors += 1
-        if len(self.error_samples) < 5:
-            self.error_samples.append(text)
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def snapshot(self) -> ReplayCounts:
+        with self._lock:
+            return ReplayCounts(
+                self.sent,
+                self.accepted,
+                self.rejected,
+                self.errors,
+                self.started,
+                self.finished,
+                tuple(self.error_samples),
+            )
+
+    def add_sent(self, n: int) -> None:
+        with self._lock:
+            self.sent += n
+
+    def add_accepted(self, n: int, seconds: float | None = None) -> None:
+        with self._lock:
+            self.accepted += n
+            if seconds is not None:
+                self.request_seconds.append(seconds)
+
+    def add_rejected(self, n: int, text: str, seconds: float | None = None) -> None:
+        with self._lock:
+            self.rejected += n
+            if seconds is not None:
+                self.request_seconds.append(seconds)
+        self.record_error(text)
+
+    def record_error(self, text: str, seconds: float | None = None) -> None:
+        with self._lock:
+            self.errors += 1
+            if seconds is not None:
+                self.request_seconds.append(seconds)
+            if len(self.error_samples) < 5:
+                self.error_samples.append(text)
+
+    def finish(self) -> None:
+        with self._lock:
+            self.finished = time.monotonic()
 
 
 async def send_http(
@@ -158,33 +247,34 @@ async def send_http(
                 return
             finally:
                 sem.release()
-            stats.request_seconds.append(time.perf_counter() - t0)
+            seconds = time.perf_counter() - t0
             if resp.status_code == 202:
-                stats.accepted += len(batch)
                 if on_accepted:
                     on_accepted(batch)
+                stats.add_accepted(len(batch), seconds)
             elif resp.status_code < 500:
-                stats.rejected += len(batch)
-                stats.record_error(f"{resp.status_code}: {resp.text[:200]}")
+                stats.add_rejected(len(batch), f"{resp.status_code}: {resp.text[:200]}", seconds)
             else:
-                stats.record_error(f"{resp.status_code}: {resp.text[:200]}")
+                stats.record_error(f"{resp.status_code}: {resp.text[:200]}", seconds)
 
         tasks: set[asyncio.Task[None]] = set()
         start = time.monotonic()
+        sent = 0
         for batch in batches:
             if rate > 0:
-                due = start + stats.sent / rate
+                due = start + sent / rate
                 delay = due - time.monotonic()
                 if delay > 0:
                     await asyncio.sleep(delay)
             await sem.acquire()
-            stats.sent += len(batch)
+            sent += len(batch)
+            stats.add_sent(len(batch))
             task = asyncio.create_task(post(batch))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
         if tasks:
             await asyncio.gather(*tasks)
-    stats.finished = time.monotonic()
+    stats.finish()
 
 
 def send_kafka(
@@ -207,14 +297,15 @@ def send_kafka(
 
     def delivered(err: Any, msg: Any) -> None:
         if err is None:
-            stats.accepted += 1
+            stats.add_accepted(1)
         else:
             stats.record_error(str(err))
 
     start = time.monotonic()
+    sent = 0
     for batch in batches:
         if rate > 0:
-            delay = start + stats.sent / rate - time.monotonic()
+            delay = start + sent / rate - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
         stamp = utc_now_rfc3339()
@@ -226,10 +317,11 @@ def send_kafka(
                     break
                 except BufferError:
                     producer.poll(0.05)
-        stats.sent += len(batch)
+        sent += len(batch)
+        stats.add_sent(len(batch))
         producer.poll(0)
     producer.flush(60)
-    stats.finished = time.monotonic()
+    stats.finish()
 
 
 def batches_for(
@@ -282,7 +374,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = KafkaSettings()
         send_kafka(batches, settings.kafka_bootstrap_servers, settings.topic_transactions, args.rate, stats)
     elapsed = max(stats.finished - stats.started, 1e-9)
-    injected = sum(1 for v in trips.labels.values() if v)
+    _, injected = trips.counts()
     # The summary is this command's output (``make bench`` parses the "sent ..." line), so it goes to stdout.
     summary = [
         f"sent {stats.sent}, accepted {stats.accepted}, rejected {stats.rejected}, errors {stats.errors} "

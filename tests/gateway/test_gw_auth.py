@@ -21,7 +21,7 @@ def test_auth_on(settings_factory: Callable[..., Settings], caplog: pytest.LogCa
     caplog.set_level(logging.DEBUG)
     settings = settings_factory(gateway_api_keys=KEYS)
     with TestClient(create_app(settings)) as client:
-        for path in ("/transactions", "/transaction", "/score"):
+        for path in ("/transactions", "/transaction", "/api/v1/transaction", "/score"):
             for headers in ({}, {"X-API-Key": "wrong"}, {"X-API-Key": ""}, {"X-API-Key": "k3y-one-012345678"}):
                 resp = client.post(path, json=SEED_BODY, headers=headers)
                 assert resp.status_code == 401, (path, headers, resp.text)
@@ -31,7 +31,7 @@ def test_auth_on(settings_factory: Callable[..., Settings], caplog: pytest.LogCa
         for key in ("k3y-one-0123456789", "second-key-abcdef"):
             resp = client.post("/transactions", json=SEED_BODY, headers={"x-api-key": key})
             assert resp.status_code == 202, resp.text
-        for path in ("/healthz", "/readyz", "/metrics", "/docs", "/openapi.json"):
+        for path in ("/health", "/healthz", "/readyz", "/metrics", "/docs", "/openapi.json"):
             assert client.get(path).status_code == 200, path
         doc = client.get("/openapi.json").json()
         assert doc["components"]["securitySchemes"]["ApiKey"]["name"] == "X-API-Key"
