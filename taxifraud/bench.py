@@ -96,9 +96,9 @@ def _broker_metrics(stack: Stack) -> str:
 
 
 def _broker_messages_in(stack: Stack) -> int | None:
-    """Messages appended to every topic since the broker started, from its own JMX counter."""
+    """Transactions appended to the transactions topic since the broker started, by its own JMX counter."""
     text = _broker_metrics(stack)
-    values = promtext.samples(text, "kafka_broker_messagesin_total")
+    values = promtext.samples(text, "kafka_broker_topic_messagesin_total", topic=stack.settings.topic_transactions)
     return int(sum(values)) if values else None
 
 

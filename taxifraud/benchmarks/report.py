@@ -69,7 +69,7 @@ def goal_rows(r: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
     rows.append(
         (
             f"POST /score p99 at {_fmt(_get(r, 'score', 'offered_rate'), '/s', 0)}"
-            + (f", after {history:,} messages through the broker" if history is not None else ""),
+            + (f", after {history:,} transactions through the broker" if history is not None else ""),
             "8.7 ms P95 (on an L4)",
             "<= 8.7 ms",
             _fmt(score, " ms", 2),

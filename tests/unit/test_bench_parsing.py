@@ -116,7 +116,7 @@ def test_broker_section_and_goal_rows() -> None:
         "score": {"offered_rate": 1000.0, "p99_ms": 9.5, "broker_messages_before": 1_250_000},
     }
     rows = {r[0]: r for r in report.goal_rows(results)}
-    score = rows["POST /score p99 at 1,000/s, after 1,250,000 messages through the broker"]
+    score = rows["POST /score p99 at 1,000/s, after 1,250,000 transactions through the broker"]
     assert score[3] == "9.50 ms" and score[4] == "**no**"
     assert rows["embedded broker start-up (first start / restart on its data)"][3] == "9.1 s / 6.2 s"
     assert rows["embedded broker idle CPU"][3] == "0.012 cores" and rows["embedded broker idle CPU"][4] == "yes"
