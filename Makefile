@@ -85,7 +85,7 @@ lint: setup-dev ## ruff, mypy, hadolint, compose and Prometheus config checks
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy taxifraud gateway consumer export
 	$(BIN)/hadolint docker/*.Dockerfile
-	GRAFANA_ADMIN_PASSWORD=lint-only docker-compose config -q
+	GRAFANA_ADMIN_PASSWORD=lint-only REDPANDA_SUPERUSER_PASSWORD=lint-only KAFKA_SASL_PASSWORD=lint-only docker-compose config -q
 	promtool check config prometheus/prometheus.yml
 	promtool check config prometheus/prometheus.embedded.yml
 	promtool test rules prometheus/alerts_test.yml
@@ -102,7 +102,8 @@ up: ## production: docker compose with Redpanda, Triton on the GPU, gateway, con
 	@docker compose version >/dev/null 2>&1 || { echo "make up: needs Docker Compose v2 (the 'docker compose' plugin)"; exit 1; }
 	@if [ "$${TRITON_MODEL_CONFIG:-}" != "cpu" ]; then \
 	  docker info 2>/dev/null | grep -qi 'runtimes:.*nvidia' || { echo "make up: no NVIDIA container runtime; install nvidia-container-toolkit, or set TRITON_MODEL_CONFIG=cpu"; exit 1; }; fi
-	@test -n "$${GRAFANA_ADMIN_PASSWORD:-$$(grep -s '^GRAFANA_ADMIN_PASSWORD=' .env | cut -d= -f2-)}" || { echo "make up: set GRAFANA_ADMIN_PASSWORD (env or .env)"; exit 1; }
+	@for key in GRAFANA_ADMIN_PASSWORD REDPANDA_SUPERUSER_PASSWORD KAFKA_SASL_PASSWORD; do \
+	  test -n "$$(printenv $$key || grep -s "^$$key=" .env | cut -d= -f2-)" || { echo "make up: set $$key (env or .env)"; exit 1; }; done
 	$(COMPOSE) $(COMPOSE_FILES) up -d --build --wait
 
 down: ## stop the compose deployment

@@ -42,7 +42,7 @@ TRANSACTIONS_ACCEPTED = Counter(
 )
 PRODUCE_FAILURES = Counter(
     "gateway_produce_failures",
-    "Messages the broker did not store, by reason: timeout, queue_full, broker_error",
+    "Messages the broker did not store, by reason: timeout, queue_full, broker_error, authentication",
     ["reason"],
 )
 BATCH_SIZE = Histogram(
@@ -52,7 +52,7 @@ BATCH_SIZE = Histogram(
 )
 SCORE_REQUESTS = Counter("gateway_score_requests", "POST /score requests by outcome: ok, triton_error", ["outcome"])
 
-for _reason in ("timeout", "queue_full", "broker_error"):
+for _reason in ("timeout", "queue_full", "broker_error", "authentication"):
     PRODUCE_FAILURES.labels(_reason)
 for _outcome in ("ok", "triton_error"):
     SCORE_REQUESTS.labels(_outcome)

@@ -51,6 +51,20 @@ STALE_AFTER_TIMEOUTS = 3
 #: ... but not more often than this.
 REBUILD_INTERVAL_S = 5.0
 
+#: A refused login or TLS handshake older than this no longer explains a timeout.
+AUTH_ERROR_MEMORY_S = 30.0
+
+#: librdkafka error codes that mean "the broker (or its TLS) refused us", not "the broker is down".
+AUTH_ERROR_CODES = frozenset(
+    {
+        KafkaError._AUTHENTICATION,
+        KafkaError._SSL,
+        KafkaError.SASL_AUTHENTICATION_FAILED,
+        KafkaError.TOPIC_AUTHORIZATION_FAILED,
+        KafkaError.CLUSTER_AUTHORIZATION_FAILED,
+    }
+)
+
 #: (topic, key, value) of one message.
 Outgoing = tuple[str, bytes | None, bytes]
 
@@ -119,6 +133,7 @@ class AsyncProducer:
         self._overrides = overrides
         self._generation = 0
         self._fatal: KafkaError | None = None
+        self._auth_error: tuple[float, str] | None = None  # (when, what) the broker last refused our credentials
         self._timeouts_in_a_row = 0
         self._built_at = time.monotonic()
         self._producer = self._build()
@@ -165,6 +180,10 @@ class AsyncProducer:
         Connection failures are already logged by librdkafka's logger, so only "all brokers down" is
         repeated here at warning level.
         """
+        if err.code() in AUTH_ERROR_CODES:
+            # A wrong password or certificate looks like a timeout to each request; remember why.
+            self._auth_error = (time.monotonic(), err.str())
+            log.error("Kafka broker refused the gateway's credentials: %s", err.str())
         if err.fatal():
             if generation == self._generation and self._fatal is None:
                 log.error("Kafka producer fatal error, it will be rebuilt: %s", err.str())
@@ -286,14 +305,27 @@ class AsyncProducer:
         except ProduceFailed as exc:
             if exc.reason == "timeout":
                 self._timeouts_in_a_row += 1
+                refused = self.recent_auth_error()
+                if refused is not None:
+                    raise ProduceFailed("authentication", f"broker refused our credentials: {refused}") from None
             raise
         self._timeouts_in_a_row = 0
+        self._auth_error = None
+
+    def recent_auth_error(self) -> str | None:
+        """Why the broker last refused our login or TLS handshake, if that happened recently."""
+        if self._auth_error is None or time.monotonic() - self._auth_error[0] > AUTH_ERROR_MEMORY_S:
+            return None
+        return self._auth_error[1]
 
     def broker_check(self, timeout: float) -> dict[str, Any]:
         """Blocking metadata request (run it in a thread): is the broker reachable, does our topic exist?"""
         try:
             meta = self._producer.list_topics(timeout=timeout)
         except KafkaException as exc:
+            refused = self.recent_auth_error()
+            if refused is not None:
+                return {"ok": False, "error": f"authentication failed: {refused}"}
             return {"ok": False, "error": str(exc.args[0].str() if exc.args else exc)}
         topic = self.settings.topic_transactions
         info: dict[str, Any] = {"ok": True, "brokers": len(meta.brokers), "topic": topic}

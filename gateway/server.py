@@ -36,6 +36,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
     env: dict[str, str] = {}
     for name in type(settings).model_fields:
         value = getattr(settings, name)
+        if value is None:
+            continue  # unset optional (a path): the worker's default is None too
         if isinstance(value, SecretStr):
             value = value.get_secret_value()
         elif isinstance(value, bool):
@@ -85,17 +87,20 @@ def run(settings: Settings) -> None:
         "access_log": False,  # per-request logging would cost more than the request; /metrics counts them
         "timeout_graceful_shutdown": int(settings.gateway_produce_timeout_s) + 5,
     }
+    if settings.gateway_ssl_certfile is not None:  # HTTPS only: a plaintext client fails its handshake
+        common |= {"ssl_certfile": str(settings.gateway_ssl_certfile), "ssl_keyfile": str(settings.gateway_ssl_keyfile)}
     if settings.gateway_workers == 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from .app import create_app
 
-        log.info("gateway on http://%s:%d (1 worker)", settings.gateway_host, settings.gateway_port)
+        log.info("gateway on %s://%s:%d (1 worker)", _scheme(settings), settings.gateway_host, settings.gateway_port)
         uvicorn.run(create_app(settings), **common)  # type: ignore[arg-type]
         return
     private = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     metrics_dir = prepare_multiprocess_dir()
     os.environ.update(settings_env(settings))
     log.info(
-        "gateway on http://%s:%d (%d workers, metrics in %s)",
+        "gateway on %s://%s:%d (%d workers, metrics in %s)",
+        _scheme(settings),
         settings.gateway_host,
         settings.gateway_port,
         settings.gateway_workers,
@@ -106,3 +111,7 @@ def run(settings: Settings) -> None:
     finally:
         if private:
             shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _scheme(settings: Settings) -> str:
+    return "https" if settings.gateway_ssl_certfile is not None else "http"

@@ -57,7 +57,7 @@ def cmd_broker(args: argparse.Namespace) -> int:
     require_free_ports(options.host, {k: v for k, v in stack.ports().items() if k.startswith("STACK_BROKER_")})
     proc = start_broker(options)
     try:
-        ensure_topics(stack.settings.model_copy(update={"kafka_bootstrap_servers": options.bootstrap}))
+        ensure_topics(stack.kafka_settings())
         log.info(
             "Kafka on %s, data in %s (kept across restarts), metrics :%s. Ctrl-C stops it.",
             options.bootstrap,

@@ -9,8 +9,9 @@ with the offending key's name, never halfway through a request.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -36,6 +37,101 @@ class KafkaSettings(BaseSettings):
         description="consumer group session timeout: how soon a crashed consumer's partitions move",
     )
 
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="how clients reach the broker; managed Kafka services need SASL_SSL"
+    )
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN"] = Field(
+        "SCRAM-SHA-512", description="SASL mechanism (SASL_* protocols only)"
+    )
+    kafka_sasl_username: str = Field("", description="SASL user (SASL_* protocols only)")
+    kafka_sasl_password: SecretStr = Field(SecretStr(""), description="SASL password; never logged or shown")
+    kafka_ssl_ca_file: Path | None = Field(
+        None, description="PEM CA that signed the broker's certificate (SSL, SASL_SSL)"
+    )
+    kafka_ssl_cert_file: Path | None = Field(None, description="PEM client certificate for mutual TLS (with the key)")
+    kafka_ssl_key_file: Path | None = Field(None, description="PEM private key of the client certificate")
+    kafka_ssl_check_hostname: bool = Field(True, description="verify that the broker's certificate names its host")
+
+    @field_validator("kafka_ssl_ca_file", "kafka_ssl_cert_file", "kafka_ssl_key_file", mode="before")
+    @classmethod
+    def _empty_kafka_path_is_none(cls, value: object) -> object:
+        return None if value == "" else value  # compose sets unused keys to ""
+
+    @model_validator(mode="after")
+    def _security_is_consistent(self) -> KafkaSettings:
+        """Refuse, at start-up and naming the key, a combination that could only fail later or leak."""
+        protocol = self.kafka_security_protocol
+        sasl, tls = protocol.startswith("SASL_"), protocol.endswith("SSL")
+        if sasl and not self.kafka_sasl_username:
+            raise ValueError(f"KAFKA_SASL_USERNAME is required with KAFKA_SECURITY_PROTOCOL={protocol}")
+        if sasl and not self.kafka_sasl_password.get_secret_value():
+            raise ValueError(f"KAFKA_SASL_PASSWORD is required with KAFKA_SECURITY_PROTOCOL={protocol}")
+        if not sasl and (self.kafka_sasl_username or self.kafka_sasl_password.get_secret_value()):
+            raise ValueError(
+                f"KAFKA_SASL_USERNAME/KAFKA_SASL_PASSWORD are set but KAFKA_SECURITY_PROTOCOL={protocol} "
+                "would not use them (SASL_PLAINTEXT or SASL_SSL)"
+            )
+        if sasl and protocol == "SASL_PLAINTEXT" and self.kafka_sasl_mechanism == "PLAIN":
+            raise ValueError(
+                "KAFKA_SASL_MECHANISM=PLAIN with KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT sends the password "
+                "in clear text: use SASL_SSL or a SCRAM mechanism"
+            )
+        files = {
+            "KAFKA_SSL_CA_FILE": self.kafka_ssl_ca_file,
+            "KAFKA_SSL_CERT_FILE": self.kafka_ssl_cert_file,
+            "KAFKA_SSL_KEY_FILE": self.kafka_ssl_key_file,
+        }
+        for key, path in files.items():
+            if path is None:
+                continue
+            if not tls:
+                raise ValueError(f"{key} is set but KAFKA_SECURITY_PROTOCOL={protocol} does not use TLS")
+            if not path.is_file():
+                raise ValueError(f"{key}={path} does not exist")
+        if (self.kafka_ssl_cert_file is None) != (self.kafka_ssl_key_file is None):
+            raise ValueError("KAFKA_SSL_CERT_FILE and KAFKA_SSL_KEY_FILE go together (mutual TLS)")
+        return self
+
+    def kafka_client_config(self) -> dict[str, Any]:
+        """librdkafka settings every client of ours uses: where the broker is and how to authenticate."""
+        conf: dict[str, Any] = {
+            "bootstrap.servers": self.kafka_bootstrap_servers,
+            "security.protocol": self.kafka_security_protocol,
+        }
+        if self.kafka_security_protocol.startswith("SASL_"):
+            conf |= {
+                "sasl.mechanism": self.kafka_sasl_mechanism,
+                "sasl.username": self.kafka_sasl_username,
+                "sasl.password": self.kafka_sasl_password.get_secret_value(),
+            }
+        if self.kafka_security_protocol.endswith("SSL"):
+            conf["ssl.endpoint.identification.algorithm"] = "https" if self.kafka_ssl_check_hostname else "none"
+            if self.kafka_ssl_ca_file:
+                conf["ssl.ca.location"] = str(self.kafka_ssl_ca_file)
+            if self.kafka_ssl_cert_file and self.kafka_ssl_key_file:
+                conf["ssl.certificate.location"] = str(self.kafka_ssl_cert_file)
+                conf["ssl.key.location"] = str(self.kafka_ssl_key_file)
+        return conf
+
+    def security_env(self) -> dict[str, str]:
+        """The environment that gives a child process the same broker security settings."""
+        env = {
+            "KAFKA_SECURITY_PROTOCOL": self.kafka_security_protocol,
+            "KAFKA_SASL_MECHANISM": self.kafka_sasl_mechanism,
+            "KAFKA_SSL_CHECK_HOSTNAME": "true" if self.kafka_ssl_check_hostname else "false",
+        }
+        if self.kafka_sasl_username:
+            env["KAFKA_SASL_USERNAME"] = self.kafka_sasl_username
+            env["KAFKA_SASL_PASSWORD"] = self.kafka_sasl_password.get_secret_value()
+        for key, path in (
+            ("KAFKA_SSL_CA_FILE", self.kafka_ssl_ca_file),
+            ("KAFKA_SSL_CERT_FILE", self.kafka_ssl_cert_file),
+            ("KAFKA_SSL_KEY_FILE", self.kafka_ssl_key_file),
+        ):
+            if path is not None:
+                env[key] = str(path)
+        return env
+
     def topics(self) -> list[str]:
         return [self.topic_transactions, self.topic_verdicts, self.topic_alerts, self.topic_dlq]
 
@@ -52,3 +148,54 @@ class TritonSettings(BaseSettings):
     model_repository: Path = Field(
         DEFAULT_MODEL_REPOSITORY, description="holds model metadata (threshold, feature names) next to the ONNX"
     )
+    triton_ssl: bool = Field(False, description="gRPC over TLS to Triton")
+    triton_ssl_ca_file: Path | None = Field(None, description="PEM CA that signed Triton's certificate (TRITON_SSL)")
+    triton_ssl_cert_file: Path | None = Field(None, description="PEM client certificate, if Triton wants mutual TLS")
+    triton_ssl_key_file: Path | None = Field(None, description="PEM private key of that client certificate")
+
+    @field_validator("triton_ssl_ca_file", "triton_ssl_cert_file", "triton_ssl_key_file", mode="before")
+    @classmethod
+    def _empty_triton_path_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _tls_is_consistent(self) -> TritonSettings:
+        files = {
+            "TRITON_SSL_CA_FILE": self.triton_ssl_ca_file,
+            "TRITON_SSL_CERT_FILE": self.triton_ssl_cert_file,
+            "TRITON_SSL_KEY_FILE": self.triton_ssl_key_file,
+        }
+        for key, path in files.items():
+            if path is None:
+                continue
+            if not self.triton_ssl:
+                raise ValueError(f"{key} is set but TRITON_SSL is false")
+            if not path.is_file():
+                raise ValueError(f"{key}={path} does not exist")
+        if (self.triton_ssl_cert_file is None) != (self.triton_ssl_key_file is None):
+            raise ValueError("TRITON_SSL_CERT_FILE and TRITON_SSL_KEY_FILE go together (mutual TLS)")
+        return self
+
+    def triton_client_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments of tritonclient's gRPC ``InferenceServerClient`` for this endpoint."""
+        if not self.triton_ssl:
+            return {"url": self.triton_grpc_url}
+        return {  # tritonclient takes file paths and reads them itself
+            "url": self.triton_grpc_url,
+            "ssl": True,
+            "root_certificates": str(self.triton_ssl_ca_file) if self.triton_ssl_ca_file else None,
+            "private_key": str(self.triton_ssl_key_file) if self.triton_ssl_key_file else None,
+            "certificate_chain": str(self.triton_ssl_cert_file) if self.triton_ssl_cert_file else None,
+        }
+
+    def triton_env(self) -> dict[str, str]:
+        """The environment that gives a child process the same Triton TLS settings."""
+        env = {"TRITON_SSL": "true" if self.triton_ssl else "false"}
+        for key, path in (
+            ("TRITON_SSL_CA_FILE", self.triton_ssl_ca_file),
+            ("TRITON_SSL_CERT_FILE", self.triton_ssl_cert_file),
+            ("TRITON_SSL_KEY_FILE", self.triton_ssl_key_file),
+        ):
+            if path is not None:
+                env[key] = str(path)
+        return env

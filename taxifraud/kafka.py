@@ -31,7 +31,7 @@ FETCH_WAIT_MAX_MS = 100
 def producer_config(settings: KafkaSettings, **overrides: Any) -> dict[str, Any]:
     """An idempotent, acks=all producer that batches for a few milliseconds."""
     conf: dict[str, Any] = {
-        "bootstrap.servers": settings.kafka_bootstrap_servers,
+        **settings.kafka_client_config(),
         "enable.idempotence": True,
         "acks": "all",
         "linger.ms": 1,
@@ -46,7 +46,7 @@ def producer_config(settings: KafkaSettings, **overrides: Any) -> dict[str, Any]
 def consumer_config(settings: KafkaSettings, group_id: str, **overrides: Any) -> dict[str, Any]:
     """At-least-once consumer: offsets are stored by the application only after its output is acked."""
     conf: dict[str, Any] = {
-        "bootstrap.servers": settings.kafka_bootstrap_servers,
+        **settings.kafka_client_config(),
         "group.id": group_id,
         "enable.auto.commit": True,  # commits what we *stored*, periodically and on close
         "enable.auto.offset.store": False,
@@ -63,7 +63,7 @@ def consumer_config(settings: KafkaSettings, group_id: str, **overrides: Any) ->
 
 def ensure_topics(settings: KafkaSettings, timeout: float = 15.0) -> None:
     """Create our topics with ``topic_partitions`` partitions; existing topics are left alone."""
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap_servers})
+    admin = AdminClient(settings.kafka_client_config())
     existing = set(admin.list_topics(timeout=timeout).topics)
     wanted = [t for t in dict.fromkeys(settings.topics()) if t not in existing]
     if not wanted:

@@ -29,6 +29,7 @@ import numpy as np
 import orjson
 
 from taxifraud import wire
+from taxifraud.config import KafkaSettings
 from taxifraud.fraud_injection import FAMILIES, inject
 from taxifraud.traffic import TripGenerator
 
@@ -278,7 +279,7 @@ async def send_http(
 
 
 def send_kafka(
-    batches: Iterator[list[dict[str, Any]]], bootstrap: str, topic: str, rate: float, stats: ReplayStats
+    batches: Iterator[list[dict[str, Any]]], settings: KafkaSettings, topic: str, rate: float, stats: ReplayStats
 ) -> None:
     """Produce trips straight to the transactions topic (bypassing the gateway), stamped like it does."""
     from confluent_kafka import Producer
@@ -287,7 +288,7 @@ def send_kafka(
 
     producer = Producer(
         {
-            "bootstrap.servers": bootstrap,
+            **settings.kafka_client_config(),
             "enable.idempotence": True,
             "acks": "all",
             "linger.ms": 5,
@@ -369,10 +370,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.to == "http":
         asyncio.run(send_http(batches, args.gateway, args.rate, args.concurrency, stats, args.api_key))
     else:
-        from taxifraud.config import KafkaSettings
-
         settings = KafkaSettings()
-        send_kafka(batches, settings.kafka_bootstrap_servers, settings.topic_transactions, args.rate, stats)
+        send_kafka(batches, settings, settings.topic_transactions, args.rate, stats)
     elapsed = max(stats.finished - stats.started, 1e-9)
     _, injected = trips.counts()
     # The summary is this command's output (``make bench`` parses the "sent ..." line), so it goes to stdout.

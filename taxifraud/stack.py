@@ -9,19 +9,22 @@ from __future__ import annotations
 
 import logging
 import signal
+import ssl
 import sys
 import threading
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from taxifraud.config import REPO_ROOT, KafkaSettings, TritonSettings
 from taxifraud.embedded import prometheus as prom
-from taxifraud.embedded.broker import BrokerOptions, start_broker
+from taxifraud.embedded import tls
+from taxifraud.embedded.broker import BrokerOptions, BrokerSecurity, start_broker
 from taxifraud.embedded.process import ManagedProcess, PortInUse, port_open, require_free_ports
 from taxifraud.embedded.triton import start_triton
 from taxifraud.kafka import ensure_topics
@@ -47,6 +50,10 @@ class StackSettings(KafkaSettings, TritonSettings):
     stack_broker_retention_mb: int = Field(
         1024, ge=1, description="...and the oldest segments of a partition once it holds more than this"
     )
+    stack_kafka_security: Literal["plaintext", "sasl_ssl"] = Field(
+        "plaintext", description="sasl_ssl: the embedded Kafka takes SCRAM logins over TLS only (own CA, users)"
+    )
+    stack_tls: bool = Field(False, description="Triton gRPC and the gateway over TLS, with the stack's own CA")
     stack_broker_data_dir: Path | None = Field(
         None, description="the embedded Kafka's log (kept across restarts); empty: STACK_RUN_DIR/kafka-data"
     )
@@ -83,7 +90,16 @@ class Stack:
 
     @property
     def gateway_url(self) -> str:
-        return f"http://{self.settings.stack_host}:{self.settings.stack_gateway_port}"
+        scheme = "https" if self.settings.stack_tls else "http"
+        return f"{scheme}://{self.settings.stack_host}:{self.settings.stack_gateway_port}"
+
+    @property
+    def ca_file(self) -> Path | None:
+        """The CA that signed this stack's certificates, for its clients (None when nothing is TLS)."""
+        s = self.settings
+        if s.stack_tls or self.broker_security is not None:
+            return tls.ensure_ca(self.tls_dir).cert
+        return None
 
     @property
     def prometheus_url(self) -> str:
@@ -94,14 +110,44 @@ class Stack:
         s = self.settings
         return f"http://{s.stack_host}:{s.stack_broker_metrics_port}/metrics" if s.stack_embedded_broker else None
 
+    @property
+    def tls_dir(self) -> Path:
+        """The stack's throwaway CA, certificates and Kafka credentials (keys and passwords 0600)."""
+        return self.settings.stack_run_dir / "tls"
+
+    @property
+    def broker_security(self) -> BrokerSecurity | None:
+        if not self.settings.stack_embedded_broker or self.settings.stack_kafka_security == "plaintext":
+            return None
+        return BrokerSecurity(self.tls_dir)
+
+    def kafka_settings(self) -> KafkaSettings:
+        """What a client of this stack (tests, bench, demo) needs: the address and, if secured, the login."""
+        s = self.settings
+        update: dict[str, object] = {"kafka_bootstrap_servers": self.bootstrap}
+        security = self.broker_security
+        if security is not None:
+            env = security.client_env()
+            update |= {
+                "kafka_security_protocol": env["KAFKA_SECURITY_PROTOCOL"],
+                "kafka_sasl_mechanism": env["KAFKA_SASL_MECHANISM"],
+                "kafka_sasl_username": env["KAFKA_SASL_USERNAME"],
+                "kafka_sasl_password": SecretStr(env["KAFKA_SASL_PASSWORD"]),
+                "kafka_ssl_ca_file": Path(env["KAFKA_SSL_CA_FILE"]),
+            }
+        return s.model_copy(update=update)
+
     def broker_options(self) -> BrokerOptions:
         s = self.settings
+        security = self.broker_security
+        default_data = "kafka-data" if security is None else "kafka-data-sasl_ssl"  # users live in the log
         return BrokerOptions(
             host=s.stack_host,
             port=s.stack_broker_port,
             controller_port=s.stack_broker_controller_port,
             metrics_port=s.stack_broker_metrics_port,
-            data_dir=s.stack_broker_data_dir or s.stack_run_dir / "kafka-data",
+            security=security,
+            data_dir=s.stack_broker_data_dir or s.stack_run_dir / default_data,
             log_path=s.stack_run_dir / "broker.log",
             partitions=s.topic_partitions,
             heap_mb=s.stack_broker_heap_mb,
@@ -140,7 +186,10 @@ class Stack:
     def service_env(self) -> dict[str, str]:
         """Environment every child service gets, so they all agree on the broker, Triton and topics."""
         s = self.settings
+        security = self.broker_security
         return {
+            **(s.security_env() if security is None else security.client_env()),
+            **(self._triton_tls_env() if s.stack_tls else s.triton_env()),
             "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
             "TOPIC_TRANSACTIONS": s.topic_transactions,
             "TOPIC_VERDICTS": s.topic_verdicts,
@@ -155,6 +204,15 @@ class Stack:
             ENV_DIE_WITH_PARENT: "1",
             **self.extra_env,
         }
+
+    def _triton_tls_env(self) -> dict[str, str]:
+        return {"TRITON_SSL": "true", "TRITON_SSL_CA_FILE": str(tls.ensure_ca(self.tls_dir).cert)}
+
+    def triton_certificate(self) -> tls.Certificate | None:
+        return tls.ensure_certificate(self.tls_dir, "triton") if self.settings.stack_tls else None
+
+    def gateway_certificate(self) -> tls.Certificate | None:
+        return tls.ensure_certificate(self.tls_dir, "gateway") if self.settings.stack_tls else None
 
     # -- lifecycle ---------------------------------------------------------------------------
     def __enter__(self) -> Stack:
@@ -174,7 +232,7 @@ class Stack:
         s.stack_run_dir.mkdir(parents=True, exist_ok=True)
         if s.stack_embedded_broker:
             self.services.append(start_broker(self.broker_options()))
-        ensure_topics(s.model_copy(update={"kafka_bootstrap_servers": self.bootstrap}))
+        ensure_topics(self.kafka_settings())
 
     def start(self) -> Stack:
         s = self.settings
@@ -191,6 +249,7 @@ class Stack:
                 s.stack_triton_metrics_port,
                 run / "triton.log",
                 config_name=s.stack_triton_config_name,
+                tls_certificate=self.triton_certificate(),
             )
         )
         for i in range(s.stack_consumers):
@@ -252,11 +311,14 @@ class Stack:
             "GATEWAY_WORKERS": str(s.stack_gateway_workers),
             "PROMETHEUS_MULTIPROC_DIR": str(s.stack_run_dir / "gateway-metrics"),
         }
+        cert = self.gateway_certificate()
+        if cert is not None:
+            env |= {"GATEWAY_SSL_CERTFILE": str(cert.cert), "GATEWAY_SSL_KEYFILE": str(cert.key)}
         proc = ManagedProcess(
             "gateway", [sys.executable, "-m", "taxifraud.cli", "gateway"], s.stack_run_dir / "gateway.log", env=env
         ).start()
         self.services.append(proc)
-        proc.wait_ready(lambda: _http_ok(f"{self.gateway_url}/healthz"), 60, what="answering /healthz")
+        proc.wait_ready(lambda: _http_ok(f"{self.gateway_url}/healthz", self.ca_file), 60, what="answering /healthz")
         return proc
 
     def start_prometheus(self) -> ManagedProcess:
@@ -270,8 +332,15 @@ class Stack:
         }
         if s.stack_embedded_broker:
             targets["kafka"] = [f"{host}:{s.stack_broker_metrics_port}"]
+        # Over TLS the gateway's /metrics is HTTPS too: Prometheus verifies it against the stack's CA.
+        overrides = (
+            {"gateway": {"scheme": "https", "tls_config": {"ca_file": str(self.ca_file)}}} if s.stack_tls else {}
+        )
         config = prom.render_config(
-            REPO_ROOT / "prometheus" / "prometheus.embedded.yml", targets, s.stack_run_dir / "prometheus.yml"
+            REPO_ROOT / "prometheus" / "prometheus.embedded.yml",
+            targets,
+            s.stack_run_dir / "prometheus.yml",
+            job_overrides=overrides,
         )
         proc = prom.prometheus_process(
             config,
@@ -297,8 +366,9 @@ class Stack:
         return [p for p in self.services if not p.alive()]
 
 
-def _http_ok(url: str) -> bool:
-    with urllib.request.urlopen(url, timeout=1) as resp:
+def _http_ok(url: str, ca_file: Path | None = None) -> bool:
+    context = ssl.create_default_context(cafile=str(ca_file)) if ca_file and url.startswith("https") else None
+    with urllib.request.urlopen(url, timeout=1, context=context) as resp:
         return bool(resp.status == 200)
 
 

@@ -37,7 +37,7 @@ class TritonScorer:
 
     async def connect(self) -> TritonScorer:
         """Open the channel and read ``max_batch_size`` from the served model's config."""
-        self._client = grpcclient.InferenceServerClient(url=self.settings.triton_grpc_url)
+        self._client = grpcclient.InferenceServerClient(**self.settings.triton_client_kwargs())
         await self.refresh_config()
         return self
 

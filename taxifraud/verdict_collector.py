@@ -60,6 +60,7 @@ class VerdictCollector:
     bootstrap: str
     topic: str
     prefix: str = ""  # only ids starting with this (one run's ids) are kept
+    client_config: dict[str, Any] | None = None  # security settings (KafkaSettings.kafka_client_config())
 
     def __post_init__(self) -> None:
         self._stop = threading.Event()
@@ -135,6 +136,7 @@ class VerdictCollector:
     def _run(self) -> None:
         consumer = Consumer(
             {
+                **(self.client_config or {}),
                 "bootstrap.servers": self.bootstrap,
                 "group.id": f"collector-{uuid.uuid4().hex[:8]}",  # never joined: partitions are assigned
                 "auto.offset.reset": "earliest",  # only if a partition's end moved below our position

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from taxifraud.embedded.broker import BrokerOptions, start_broker
+from taxifraud.embedded.broker import BrokerOptions, BrokerSecurity, start_broker
 from taxifraud.embedded.process import ManagedProcess, free_port
 
 
-def broker_options(root: Path, port: int | None = None, partitions: int = 3) -> BrokerOptions:
+def broker_options(root: Path, port: int | None = None, partitions: int = 3, secure: bool = False) -> BrokerOptions:
+    """``secure``: a SASL_SSL listener (SCRAM users and a throwaway CA in ``root/tls``)."""
     return BrokerOptions(
+        security=BrokerSecurity(root / "tls") if secure else None,
         host="127.0.0.1",
         port=port or free_port(),
         controller_port=free_port(),
@@ -25,7 +27,9 @@ def broker_options(root: Path, port: int | None = None, partitions: int = 3) -> 
     )
 
 
-def start_test_broker(root: Path, port: int | None = None) -> tuple[ManagedProcess, BrokerOptions]:
+def start_test_broker(
+    root: Path, port: int | None = None, secure: bool = False
+) -> tuple[ManagedProcess, BrokerOptions]:
     """A broker on ``port`` (free if None) with its data in ``root``; the same root restarts it on its data."""
-    options = broker_options(root, port)
+    options = broker_options(root, port, secure=secure)
     return start_broker(options), options

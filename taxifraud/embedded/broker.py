@@ -14,18 +14,22 @@ latency, bytes in and out and log sizes reach Prometheus like every other servic
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import os
+import secrets
 import shutil
 import subprocess
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from confluent_kafka.admin import AdminClient
 
 from taxifraud.config import REPO_ROOT
 from taxifraud.embedded.process import ManagedProcess, ServiceFailed
+from taxifraud.embedded.tls import Certificate, ensure_ca, ensure_certificate
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +39,67 @@ SUPPORT_DIR = REPO_ROOT / "embedded-kafka"
 DEFAULT_LIBS_DIR = REPO_ROOT / ".venv" / "kafka-libs"
 JMX_AGENT_PREFIX = "jmx_prometheus_javaagent"
 NODE_ID = 1
+
+
+@dataclass(frozen=True)
+class BrokerSecurity:
+    """A SASL_SSL client listener: TLS with the stack's own CA, SCRAM logins.
+
+    Two users are created when the storage is formatted (KRaft keeps SCRAM credentials in its metadata
+    log): ``admin``, which the broker itself uses, and ``taxifraud``, which every service of the stack
+    gets. Their passwords are generated once and kept in ``directory/kafka-credentials.json`` (0600).
+    The controller listener is TLS with client certificates required, so nothing without the CA-signed
+    broker key can talk to the controller either.
+    """
+
+    directory: Path
+    mechanism: str = "SCRAM-SHA-512"
+    admin_user: str = "admin"
+    client_user: str = "taxifraud"
+
+    @property
+    def credentials_file(self) -> Path:
+        return self.directory / "kafka-credentials.json"
+
+    def passwords(self) -> dict[str, str]:
+        """user -> password, created on first use."""
+        path = self.credentials_file
+        if path.exists():
+            return dict(json.loads(path.read_text()))
+        self.directory.mkdir(parents=True, exist_ok=True)
+        users = {self.admin_user: secrets.token_urlsafe(24), self.client_user: secrets.token_urlsafe(24)}
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            json.dump(users, out)
+        return users
+
+    def ca_file(self) -> Path:
+        return ensure_ca(self.directory).cert
+
+    def broker_certificate(self) -> Certificate:
+        return ensure_certificate(self.directory, "kafka-broker")
+
+    def client_config(self, bootstrap: str, user: str | None = None) -> dict[str, Any]:
+        """librdkafka settings for ``user`` (default: the services' user) on this listener."""
+        user = user or self.client_user
+        return {
+            "bootstrap.servers": bootstrap,
+            "security.protocol": "SASL_SSL",
+            "sasl.mechanism": self.mechanism,
+            "sasl.username": user,
+            "sasl.password": self.passwords()[user],
+            "ssl.ca.location": str(self.ca_file()),
+        }
+
+    def client_env(self) -> dict[str, str]:
+        """What a child service needs in its environment to log in as the services' user."""
+        return {
+            "KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+            "KAFKA_SASL_MECHANISM": self.mechanism,
+            "KAFKA_SASL_USERNAME": self.client_user,
+            "KAFKA_SASL_PASSWORD": self.passwords()[self.client_user],
+            "KAFKA_SSL_CA_FILE": str(self.ca_file()),
+        }
 
 
 @dataclass(frozen=True)
@@ -53,10 +118,17 @@ class BrokerOptions:
     retention_bytes: int = 1 << 30  # per partition
     segment_bytes: int = 64 << 20  # retention deletes whole segments, so they stay small
     libs_dir: Path = DEFAULT_LIBS_DIR
+    security: BrokerSecurity | None = None  # None: a PLAINTEXT listener
 
     @property
     def bootstrap(self) -> str:
         return f"{self.host}:{self.port}"
+
+    def admin_config(self) -> dict[str, Any]:
+        """How the supervisor's own admin client reaches this broker (as ``admin`` when secured)."""
+        if self.security is None:
+            return {"bootstrap.servers": self.bootstrap}
+        return self.security.client_config(self.bootstrap, self.security.admin_user)
 
 
 def libs_dir(options: BrokerOptions) -> Path:
@@ -89,16 +161,45 @@ def jmx_agent(libs: Path) -> Path:
     return agents[-1]
 
 
+def _listener_properties(o: BrokerOptions) -> dict[str, str]:
+    if o.security is None:
+        return {
+            "listeners": f"PLAINTEXT://{o.host}:{o.port},CONTROLLER://{o.host}:{o.controller_port}",
+            "advertised.listeners": f"PLAINTEXT://{o.host}:{o.port}",
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "inter.broker.listener.name": "PLAINTEXT",
+        }
+    sec = o.security
+    cert = sec.broker_certificate()
+    mech = sec.mechanism.lower()
+    admin_password = sec.passwords()[sec.admin_user]
+    return {
+        "listeners": f"SASL_SSL://{o.host}:{o.port},CONTROLLER://{o.host}:{o.controller_port}",
+        "advertised.listeners": f"SASL_SSL://{o.host}:{o.port}",
+        "listener.security.protocol.map": "SASL_SSL:SASL_SSL,CONTROLLER:SSL",
+        "inter.broker.listener.name": "SASL_SSL",
+        "sasl.enabled.mechanisms": sec.mechanism,
+        "sasl.mechanism.inter.broker.protocol": sec.mechanism,
+        f"listener.name.sasl_ssl.{mech}.sasl.jaas.config": (
+            "org.apache.kafka.common.security.scram.ScramLoginModule required "
+            f'username="{sec.admin_user}" password="{admin_password}";'
+        ),
+        "ssl.keystore.type": "PEM",
+        "ssl.keystore.location": str(cert.pem),
+        "ssl.truststore.type": "PEM",
+        "ssl.truststore.location": str(sec.ca_file()),
+        "ssl.endpoint.identification.algorithm": "https",
+        "listener.name.controller.ssl.client.auth": "required",
+    }
+
+
 def server_properties(o: BrokerOptions) -> str:
     """``server.properties`` for one combined broker+controller node with replication factor 1."""
     props = {
         "process.roles": "broker,controller",
         "node.id": str(NODE_ID),
-        "listeners": f"PLAINTEXT://{o.host}:{o.port},CONTROLLER://{o.host}:{o.controller_port}",
-        "advertised.listeners": f"PLAINTEXT://{o.host}:{o.port}",
+        **_listener_properties(o),
         "controller.listener.names": "CONTROLLER",
-        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-        "inter.broker.listener.name": "PLAINTEXT",
         "controller.quorum.bootstrap.servers": f"{o.host}:{o.controller_port}",
         "log.dirs": str(o.data_dir.resolve()),
         "num.partitions": str(o.partitions),
@@ -171,7 +272,11 @@ def format_storage(o: BrokerOptions, config: Path) -> None:
         return
     o.data_dir.mkdir(parents=True, exist_ok=True)
     cid = new_cluster_id()
-    argv = java_argv(o, "kafka.tools.StorageTool", "format", "-t", cid, "-c", str(config), "--standalone")
+    scram: list[str] = []
+    if o.security is not None:  # the SCRAM users live in the metadata log, so they are created with it
+        for user, password in o.security.passwords().items():
+            scram += ["--add-scram", f"{o.security.mechanism}=[name={user},password={password}]"]
+    argv = java_argv(o, "kafka.tools.StorageTool", "format", "-t", cid, "-c", str(config), "--standalone", *scram)
     log.info("formatting Kafka storage in %s (cluster id %s)", o.data_dir, cid)
     done = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
     if done.returncode != 0:
@@ -182,21 +287,23 @@ def broker_process(o: BrokerOptions) -> ManagedProcess:
     """Write the config, format storage if this is the first start, and return the (unstarted) broker."""
     config = o.data_dir.parent / f"{o.data_dir.name}.properties"
     config.parent.mkdir(parents=True, exist_ok=True)
-    config.write_text(server_properties(o))
+    fd = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # may hold the broker's own password
+    with os.fdopen(fd, "w") as out:
+        out.write(server_properties(o))
     format_storage(o, config)
     return ManagedProcess("broker", java_argv(o, "kafka.Kafka", str(config)), o.log_path)
 
 
-def broker_ready(bootstrap: str, timeout: float = 1.0) -> bool:
+def broker_ready(client_config: dict[str, Any] | str, timeout: float = 1.0) -> bool:
     """Ready means a metadata request answers and names this node as a broker."""
-    admin = AdminClient(
-        {"bootstrap.servers": bootstrap, "socket.connection.setup.timeout.ms": 1000, "log_level": 2}
-    )  # log_level 2: no "connection refused" line for every probe while the JVM starts
+    conf = {"bootstrap.servers": client_config} if isinstance(client_config, str) else dict(client_config)
+    # log_level 2: no "connection refused" line for every probe while the JVM starts
+    admin = AdminClient({**conf, "socket.connection.setup.timeout.ms": 1000, "log_level": 2})
     metadata = admin.list_topics(timeout=timeout)
     return NODE_ID in metadata.brokers
 
 
 def start_broker(o: BrokerOptions, timeout: float = 90.0) -> ManagedProcess:
     proc = broker_process(o).start()
-    proc.wait_ready(lambda: broker_ready(o.bootstrap), timeout, what="answering metadata requests")
+    proc.wait_ready(lambda: broker_ready(o.admin_config()), timeout, what="answering metadata requests")
     return proc

@@ -21,7 +21,13 @@ def prometheus_binary() -> str | None:
     return shutil.which("prometheus")
 
 
-def render_config(template: Path, targets: dict[str, list[str]], out: Path, scrape_interval: str | None = None) -> Path:
+def render_config(
+    template: Path,
+    targets: dict[str, list[str]],
+    out: Path,
+    scrape_interval: str | None = None,
+    job_overrides: dict[str, dict[str, Any]] | None = None,
+) -> Path:
     """Write ``template`` with each job's static targets replaced by ``targets[job]``.
 
     Jobs in the template without an entry in ``targets`` are dropped (nothing to scrape); rule files
@@ -34,6 +40,7 @@ def render_config(template: Path, targets: dict[str, list[str]], out: Path, scra
         if name not in targets:
             continue
         job["static_configs"] = [{"targets": targets[name]}]
+        job.update((job_overrides or {}).get(name, {}))
         jobs.append(job)
     config["scrape_configs"] = jobs
     if scrape_interval:

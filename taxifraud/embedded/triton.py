@@ -22,6 +22,7 @@ import urllib.request
 from pathlib import Path
 
 from taxifraud.embedded.process import ManagedProcess
+from taxifraud.embedded.tls import Certificate, ensure_ca
 
 
 def pytriton_root() -> Path:
@@ -81,6 +82,7 @@ def triton_process(
     metrics_port: int,
     log_path: Path,
     config_name: str = "embedded",
+    tls_certificate: Certificate | None = None,
 ) -> ManagedProcess:
     backends = prepare_backends(work_dir)
     argv = [
@@ -98,6 +100,13 @@ def triton_process(
         "--exit-timeout-secs=10",
         "--log-verbose=0",
     ]
+    if tls_certificate is not None:  # gRPC (what every client uses) over TLS; HTTP stays loopback-only, for health
+        argv += [
+            "--grpc-use-ssl=true",
+            f"--grpc-server-cert={tls_certificate.cert}",
+            f"--grpc-server-key={tls_certificate.key}",
+            f"--grpc-root-cert={ensure_ca(tls_certificate.cert.parent).cert}",
+        ]
     return ManagedProcess("triton", argv, log_path, env=triton_env())
 
 
@@ -117,8 +126,11 @@ def start_triton(
     log_path: Path,
     config_name: str = "embedded",
     timeout: float = 120.0,
+    tls_certificate: Certificate | None = None,
 ) -> ManagedProcess:
-    proc = triton_process(model_repository, work_dir, http_port, grpc_port, metrics_port, log_path, config_name)
+    proc = triton_process(
+        model_repository, work_dir, http_port, grpc_port, metrics_port, log_path, config_name, tls_certificate
+    )
     proc.start()
     proc.wait_ready(lambda: triton_ready(host, http_port), timeout, what="serving the model")
     return proc

@@ -11,12 +11,18 @@ from confluent_kafka import Consumer
 
 
 def read_until(
-    bootstrap: str, topic: str, want_ids: set[str], timeout: float = 60.0, settle: float = 1.0
+    bootstrap: str,
+    topic: str,
+    want_ids: set[str],
+    timeout: float = 60.0,
+    settle: float = 1.0,
+    conf: dict[str, Any] | None = None,
 ) -> dict[str, list[dict[str, Any]]]:
     """All messages of ``topic`` grouped by ``transaction_id``; reads ``settle`` s past the last wanted id
-    so duplicates that arrive just after are counted too."""
+    so duplicates that arrive just after are counted too. ``conf``: security settings of a secured broker."""
     consumer = Consumer(
         {
+            **(conf or {}),
             "bootstrap.servers": bootstrap,
             "group.id": f"test-reader-{uuid.uuid4().hex}",
             "auto.offset.reset": "earliest",

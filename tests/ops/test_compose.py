@@ -37,13 +37,46 @@ def _config(compose_cli: list[str], tmp_path: Path, env: dict[str, str]) -> subp
     )
 
 
+#: The secrets compose refuses to start without (no defaults anywhere).
+REQUIRED_SECRETS = {
+    "GRAFANA_ADMIN_PASSWORD": "test-only",
+    "REDPANDA_SUPERUSER_PASSWORD": "test-only-rp",
+    "KAFKA_SASL_PASSWORD": "test-only-app",
+}
+
+
 def test_compose_config_validates(compose_cli: list[str], tmp_path: Path) -> None:
-    proc = _config(compose_cli, tmp_path, {"GRAFANA_ADMIN_PASSWORD": "test-only"})
+    proc = _config(compose_cli, tmp_path, REQUIRED_SECRETS)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+@pytest.mark.parametrize("secret", sorted(REQUIRED_SECRETS))
+def test_compose_refuses_to_start_without_each_secret(compose_cli: list[str], tmp_path: Path, secret: str) -> None:
+    proc = _config(compose_cli, tmp_path, {k: v for k, v in REQUIRED_SECRETS.items() if k != secret})
+    assert proc.returncode != 0
+    assert secret in proc.stdout + proc.stderr
+
+
+def test_kafka_links_are_authenticated_and_no_credential_is_in_the_file(compose: dict) -> None:
+    text = COMPOSE_FILE.read_text()
+    for secret in ("REDPANDA_SUPERUSER_PASSWORD", "KAFKA_SASL_PASSWORD"):
+        assert not re.search(rf"{secret}:?-", text), f"{secret} must have no default"
+    services = _services(compose)
+    assert services["redpanda"]["environment"]["RP_BOOTSTRAP_USER"].startswith("admin:${REDPANDA_SUPERUSER_PASSWORD:?")
+    bootstrap = next(v for v in services["redpanda"]["volumes"] if v.endswith("/etc/redpanda/.bootstrap.yaml:ro"))
+    cluster = yaml.safe_load((REPO_ROOT / bootstrap.split(":")[0]).read_text())
+    assert cluster["enable_sasl"] is True and "admin" in cluster["superusers"]
+    for name in APP_SERVICES:
+        env = services[name]["environment"]
+        assert env["KAFKA_SECURITY_PROTOCOL"].startswith("${KAFKA_SECURITY_PROTOCOL:-SASL_")
+        assert env["KAFKA_SASL_PASSWORD"].startswith("${KAFKA_SASL_PASSWORD:?")
+    topics = services["topics"]["environment"]
+    assert topics["RPK_PASS"].startswith("${REDPANDA_SUPERUSER_PASSWORD:?") and topics["RPK_USER"] == "admin"
+    assert "rpk security user create" in " ".join(services["topics"]["command"])
+
+
 def test_compose_refuses_to_start_without_grafana_password(compose_cli: list[str], tmp_path: Path) -> None:
-    proc = _config(compose_cli, tmp_path, {})
+    proc = _config(compose_cli, tmp_path, {k: v for k, v in REQUIRED_SECRETS.items() if k != "GRAFANA_ADMIN_PASSWORD"})
     assert proc.returncode != 0
     assert "GRAFANA_ADMIN_PASSWORD" in proc.stdout + proc.stderr
 
@@ -227,7 +260,7 @@ def test_cpu_overlay_validates_with_compose_v2(tmp_path: Path) -> None:
     if docker.returncode != 0:
         pytest.skip("the docker compose v2 plugin is not installed (docker-compose v1 cannot read !reset)")
     env_file = tmp_path / "e.env"
-    env_file.write_text("GRAFANA_ADMIN_PASSWORD=test-only\n")
+    env_file.write_text("".join(f"{k}={v}\n" for k, v in REQUIRED_SECRETS.items()))
     proc = subprocess.run(
         ["docker", "compose", "--env-file", str(env_file), "-f", str(COMPOSE_FILE), "-f", str(CPU_OVERLAY), "config"],
         cwd=REPO_ROOT,
