@@ -35,7 +35,7 @@ def _wait_for_signal() -> None:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from taxifraud.stack import StackSettings, run_foreground
+    from operations.stack import StackSettings, run_foreground
 
     overrides: dict[str, Any] = {}
     if args.consumers is not None:
@@ -47,10 +47,10 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def cmd_broker(args: argparse.Namespace) -> int:
-    from taxifraud.embedded.broker import start_broker
-    from taxifraud.embedded.process import require_free_ports
+    from operations.embedded.broker import start_broker
+    from operations.embedded.process import require_free_ports
+    from operations.stack import Stack, StackSettings
     from taxifraud.kafka import ensure_topics
-    from taxifraud.stack import Stack, StackSettings
 
     stack = Stack(StackSettings())
     options = stack.broker_options()
@@ -71,8 +71,8 @@ def cmd_broker(args: argparse.Namespace) -> int:
 
 
 def cmd_triton(args: argparse.Namespace) -> int:
-    from taxifraud.embedded.triton import start_triton
-    from taxifraud.stack import StackSettings
+    from operations.embedded.triton import start_triton
+    from operations.stack import StackSettings
 
     s = StackSettings()
     proc = start_triton(
@@ -114,7 +114,7 @@ def cmd_consumer(args: argparse.Namespace) -> int:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    from taxifraud.batch_score import score_csv
+    from operations.batch_score import score_csv
 
     count, unscorable, flagged = score_csv(args.input, args.output, args.model_repository)
     print(f"scored {count} rows -> {args.output}: {flagged} flagged, {unscorable} unscorable (see reasons)")
@@ -122,7 +122,7 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def cmd_verdicts(args: argparse.Namespace) -> int:
-    from taxifraud.tail import tail_topic
+    from operations.tail import tail_topic
 
     return tail_topic(args.topic, follow=args.follow, limit=args.limit)
 
@@ -130,10 +130,10 @@ def cmd_verdicts(args: argparse.Namespace) -> int:
 #: Subcommands with their own argument parsers: everything after the name is theirs.
 DELEGATED: dict[str, tuple[str, str, str]] = {
     "train": ("export.train", "main", "train the autoencoder on the shared TLC data"),
-    "export": ("export.export_onnx", "main", "export ONNX into model_repository, check parity, evaluate"),
-    "replay": ("taxifraud.replay", "main", "replay trips (files or generator) to the gateway or Kafka"),
-    "demo": ("taxifraud.demo", "main", "run the stack, replay trips with injected fraud, report"),
-    "bench": ("taxifraud.bench", "main", "measure throughput and latency, write bench/results.*"),
+    "export": ("operations.model_export", "main", "export ONNX into model_repository, check parity, evaluate"),
+    "replay": ("operations.replay", "main", "replay trips (files or generator) to the gateway or Kafka"),
+    "demo": ("operations.demo", "main", "run the stack, replay trips with injected fraud, report"),
+    "bench": ("operations.bench", "main", "measure throughput and latency, write bench/results.*"),
 }
 
 

@@ -21,7 +21,7 @@ import sysconfig
 import urllib.request
 from pathlib import Path
 
-from taxifraud.embedded.process import ManagedProcess
+from operations.embedded.process import ManagedProcess
 
 
 def pytriton_root() -> Path:

@@ -19,11 +19,11 @@ from types import FrameType
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from operations.embedded import prometheus as prom
+from operations.embedded.broker import BrokerOptions, start_broker
+from operations.embedded.process import ManagedProcess, PortInUse, port_open, require_free_ports
+from operations.embedded.triton import start_triton
 from taxifraud.config import REPO_ROOT, KafkaSettings, TritonSettings
-from taxifraud.embedded import prometheus as prom
-from taxifraud.embedded.broker import BrokerOptions, start_broker
-from taxifraud.embedded.process import ManagedProcess, PortInUse, port_open, require_free_ports
-from taxifraud.embedded.triton import start_triton
 from taxifraud.kafka import ensure_topics
 from taxifraud.lifecycle import ENV_DIE_WITH_PARENT
 
@@ -234,7 +234,7 @@ class Stack:
         env = {**self.service_env(), "CONSUMER_METRICS_PORT": str(port)}
         proc = ManagedProcess(
             f"consumer-{index}",
-            [sys.executable, "-m", "taxifraud.cli", "consumer"],
+            [sys.executable, "-m", "operations.cli", "consumer"],
             self.settings.stack_run_dir / f"consumer-{index}.log",
             env=env,
         ).start()
@@ -253,7 +253,7 @@ class Stack:
             "PROMETHEUS_MULTIPROC_DIR": str(s.stack_run_dir / "gateway-metrics"),
         }
         proc = ManagedProcess(
-            "gateway", [sys.executable, "-m", "taxifraud.cli", "gateway"], s.stack_run_dir / "gateway.log", env=env
+            "gateway", [sys.executable, "-m", "operations.cli", "gateway"], s.stack_run_dir / "gateway.log", env=env
         ).start()
         self.services.append(proc)
         proc.wait_ready(lambda: _http_ok(f"{self.gateway_url}/healthz"), 60, what="answering /healthz")

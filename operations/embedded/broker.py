@@ -24,8 +24,8 @@ from pathlib import Path
 
 from confluent_kafka.admin import AdminClient
 
+from operations.embedded.process import ManagedProcess, ServiceFailed
 from taxifraud.config import REPO_ROOT
-from taxifraud.embedded.process import ManagedProcess, ServiceFailed
 
 log = logging.getLogger(__name__)
 
