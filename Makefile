@@ -18,6 +18,9 @@ COMPOSE ?= docker compose
 # TRITON_MODEL_CONFIG=cpu serves configs/cpu.pbtxt and drops the GPU reservation (docker-compose.cpu.yml).
 COMPOSE_FILES := -f docker-compose.yml $(if $(filter cpu,$(TRITON_MODEL_CONFIG)),-f docker-compose.cpu.yml)
 N ?= 2
+# The Python packages, top layer first (docs/architecture.md); pyproject.toml's import-linter contracts
+# (`lint-imports`) keep every import pointing down this list.
+PY_PACKAGES := operations gateway consumer export taxifraud
 
 .PHONY: help setup setup-dev system-deps java-deps run demo test test-fast bench lint train export up down logs ps scale clean
 
@@ -71,7 +74,8 @@ demo: setup ## start the stack, replay real-looking trips with injected fraud, l
 test: setup-dev ## run lint and the whole test suite (starts and stops every service it needs)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy taxifraud gateway consumer export
+	$(BIN)/mypy $(PY_PACKAGES)
+	$(BIN)/lint-imports
 	$(BIN)/pytest -q -p no:cacheprovider
 
 test-fast: setup-dev ## unit tests only (no services)
@@ -80,10 +84,11 @@ test-fast: setup-dev ## unit tests only (no services)
 bench: setup ## measure throughput and latency; writes bench/results.json, .md and .png
 	$(BIN)/taxifraud bench
 
-lint: setup-dev ## ruff, mypy, hadolint, compose and Prometheus config checks
+lint: setup-dev ## ruff, mypy, import layers, hadolint, compose and Prometheus config checks
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy taxifraud gateway consumer export
+	$(BIN)/mypy $(PY_PACKAGES)
+	$(BIN)/lint-imports
 	$(BIN)/hadolint docker/*.Dockerfile
 	GRAFANA_ADMIN_PASSWORD=lint-only REDPANDA_SUPERUSER_PASSWORD=lint-only KAFKA_SASL_PASSWORD=lint-only docker-compose config -q
 	promtool check config prometheus/prometheus.yml

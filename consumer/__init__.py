@@ -10,5 +10,4 @@ Layout (pure logic in the middle, I/O at the edges, so the logic is testable wit
 - :mod:`consumer.metrics`: the Prometheus metrics of docs/architecture.md.
 - :mod:`consumer.scoring`: Triton calls on an asyncio loop in a helper thread, with reconnects.
 - :mod:`consumer.worker`: the consume -> score -> produce -> store-offset loop; ``run(settings)``.
-- :mod:`consumer.bench`: consumer-only throughput benchmark for ``make bench``.
 """

@@ -20,8 +20,9 @@ COPY taxifraud ./taxifraud
 COPY gateway ./gateway
 COPY consumer ./consumer
 COPY export ./export
+COPY operations ./operations
 RUN /opt/venv/bin/pip install --no-cache-dir --no-deps . \
-    && /opt/venv/bin/python -c "import taxifraud.cli, gateway.settings, consumer.settings"
+    && /opt/venv/bin/python -c "import operations.cli, gateway.settings, consumer.settings"
 
 FROM python:3.11.11-slim-bookworm AS runtime
 ENV PATH=/opt/venv/bin:$PATH \

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -165,33 +166,14 @@ def torch_outputs(model: FraudAutoencoder, rows: np.ndarray) -> dict[str, np.nda
     return {k: v.numpy() for k, v in zip(OUTPUT_TENSORS, outs, strict=True)}
 
 
-def triton_outputs(repository: Path, rows: np.ndarray, work_dir: Path) -> dict[str, np.ndarray]:
-    """Start the embedded tritonserver on free ports, infer ``rows`` over gRPC, stop it."""
-    import tritonclient.grpc as grpcclient
-
-    from taxifraud.embedded.process import free_port
-    from taxifraud.embedded.triton import start_triton
-
-    http, grpc, metrics = free_port(), free_port(), free_port()
-    proc = start_triton(repository, work_dir, "127.0.0.1", http, grpc, metrics, work_dir / "triton.log")
-    try:
-        client = grpcclient.InferenceServerClient(f"127.0.0.1:{grpc}")
-        results: dict[str, list[np.ndarray]] = {k: [] for k in OUTPUT_TENSORS}
-        for i in range(0, len(rows), 1024):
-            chunk = rows[i : i + 1024]
-            inp = grpcclient.InferInput(INPUT_TENSOR, list(chunk.shape), "FP32")
-            inp.set_data_from_numpy(chunk)
-            res = client.infer(MODEL_NAME, [inp], outputs=[grpcclient.InferRequestedOutput(k) for k in OUTPUT_TENSORS])
-            for k in OUTPUT_TENSORS:
-                results[k].append(res.as_numpy(k))
-        client.close()
-    finally:
-        proc.stop()
-    return {k: np.concatenate(v) for k, v in results.items()}
+#: Serves ``repository`` on a real tritonserver, infers ``rows`` over gRPC and returns the outputs by tensor
+#: name; ``work_dir`` is its scratch space. The operations layer provides it (it starts the server):
+#: :func:`operations.model_export.triton_outputs`.
+TritonOutputs = Callable[[Path, np.ndarray, Path], dict[str, np.ndarray]]
 
 
 def run_parity(
-    model: FraudAutoencoder, repository: Path, rows: np.ndarray, with_triton: bool, work_dir: Path
+    model: FraudAutoencoder, repository: Path, rows: np.ndarray, triton: TritonOutputs | None, work_dir: Path
 ) -> dict[str, Any]:
     """torch vs ONNX Runtime (and vs the real tritonserver): the same numbers everywhere, or an error."""
     from taxifraud.onnx_scorer import OnnxScorer
@@ -199,8 +181,8 @@ def run_parity(
     ref = torch_outputs(model, rows)
     report: dict[str, Any] = {"rows": len(rows), "tolerance": PARITY_TOL}
     report["onnxruntime"] = compare("torch vs onnxruntime", ref, OnnxScorer(repository).infer(rows))
-    if with_triton:
-        report["triton"] = compare("torch vs triton", ref, triton_outputs(repository, rows, work_dir))
+    if triton is not None:
+        report["triton"] = compare("torch vs triton", ref, triton(repository, rows, work_dir))
     return report
 
 
@@ -215,9 +197,13 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``taxifraud export`` / ``python -m export.export_onnx``; a parity failure raises."""
-    args = parser().parse_args(argv)
+def main(argv: list[str] | None = None, triton: TritonOutputs | None = None) -> int:
+    """The export pipeline behind ``taxifraud export`` (:mod:`operations.model_export`, which passes
+    ``triton``); a parity failure raises. Without ``triton`` only ``--no-triton`` runs."""
+    p = parser()
+    args = p.parse_args(argv)
+    if triton is None and not args.no_triton:
+        p.error("the parity check against tritonserver needs a server: run `taxifraud export`, or pass --no-triton")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     torch.set_num_threads(2)
     model, summary = load_trained(args.model_dir)
@@ -230,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     keep, _ = data.clean_mask(val)
     rows = parity_rows(val.rows[keep])
     work = args.model_dir / "triton_parity"
-    parity = run_parity(model, args.repository, rows, not args.no_triton, work)
+    parity = run_parity(model, args.repository, rows, None if args.no_triton else triton, work)
     (args.model_dir / "parity.json").write_text(json.dumps(parity, indent=1))
     if not args.skip_eval:
         from export import evaluate
@@ -240,4 +226,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    # Kept as an alias of `taxifraud export` (the model card names both): the operations layer adds the
+    # tritonserver for the parity check. The one import from export up to operations, declared in
+    # pyproject.toml's import-linter contracts (ignore_imports).
+    from operations.model_export import main as export_main
+
+    raise SystemExit(export_main())

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from export import scenarios
-from export.evaluate import auroc, pr_curve
+from export.detection_metrics import auroc, pr_curve
 from export.features import FEATURES, GROUPS, SCORED
 
 log = logging.getLogger(__name__)

@@ -1,7 +1,7 @@
 """Settings shared by every service: where the broker and Triton are, and the topic names.
 
 Each service has exactly one ``Settings`` class (``gateway.settings``, ``consumer.settings``,
-``taxifraud.stack``) that inherits these fields, so one env var means the same thing everywhere.
+``operations.stack``) that inherits these fields, so one env var means the same thing everywhere.
 Values come from the environment (and a ``.env`` file if present); a bad value fails at start-up
 with the offending key's name, never halfway through a request.
 """

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from taxifraud.embedded.broker import BrokerOptions, BrokerSecurity, start_broker
-from taxifraud.embedded.process import ManagedProcess, free_port
+from operations.embedded.broker import BrokerOptions, BrokerSecurity, start_broker
+from operations.embedded.process import ManagedProcess, free_port
 
 
 def broker_options(root: Path, port: int | None = None, partitions: int = 3, secure: bool = False) -> BrokerOptions:

@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from consumer import bench
+from operations.embedded.process import ManagedProcess, free_port, port_open
+from operations.embedded.triton import start_triton
 from taxifraud.config import DEFAULT_MODEL_REPOSITORY
-from taxifraud.embedded.process import ManagedProcess, free_port, port_open
-from taxifraud.embedded.triton import start_triton
+from tests.consumer import harness
 
 log = logging.getLogger("tests.consumer")
 
@@ -90,9 +90,9 @@ class Pipeline:
     procs: list[ManagedProcess] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.topics = bench.topic_names(self.prefix)
+        self.topics = harness.topic_names(self.prefix)
         self.group = f"{self.prefix}-group"
-        bench.create_topics(self.bootstrap, self.topics, self.partitions)
+        harness.create_topics(self.bootstrap, self.topics, self.partitions)
 
     @property
     def transactions(self) -> str:
@@ -100,7 +100,7 @@ class Pipeline:
 
     def start_consumer(self, name: str = "consumer", **extra: Any) -> tuple[ManagedProcess, int]:
         port = free_port()
-        env = bench.consumer_env(
+        env = harness.consumer_env(
             self.bootstrap,
             self.triton_url,
             self.topics,
@@ -110,15 +110,15 @@ class Pipeline:
             consumer_client_id=f"{self.prefix}-{name}",
             **extra,
         )
-        proc = bench.consumer_process(env, self.work / f"{name}.log", name=name)
+        proc = harness.consumer_process(env, self.work / f"{name}.log", name=name)
         self.procs.append(proc)
         proc.wait_ready(lambda: port_open("127.0.0.1", port), 30, what="serving metrics")
         return proc, port
 
     def read(self, key: str, expect: int, timeout: float = 90.0) -> list[Any]:
         """Records of one of our topics, until ``expect`` distinct keys were seen."""
-        return bench.read_topic(
-            self.bootstrap, self.topics[key], lambda recs: len(bench.count_ids(recs)[0]) >= expect, timeout
+        return harness.read_topic(
+            self.bootstrap, self.topics[key], lambda recs: len(harness.count_ids(recs)[0]) >= expect, timeout
         )
 
     def stop_all(self) -> None:

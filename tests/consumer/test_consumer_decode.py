@@ -9,7 +9,6 @@ import numpy as np
 import orjson
 import pytest
 
-from consumer import bench
 from consumer.decode import (
     ERROR_BAD_ID,
     ERROR_BAD_VALUE,
@@ -23,11 +22,12 @@ from consumer.decode import (
     ingested_epochs,
 )
 from taxifraud import wire
+from tests.consumer import harness
 
 
 @pytest.fixture(scope="module")
 def samples() -> list[dict[str, Any]]:
-    return bench.make_transactions(3000)
+    return harness.make_transactions(3000)
 
 
 def test_fast_path_matches_encode_rows_on_real_samples(samples: list[dict[str, Any]]) -> None:

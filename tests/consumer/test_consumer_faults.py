@@ -18,10 +18,10 @@ from typing import Any
 import orjson
 import pytest
 
-from consumer import bench
 from consumer.dlq import headers_dict
+from operations.embedded.process import free_port, port_open
 from taxifraud.config import DEFAULT_MODEL_REPOSITORY
-from taxifraud.embedded.process import free_port, port_open
+from tests.consumer import harness
 from tests.kafka_broker import start_test_broker
 
 pytestmark = pytest.mark.integration
@@ -39,7 +39,7 @@ def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
 
 def verdicts_seen(port: int) -> float:
     try:
-        return bench.metric_value(port, "consumer_verdicts_total")
+        return harness.metric_value(port, "consumer_verdicts_total")
     except OSError:
         return 0.0
 
@@ -55,7 +55,7 @@ def psi_line(port: int) -> str:
 
 def stream_in_background(pipe: Any, txs: list[dict[str, Any]], per_second: float) -> threading.Thread:
     thread = threading.Thread(
-        target=bench.produce_paced, args=(pipe.bootstrap, pipe.transactions, txs, per_second), daemon=True
+        target=harness.produce_paced, args=(pipe.bootstrap, pipe.transactions, txs, per_second), daemon=True
     )
     thread.start()
     return thread
@@ -65,7 +65,7 @@ def check_all_verdicts(pipe: Any, txs: list[dict[str, Any]], what: str, timeout:
     """Every id has a verdict; returns (and logs) the number of duplicate verdicts."""
     wanted = {tx["transaction_id"] for tx in txs}
     records = pipe.read("topic_verdicts", len(wanted), timeout=timeout)
-    ids, dupes = bench.count_ids(records)
+    ids, dupes = harness.count_ids(records)
     missing = wanted - ids
     log.warning(
         "%s: %d transactions, %d verdicts, %d duplicates, %d missing",
@@ -88,7 +88,7 @@ def test_kill_9_mid_stream_then_restart_loses_nothing(
     pipeline_factory: Callable[..., Any], record_property: Callable[[str, object], None]
 ) -> None:
     pipe = pipeline_factory()
-    txs = bench.make_transactions(50_000)
+    txs = harness.make_transactions(50_000)
     proc, port = pipe.start_consumer("victim")
     wait_for(lambda: "assigned" in proc.log_tail(), 30, "the victim's partition assignment")
     producer = stream_in_background(pipe, txs, per_second=5_000)  # 10 s of live traffic
@@ -111,21 +111,21 @@ def test_triton_outage_pauses_and_recovers_without_restart(
     server = own_triton.start()  # the shared Triton must not go down: this test owns one
     try:
         pipe = pipeline_factory(triton_url=server.url)
-        txs = bench.make_transactions(30_000)
+        txs = harness.make_transactions(30_000)
         proc, port = pipe.start_consumer("outage", consumer_retry_backoff_max_ms=1000)
         producer = stream_in_background(pipe, txs, per_second=1_000)
         wait_for(lambda: verdicts_seen(port) >= 3_000, 60, "verdicts before the outage")
         server.stop()
         log.warning("Triton stopped for 20 s")
-        wait_for(lambda: bench.metric_value(port, "consumer_paused") == 1, 15, "consumer_paused == 1")
+        wait_for(lambda: harness.metric_value(port, "consumer_paused") == 1, 15, "consumer_paused == 1")
         time.sleep(1)  # outputs of calls answered just before the stop may still be acknowledged
         frozen = verdicts_seen(port)
         time.sleep(20)
         assert verdicts_seen(port) == frozen, "no verdicts can be produced while Triton is down"
-        assert bench.metric_value(port, "consumer_triton_errors_total") > 0
+        assert harness.metric_value(port, "consumer_triton_errors_total") > 0
         server.start()
         log.warning("Triton started again")
-        wait_for(lambda: bench.metric_value(port, "consumer_paused") == 0, 60, "consumer resumed")
+        wait_for(lambda: harness.metric_value(port, "consumer_paused") == 0, 60, "consumer resumed")
         # Slow rather than gone: a frozen Triton (SIGSTOP) makes calls miss their deadline; same recovery.
         assert server.proc is not None
         server.proc.signal(signal.SIGSTOP)
@@ -142,7 +142,7 @@ def test_triton_outage_pauses_and_recovers_without_restart(
 
 def test_two_consumers_one_stops_mid_stream(pipeline_factory: Callable[..., Any]) -> None:
     pipe = pipeline_factory()
-    txs = bench.make_transactions(40_000)
+    txs = harness.make_transactions(40_000)
     first, first_port = pipe.start_consumer("first")
     second, second_port = pipe.start_consumer("second")
     producer = stream_in_background(pipe, txs, per_second=5_000)
@@ -159,7 +159,7 @@ def test_two_consumers_one_stops_mid_stream(pipeline_factory: Callable[..., Any]
 
 def test_poison_messages_go_to_the_dlq_and_the_rest_is_scored(pipeline_factory: Callable[..., Any]) -> None:
     pipe = pipeline_factory()
-    good = bench.make_transactions(10_000)
+    good = harness.make_transactions(10_000)
     poison: list[bytes | None] = []
     kinds = [
         b"not json at all",
@@ -197,7 +197,7 @@ def test_poison_messages_go_to_the_dlq_and_the_rest_is_scored(pipeline_factory: 
             poison_keys.add(key)
             values.append(poison[len(poison_keys) - 1])
             keys.append(key)
-    bench.produce(pipe.bootstrap, pipe.transactions, values, keys)  # plain client, raw bytes
+    harness.produce(pipe.bootstrap, pipe.transactions, values, keys)  # plain client, raw bytes
     _, port = pipe.start_consumer("poison", consumer_lag_interval_s=0.5, consumer_psi_interval_s=0.5)
     check_all_verdicts(pipe, good, "10,000 good + 1,000 poison")
     verdicts = [orjson.loads(r.value()) for r in pipe.read("topic_verdicts", len(good))]
@@ -211,7 +211,7 @@ def test_poison_messages_go_to_the_dlq_and_the_rest_is_scored(pipeline_factory: 
         )
     log.warning("poison test: %d of %d flagged, %d alerts", len(flagged), len(good), len(alerts))
     dlq = pipe.read("topic_dlq", len(poison_keys))
-    dlq_keys, _ = bench.count_ids(dlq)
+    dlq_keys, _ = harness.count_ids(dlq)
     assert dlq_keys == {k.decode() for k in poison_keys}
     originals = dict(zip(keys, values, strict=True))
     for rec in dlq:
@@ -220,19 +220,19 @@ def test_poison_messages_go_to_the_dlq_and_the_rest_is_scored(pipeline_factory: 
         assert h["dlq.topic"] == pipe.transactions and h["dlq.stage"] == "decode" and h["dlq.error"]
         assert int(h["dlq.partition"]) >= 0 and int(h["dlq.offset"]) >= 0
         assert (rec.value() or b"") == (originals[rec.key()] or b""), "the DLQ keeps the original bytes"
-    wait_for(lambda: bench.metric_value(port, "consumer_dlq_messages_total") >= 1_000, 10, "DLQ metric")
+    wait_for(lambda: harness.metric_value(port, "consumer_dlq_messages_total") >= 1_000, 10, "DLQ metric")
     # The latency histograms, lag and drift gauges are live on the consumer's own /metrics.
-    assert bench.metric_value(port, "consumer_event_to_verdict_seconds_count") >= 10_000
-    assert bench.metric_value(port, "consumer_processing_seconds_count") >= 11_000
-    assert bench.metric_value(port, 'consumer_dlq_messages_total{error="not_json"}') > 0
+    assert harness.metric_value(port, "consumer_event_to_verdict_seconds_count") >= 10_000
+    assert harness.metric_value(port, "consumer_processing_seconds_count") >= 11_000
+    assert harness.metric_value(port, 'consumer_dlq_messages_total{error="not_json"}') > 0
     wait_for(lambda: "consumer_lag_messages{" in metrics_text(port), 10, "lag gauges")
     wait_for(lambda: "model_score_psi " in metrics_text(port) and "NaN" not in psi_line(port), 10, "PSI gauge")
-    wait_for(lambda: bench.metric_value(port, "consumer_lag_messages") == 0, 10, "lag 0: everything consumed")
+    wait_for(lambda: harness.metric_value(port, "consumer_lag_messages") == 0, 10, "lag 0: everything consumed")
 
 
 def test_sigterm_mid_stream_exits_0_and_restart_loses_nothing(pipeline_factory: Callable[..., Any]) -> None:
     pipe = pipeline_factory()
-    txs = bench.make_transactions(30_000)
+    txs = harness.make_transactions(30_000)
     proc, port = pipe.start_consumer("terminated")
     producer = stream_in_background(pipe, txs, per_second=5_000)
     wait_for(lambda: verdicts_seen(port) >= 5_000, 60, "verdicts before SIGTERM")
@@ -253,26 +253,26 @@ def test_consumer_waits_for_a_broker_that_is_not_up_yet(triton: Any, tmp_path: A
     """A missing broker is a wait with backoff, not a crash loop; the consumer proceeds once it is up."""
     port = free_port()
     bootstrap = f"127.0.0.1:{port}"
-    topics = bench.topic_names("late")
+    topics = harness.topic_names("late")
     metrics_port = free_port()
-    env = bench.consumer_env(
+    env = harness.consumer_env(
         bootstrap, triton.url, topics, "late-group", metrics_port, model_repository=str(DEFAULT_MODEL_REPOSITORY)
     )
-    proc = bench.consumer_process(env, tmp_path / "late.log", name="late")
+    proc = harness.consumer_process(env, tmp_path / "late.log", name="late")
     broker = None
     try:
         time.sleep(4)
         assert proc.alive(), proc.log_tail()
         assert "broker not ready" in proc.log_tail(), proc.log_tail()
         broker, _ = start_test_broker(tmp_path / "late-broker", port)
-        txs = bench.make_transactions(2_000)
+        txs = harness.make_transactions(2_000)
         wait_for(
             lambda: port_open("127.0.0.1", metrics_port) and verdicts_seen(metrics_port) >= 0,
             30,
             "consumer metrics",
         )
-        bench.create_topics(bootstrap, topics, 6)
-        bench.produce_transactions(bootstrap, topics["topic_transactions"], txs)
+        harness.create_topics(bootstrap, topics, 6)
+        harness.produce_transactions(bootstrap, topics["topic_transactions"], txs)
         wait_for(lambda: verdicts_seen(metrics_port) >= len(txs), 60, "verdicts after the broker came up")
         assert proc.stop(timeout=20) == 0
     finally:

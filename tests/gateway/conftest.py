@@ -15,7 +15,7 @@ from gw_helpers import make_settings
 
 from gateway.app import create_app
 from gateway.settings import Settings
-from taxifraud.embedded.process import free_port
+from operations.embedded.process import free_port
 from taxifraud.kafka import ensure_topics
 
 

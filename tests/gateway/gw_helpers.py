@@ -14,7 +14,7 @@ import uvicorn
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from gateway.settings import Settings
-from taxifraud.embedded.process import free_port
+from operations.embedded.process import free_port
 from taxifraud.kafka import consumer_config
 
 SEED_BODY = {"trip_distance": 2.5, "fare_amount": 12.50, "duration_minutes": 15}

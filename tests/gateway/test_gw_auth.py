@@ -11,7 +11,7 @@ from gw_helpers import SEED_BODY, make_settings
 
 from gateway.app import create_app
 from gateway.settings import Settings
-from taxifraud.embedded.process import free_port
+from operations.embedded.process import free_port
 
 KEYS = "k3y-one-0123456789, second-key-abcdef"
 

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from gw_helpers import SEED_BODY, make_settings, read_topic
 
 from gateway.app import create_app
-from taxifraud.embedded.process import free_port
+from operations.embedded.process import free_port
 from taxifraud.kafka import ensure_topics
 from tests.kafka_broker import start_test_broker
 

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from gw_helpers import make_settings, serve_in_thread
 
 from gateway.app import create_app
-from taxifraud.embedded.process import free_port
+from operations.embedded.process import free_port
 
 ENDPOINTS = [
     "/transactions",

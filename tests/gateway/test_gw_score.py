@@ -12,9 +12,9 @@ from gw_helpers import SEED_BODY, make_settings, read_topic
 from gateway.app import create_app
 from gateway.schema import parse_transactions, stamp
 from gateway.settings import Settings
+from operations.embedded.process import free_port
 from taxifraud import wire
 from taxifraud.config import DEFAULT_MODEL_REPOSITORY, MODEL_NAME
-from taxifraud.embedded.process import free_port
 
 MODEL_FILE = DEFAULT_MODEL_REPOSITORY / MODEL_NAME / "1" / "model.onnx"
 needs_model = pytest.mark.skipif(not MODEL_FILE.exists(), reason=f"no trained model at {MODEL_FILE} yet")
@@ -60,7 +60,7 @@ def triton(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """tritonserver on free ports serving the repository's model (CPU, ``embedded`` config)."""
     if not MODEL_FILE.exists():
         pytest.skip(f"no trained model at {MODEL_FILE} yet")
-    from taxifraud.embedded.triton import start_triton
+    from operations.embedded.triton import start_triton
 
     work = tmp_path_factory.mktemp("triton")
     http_port, grpc_port, metrics_port = free_port(), free_port(), free_port()

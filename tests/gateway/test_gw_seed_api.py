@@ -24,7 +24,7 @@ from gateway.app import SEED_API_EXAMPLE, create_app
 from gateway.handlers import Gateway, handle_seed_transaction
 from gateway.health import BrokerProbe
 from gateway.settings import Settings
-from taxifraud.embedded.process import free_port
+from operations.embedded.process import free_port
 from taxifraud.kafka import ensure_topics
 from tests.kafka_broker import start_test_broker
 

@@ -14,7 +14,7 @@ from gw_helpers import SEED_BODY, make_settings, read_topic
 
 from gateway.server import settings_env
 from gateway.settings import Settings, SettingsError, load_settings
-from taxifraud.embedded.process import ManagedProcess, free_port
+from operations.embedded.process import ManagedProcess, free_port
 from taxifraud.kafka import ensure_topics
 
 

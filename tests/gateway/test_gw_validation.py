@@ -16,8 +16,8 @@ from gw_helpers import SEED_BODY, make_settings
 
 from gateway.app import create_app
 from gateway.schema import WIRE_FIELDS, parse_transactions, stamp
+from operations.embedded.process import free_port
 from taxifraud import wire
-from taxifraud.embedded.process import free_port
 
 FULL = {
     "transaction_id": "abc-123",

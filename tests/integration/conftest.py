@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from taxifraud.embedded.process import free_port
-from taxifraud.stack import Stack, StackSettings
+from operations.embedded.process import free_port
+from operations.stack import Stack, StackSettings
 
 
 def stack_settings(run_dir: Path, **overrides: object) -> StackSettings:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 
-from taxifraud.stack import Stack
+from operations.stack import Stack
 from tests.integration.conftest import stack_settings
 from tests.integration.kafka_reader import read_until
 from tests.trips import NORMAL_FULL

@@ -16,9 +16,9 @@ from pathlib import Path
 import orjson
 import pytest
 
+from operations.embedded.process import free_port
+from operations.stack import StackSettings
 from taxifraud.config import REPO_ROOT
-from taxifraud.embedded.process import free_port
-from taxifraud.stack import StackSettings
 
 pytestmark = pytest.mark.integration
 

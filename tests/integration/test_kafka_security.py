@@ -18,8 +18,8 @@ from fastapi.testclient import TestClient
 
 from gateway.app import create_app
 from gateway.settings import Settings as GatewaySettings
-from taxifraud.embedded.process import ManagedProcess
-from taxifraud.stack import Stack
+from operations.embedded.process import ManagedProcess
+from operations.stack import Stack
 from tests.integration.conftest import stack_settings
 from tests.integration.kafka_reader import read_until
 from tests.kafka_broker import start_test_broker

@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from taxifraud.stack import Stack
+from operations.stack import Stack
 from tests.integration.kafka_reader import read_until
 from tests.trips import FRAUD, NORMAL_FULL, SEED_BODY
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from taxifraud.embedded.process import free_port, port_open
-from taxifraud.embedded.prometheus import prometheus_binary
+from operations.embedded.process import free_port, port_open
+from operations.embedded.prometheus import prometheus_binary
 
 pytestmark = pytest.mark.integration
 

@@ -46,8 +46,8 @@ def triton_grpc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if not ONNX_PATH.exists():
         pytest.skip("model not exported yet")
     pytest.importorskip("pytriton")
-    from taxifraud.embedded.process import free_port
-    from taxifraud.embedded.triton import start_triton
+    from operations.embedded.process import free_port
+    from operations.embedded.triton import start_triton
 
     work = tmp_path_factory.mktemp("triton")
     http, grpc, metrics = free_port(), free_port(), free_port()

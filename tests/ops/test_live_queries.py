@@ -39,12 +39,12 @@ COMPOSE_ONLY_PREFIX = "redpanda_"
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, object]]:
     httpx = pytest.importorskip("httpx")
-    from taxifraud.embedded.prometheus import prometheus_binary
+    from operations.embedded.prometheus import prometheus_binary
 
     if prometheus_binary() is None:
         pytest.skip("prometheus is not installed (apt-get install -y prometheus)")
-    from taxifraud.embedded.process import free_port
-    from taxifraud.stack import Stack, StackSettings
+    from operations.embedded.process import free_port
+    from operations.stack import Stack, StackSettings
 
     run_dir = tmp_path_factory.mktemp(f"ops-stack-{uuid.uuid4().hex[:6]}")
     settings = StackSettings(

@@ -145,7 +145,7 @@ def test_both_configs_share_jobs_and_rules() -> None:
 def test_rendered_embedded_config_is_valid(promtool: str, tmp_path: Path) -> None:
     """The embedded stack rewrites targets (several consumers, other ports); the result must still load."""
     try:
-        from taxifraud.embedded.prometheus import render_config
+        from operations.embedded.prometheus import render_config
     except ModuleNotFoundError as exc:
         pytest.skip(f"embedded stack not importable: {exc}")
     targets = {

@@ -20,9 +20,9 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ENTRY_MODULES = {
     # `taxifraud gateway` -> gateway.server.run -> uvicorn "gateway.app:create_app"
-    "gateway": ["taxifraud.cli", "gateway.server", "gateway.app"],
+    "gateway": ["operations.cli", "gateway.server", "gateway.app"],
     # `taxifraud consumer` -> consumer.worker.run
-    "consumer": ["taxifraud.cli", "consumer.worker"],
+    "consumer": ["operations.cli", "consumer.worker"],
 }
 
 

@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from taxifraud.benchmarks import promtext, report
-from taxifraud.benchmarks.wrk import parse_wrk
+from operations.benchmarks import promtext, report
+from operations.benchmarks.wrk import parse_wrk
 
 METRICS = """# HELP lat_seconds x
 # TYPE lat_seconds histogram
@@ -73,7 +73,7 @@ def test_goal_rows_mark_misses() -> None:
 
 
 def test_ingest_rounds_are_summarised_by_median_and_rendered() -> None:
-    from taxifraud.benchmarks.ingest import _summary
+    from operations.benchmarks.ingest import _summary
 
     def fig(rate: float, p99: float, us: float) -> dict[str, object]:
         return {

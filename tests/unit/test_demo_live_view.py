@@ -19,9 +19,9 @@ from collections.abc import Callable, Iterator
 import pytest
 from rich.console import Console
 
-from taxifraud.demo import live_table, take_snapshot
-from taxifraud.replay import LabelledTrips, ReplayStats
-from taxifraud.verdict_collector import VerdictCollector
+from operations.demo import live_table, take_snapshot
+from operations.replay import LabelledTrips, ReplayStats
+from operations.verdict_collector import VerdictCollector
 
 TRIP = {"trip_distance": 2.0, "fare_amount": 10.0, "duration_minutes": 12.0, "total_amount": 10.0}
 HAMMER_S = 3.0

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import yaml
 
+from operations.embedded.prometheus import render_config
 from taxifraud.config import REPO_ROOT
-from taxifraud.embedded.prometheus import render_config
 
 
 def test_render_config_rewrites_targets_and_rule_paths(tmp_path: Path) -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from operations.replay import LabelledTrips, read_trip_file
 from taxifraud import wire
-from taxifraud.replay import LabelledTrips, read_trip_file
 
 TLC_ROW = {
     "VendorID": "2",

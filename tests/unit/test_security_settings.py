@@ -68,7 +68,7 @@ def test_client_config_carries_the_login_and_repr_hides_it(tmp_path: Path) -> No
 
 
 def test_settings_table_never_shows_a_password(monkeypatch: pytest.MonkeyPatch) -> None:
-    from taxifraud.settings_doc import markdown
+    from operations.settings_doc import markdown
 
     monkeypatch.setenv("KAFKA_SASL_PASSWORD", "table-leak-check")
     assert "table-leak-check" not in markdown()

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from operations.demo import judge
+from operations.fraud_injection import FAMILIES, inject
+from operations.traffic import TripGenerator
+from operations.verdict_collector import Seen
 from taxifraud import wire
-from taxifraud.demo import judge
-from taxifraud.fraud_injection import FAMILIES, inject
-from taxifraud.traffic import TripGenerator
-from taxifraud.verdict_collector import Seen
 
 PARTS = wire.CHARGE_COLUMNS
 

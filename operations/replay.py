@@ -1,7 +1,7 @@
 """``taxifraud replay``: send taxi trips into the system at a chosen rate, with labelled injected fraud.
 
 Sources: real TLC files (CSV or Parquet, TLC's own column names or ours) or the calibrated generator
-(:mod:`taxifraud.traffic`) when no file is given. Targets: the HTTP gateway (what clients do) or
+(:mod:`operations.traffic`) when no file is given. Targets: the HTTP gateway (what clients do) or
 straight to Kafka (to load the consumer alone). Every trip gets a ``transaction_id`` that encodes
 nothing; the labels (which ids carry injected fraud, and of which family) stay with the caller, so
 the system under test cannot peek at them.
@@ -28,10 +28,10 @@ import httpx
 import numpy as np
 import orjson
 
+from operations.fraud_injection import FAMILIES, inject
+from operations.traffic import TripGenerator
 from taxifraud import wire
 from taxifraud.config import KafkaSettings
-from taxifraud.fraud_injection import FAMILIES, inject
-from taxifraud.traffic import TripGenerator
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ server shows up as latency instead of silently lowering the rate (no coordinated
 latency is measured from the request's *scheduled* time, for the same reason. aiohttp, because its
 per-request client cost is well below httpx's and the client must not be the bottleneck.
 
-``python -m taxifraud.benchmarks.score_load URL RATE SECONDS`` prints one JSON object.
+``python -m operations.benchmarks.score_load URL RATE SECONDS`` prints one JSON object.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import aiohttp
 import numpy as np
 import orjson
 
-from taxifraud.traffic import TripGenerator
+from operations.traffic import TripGenerator
 
 
 async def run(url: str, rate: float, seconds: float) -> dict[str, float | int]:

@@ -30,10 +30,10 @@ from rich.live import Live
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from operations.replay import LabelledTrips, ReplayStats, batches_for, send_http, trip_source
+from operations.stack import Stack, StackSettings
+from operations.verdict_collector import Seen, VerdictCollector
 from taxifraud.config import REPO_ROOT
-from taxifraud.replay import LabelledTrips, ReplayStats, batches_for, send_http, trip_source
-from taxifraud.stack import Stack, StackSettings
-from taxifraud.verdict_collector import Seen, VerdictCollector
 
 log = logging.getLogger(__name__)
 

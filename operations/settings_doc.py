@@ -1,6 +1,6 @@
 """Print every setting of every service as a markdown table (the README's settings section).
 
-``python -m taxifraud.settings_doc`` regenerates it; a test checks the README names every key, so a
+``python -m operations.settings_doc`` regenerates it; a test checks the README names every key, so a
 new setting cannot go undocumented.
 """
 
@@ -20,7 +20,7 @@ SERVICES = (
     ("shared", "taxifraud.config", "TritonSettings"),
     ("gateway", "gateway.settings", "Settings"),
     ("consumer", "consumer.settings", "Settings"),
-    ("embedded stack", "taxifraud.stack", "StackSettings"),
+    ("embedded stack", "operations.stack", "StackSettings"),
 )
 
 

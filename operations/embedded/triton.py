@@ -21,8 +21,8 @@ import sysconfig
 import urllib.request
 from pathlib import Path
 
-from taxifraud.embedded.process import ManagedProcess
-from taxifraud.embedded.tls import Certificate, ensure_ca
+from operations.embedded.process import ManagedProcess
+from operations.embedded.tls import Certificate, ensure_ca
 
 
 def pytriton_root() -> Path:

@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from taxifraud.benchmarks import (
+from operations.benchmarks import (
     broker_floor,
     broker_startup,
     ingest,
@@ -26,10 +26,10 @@ from taxifraud.benchmarks import (
     promtext,
     report,
 )
+from operations.embedded.process import free_port
+from operations.stack import Stack, StackSettings
+from operations.traffic import TripGenerator
 from taxifraud.config import REPO_ROOT
-from taxifraud.embedded.process import free_port
-from taxifraud.stack import Stack, StackSettings
-from taxifraud.traffic import TripGenerator
 
 log = logging.getLogger(__name__)
 
@@ -116,9 +116,9 @@ def _broker_jvm(stack: Stack) -> dict[str, Any]:
 
 def _consumer_only(count: int) -> dict[str, Any]:
     try:
-        from consumer.bench import consumer_only_throughput
+        from operations.benchmarks.consumer_only import consumer_only_throughput
     except ImportError as exc:
-        return {"error": f"consumer.bench not available: {exc}"}
+        return {"error": f"operations.benchmarks.consumer_only not available: {exc}"}
     return dict(consumer_only_throughput(count))
 
 

@@ -21,12 +21,12 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
+from operations.embedded import prometheus as prom
+from operations.embedded import tls
+from operations.embedded.broker import BrokerOptions, BrokerSecurity, start_broker
+from operations.embedded.process import ManagedProcess, PortInUse, port_open, require_free_ports
+from operations.embedded.triton import start_triton
 from taxifraud.config import REPO_ROOT, KafkaSettings, TritonSettings
-from taxifraud.embedded import prometheus as prom
-from taxifraud.embedded import tls
-from taxifraud.embedded.broker import BrokerOptions, BrokerSecurity, start_broker
-from taxifraud.embedded.process import ManagedProcess, PortInUse, port_open, require_free_ports
-from taxifraud.embedded.triton import start_triton
 from taxifraud.kafka import ensure_topics
 from taxifraud.lifecycle import ENV_DIE_WITH_PARENT
 
@@ -293,7 +293,7 @@ class Stack:
         env = {**self.service_env(), "CONSUMER_METRICS_PORT": str(port)}
         proc = ManagedProcess(
             f"consumer-{index}",
-            [sys.executable, "-m", "taxifraud.cli", "consumer"],
+            [sys.executable, "-m", "operations.cli", "consumer"],
             self.settings.stack_run_dir / f"consumer-{index}.log",
             env=env,
         ).start()
@@ -315,7 +315,7 @@ class Stack:
         if cert is not None:
             env |= {"GATEWAY_SSL_CERTFILE": str(cert.cert), "GATEWAY_SSL_KEYFILE": str(cert.key)}
         proc = ManagedProcess(
-            "gateway", [sys.executable, "-m", "taxifraud.cli", "gateway"], s.stack_run_dir / "gateway.log", env=env
+            "gateway", [sys.executable, "-m", "operations.cli", "gateway"], s.stack_run_dir / "gateway.log", env=env
         ).start()
         self.services.append(proc)
         proc.wait_ready(lambda: _http_ok(f"{self.gateway_url}/healthz", self.ca_file), 60, what="answering /healthz")

@@ -25,11 +25,11 @@ import sys
 import time
 from typing import Any
 
-from taxifraud.benchmarks import promtext
-from taxifraud.benchmarks.profile import CpuMeter
-from taxifraud.benchmarks.wrk import run_wrk
-from taxifraud.embedded.process import ManagedProcess, free_port, port_open
-from taxifraud.stack import Stack, StackSettings
+from operations.benchmarks import promtext
+from operations.benchmarks.profile import CpuMeter
+from operations.benchmarks.wrk import run_wrk
+from operations.embedded.process import ManagedProcess, free_port, port_open
+from operations.stack import Stack, StackSettings
 
 log = logging.getLogger(__name__)
 

@@ -27,9 +27,9 @@ from typing import Any
 
 from confluent_kafka.admin import AdminClient
 
+from operations.embedded.process import ManagedProcess, ServiceFailed
+from operations.embedded.tls import Certificate, ensure_ca, ensure_certificate
 from taxifraud.config import REPO_ROOT
-from taxifraud.embedded.process import ManagedProcess, ServiceFailed
-from taxifraud.embedded.tls import Certificate, ensure_ca, ensure_certificate
 
 log = logging.getLogger(__name__)
 

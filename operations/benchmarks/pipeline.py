@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 import orjson
 
-from taxifraud.benchmarks import profile, promtext
-from taxifraud.stack import Stack
-from taxifraud.verdict_collector import VerdictCollector
+from operations.benchmarks import profile, promtext
+from operations.stack import Stack
+from operations.verdict_collector import VerdictCollector
 
 
 def _pct(values_s: list[float]) -> dict[str, float]:
@@ -44,7 +44,7 @@ def replay_process(
     argv = [
         sys.executable,
         "-m",
-        "taxifraud.cli",
+        "operations.cli",
         "replay",
         "--gateway",
         stack.gateway_url,
@@ -170,7 +170,7 @@ def max_throughput(
 def score_latency(stack: Stack, rate: float, seconds: float) -> dict[str, Any]:
     """Synchronous ``POST /score`` round trips (one trip each) at a steady rate, from another process."""
     proc = subprocess.run(
-        [sys.executable, "-m", "taxifraud.benchmarks.score_load", stack.gateway_url, str(rate), str(seconds)],
+        [sys.executable, "-m", "operations.benchmarks.score_load", stack.gateway_url, str(rate), str(seconds)],
         capture_output=True,
         text=True,
         timeout=seconds + 120,

@@ -9,8 +9,8 @@ from typing import Any
 
 import psutil
 
-from taxifraud.embedded.broker import BrokerOptions, start_broker
-from taxifraud.embedded.process import free_port
+from operations.embedded.broker import BrokerOptions, start_broker
+from operations.embedded.process import free_port
 
 
 def _rss_mib(pid: int) -> float:

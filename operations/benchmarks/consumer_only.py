@@ -1,9 +1,10 @@
-"""Consumer-only throughput benchmark, and the harness the consumer's integration tests share.
+"""Consumer-only throughput benchmark (part of ``make bench``), and the trips and processes it is made of.
 
 :func:`consumer_only_throughput` pre-fills a fresh topic with ``n`` realistic transactions (TLC sample
 rows from ``shared/data``), starts a real consumer *process* and times it draining the topic into
 acknowledged verdicts, read from its own Prometheus endpoint (reading the verdict topic as well would
-steal CPU from the thing being measured on a 2-core machine).
+steal CPU from the thing being measured on a 2-core machine). ``python -m operations.benchmarks.consumer_only N``
+runs it alone. The consumer's integration tests reuse its building blocks (``tests/consumer/harness.py``).
 """
 
 from __future__ import annotations
@@ -18,20 +19,20 @@ import tempfile
 import time
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import orjson
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, Producer, TopicPartition
+from confluent_kafka import Message, Producer
 
+from operations.embedded.broker import BrokerOptions, start_broker
+from operations.embedded.process import ManagedProcess, free_port, port_open
+from operations.embedded.triton import start_triton
 from taxifraud.config import DEFAULT_MODEL_REPOSITORY, REPO_ROOT, KafkaSettings
-from taxifraud.embedded.broker import BrokerOptions, start_broker
-from taxifraud.embedded.process import ManagedProcess, free_port, port_open
-from taxifraud.embedded.triton import start_triton
-from taxifraud.kafka import FETCH_WAIT_MAX_MS, ensure_topics
+from taxifraud.kafka import ensure_topics
 from taxifraud.verdicts import utc_now_rfc3339
 
 log = logging.getLogger(__name__)
@@ -133,13 +134,13 @@ def make_transactions(n: int) -> list[dict[str, Any]]:
     return out
 
 
-def _producer(bootstrap: str) -> Producer:
+def batch_producer(bootstrap: str) -> Producer:
     return Producer(
         {"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 20, "batch.num.messages": 10000}
     )
 
 
-def _send(
+def send(
     producer: Producer,
     topic: str,
     values: Sequence[bytes | None],
@@ -169,9 +170,9 @@ def produce(
     timeout: float = 60.0,
 ) -> None:
     """Produce raw bytes with a plain client (batched, idempotent), waiting for every acknowledgement."""
-    producer = _producer(bootstrap)
+    producer = batch_producer(bootstrap)
     failures: list[str] = []
-    _send(producer, topic, values, keys, failures)
+    send(producer, topic, values, keys, failures)
     left = producer.flush(timeout)
     if left or failures:
         raise RuntimeError(f"produce to {topic}: {left} unacknowledged, failures: {failures[:3]}")
@@ -179,77 +180,6 @@ def produce(
 
 def produce_transactions(bootstrap: str, topic: str, txs: Sequence[dict[str, Any]]) -> None:
     produce(bootstrap, topic, [orjson.dumps(tx) for tx in txs], [tx["transaction_id"].encode() for tx in txs])
-
-
-def produce_paced(
-    bootstrap: str, topic: str, txs: Sequence[dict[str, Any]], per_second: float, chunk: int = 500
-) -> None:
-    """Produce ``txs`` at about ``per_second`` (a live stream, so faults can land mid-stream)."""
-    producer = _producer(bootstrap)
-    failures: list[str] = []
-    started = time.monotonic()
-    for i in range(0, len(txs), chunk):
-        part = txs[i : i + chunk]
-        _send(
-            producer, topic, [orjson.dumps(tx) for tx in part], [tx["transaction_id"].encode() for tx in part], failures
-        )
-        ahead = started + (i + len(part)) / per_second - time.monotonic()
-        if ahead > 0:
-            time.sleep(ahead)  # not poll(ahead): poll returns as soon as one delivery report is served
-        producer.poll(0)
-    left = producer.flush(60)
-    if left or failures:
-        raise RuntimeError(f"produce to {topic}: {left} unacknowledged, failures: {failures[:3]}")
-
-
-def read_topic(
-    bootstrap: str,
-    topic: str,
-    done: Callable[[list[Message]], bool] | None = None,
-    timeout: float = 60.0,
-    idle: float = 3.0,
-) -> list[Message]:
-    """Every record of ``topic`` from the beginning, until ``done(records)`` or ``idle`` s without news."""
-    reader = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"reader-{uuid.uuid4().hex}",
-            "enable.auto.commit": False,
-            "fetch.wait.max.ms": FETCH_WAIT_MAX_MS,
-        }
-    )
-    try:
-        meta = reader.list_topics(topic, timeout=10)
-        partitions = meta.topics[topic].partitions
-        reader.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
-        records: list[Message] = []
-        deadline = time.monotonic() + timeout
-        last_news = time.monotonic()
-        while time.monotonic() < deadline:
-            batch = reader.consume(10000, 0.2)
-            got = [m for m in batch if m.error() is None]
-            if got:
-                records.extend(got)
-                last_news = time.monotonic()
-                if done is not None and done(records):
-                    break
-            elif time.monotonic() - last_news > idle and (done is None or done(records)):
-                break
-        return records
-    finally:
-        reader.close()
-
-
-def count_ids(records: Sequence[Message]) -> tuple[set[str], int]:
-    """Distinct record keys (transaction ids) and how many records were duplicates."""
-    seen: set[str] = set()
-    dupes = 0
-    for m in records:
-        key = (m.key() or b"").decode()
-        if key in seen:
-            dupes += 1
-        seen.add(key)
-    return seen, dupes
 
 
 def metric_value(port: int, name: str, labels: str = "") -> float:

@@ -234,7 +234,7 @@ class TripGenerator:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m taxifraud.traffic [DATA_DIR]``: rebuild traffic_profile.json from TLC files."""
+    """``python -m operations.traffic [DATA_DIR]``: rebuild traffic_profile.json from TLC files."""
     import argparse
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from taxifraud.embedded.process import ManagedProcess
+from operations.embedded.process import ManagedProcess
 
 
 def prometheus_binary() -> str | None:
