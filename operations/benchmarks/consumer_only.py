@@ -43,10 +43,9 @@ _TEXT_FIELDS = {"pickup_datetime", "dropoff_datetime", "store_and_fwd_flag"}
 
 
 def sample_files() -> list[Path]:
-    for candidate in (SAMPLES_DIR, Path("/work/shared/data/yellow_tripdata_samples_10k")):
-        files = sorted(candidate.glob("*.csv"))
-        if files:
-            return files
+    files = sorted(SAMPLES_DIR.glob("*.csv"))
+    if files:
+        return files
     raise FileNotFoundError(f"no TLC sample CSVs in {SAMPLES_DIR}")
 
 
