@@ -57,6 +57,7 @@ from . import schema
 from .docs import install_docs
 from .handlers import (
     ClientGone,
+    FastHandler,
     FastPathMiddleware,
     Gateway,
     Reply,
@@ -159,6 +160,14 @@ def _response(reply: Reply) -> Response:
     return Response(reply.body, status_code=reply.status, media_type="application/json", headers=headers)
 
 
+async def _fast_path_handler(handler: FastHandler, request: Request) -> Response:
+    """Run a fast-path handler from its FastAPI route (reached only when the middleware did not answer)."""
+    try:
+        return _response(await handler(request.app.state.gateway, request.scope, request.receive))
+    except ClientGone:
+        return Response(status_code=400)  # nobody is listening any more
+
+
 # --- endpoints ---
 
 
@@ -168,10 +177,7 @@ async def post_transactions(request: Request) -> Response:
     Normally answered by :class:`gateway.handlers.FastPathMiddleware` before this route is reached; this
     route documents the endpoint and runs the very same handler otherwise.
     """
-    try:
-        return _response(await handle_transactions(request.app.state.gateway, request.scope, request.receive))
-    except ClientGone:
-        return Response(status_code=400)  # nobody is listening any more
+    return await _fast_path_handler(handle_transactions, request)
 
 
 async def post_seed_transaction(request: Request) -> Response:
@@ -179,10 +185,7 @@ async def post_seed_transaction(request: Request) -> Response:
 
     Normally answered by :class:`gateway.handlers.FastPathMiddleware`, like ``POST /transactions``.
     """
-    try:
-        return _response(await handle_seed_transaction(request.app.state.gateway, request.scope, request.receive))
-    except ClientGone:
-        return Response(status_code=400)
+    return await _fast_path_handler(handle_seed_transaction, request)
 
 
 async def post_score(request: Request) -> Response:
@@ -190,10 +193,7 @@ async def post_score(request: Request) -> Response:
 
     Normally answered by :class:`gateway.handlers.FastPathMiddleware`, like ``POST /transactions``.
     """
-    try:
-        return _response(await handle_score(request.app.state.gateway, request.scope, request.receive))
-    except ClientGone:
-        return Response(status_code=400)
+    return await _fast_path_handler(handle_score, request)
 
 
 async def health(request: Request) -> Response:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hmac
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -257,8 +258,11 @@ async def handle_score(gw: Gateway, scope: Scope, receive: Receive) -> Reply:
     return Reply(200, orjson.dumps({"verdicts": verdicts}))
 
 
+#: A write endpoint's handler: the raw ASGI request in, the reply out.
+FastHandler = Callable[[Gateway, Scope, Receive], Awaitable[Reply]]
+
 #: The endpoints :class:`FastPathMiddleware` answers itself, and their handlers.
-FAST_PATHS = {
+FAST_PATHS: dict[str, FastHandler] = {
     "/transactions": handle_transactions,
     "/transaction": handle_transactions,
     "/api/v1/transaction": handle_seed_transaction,

@@ -7,12 +7,10 @@ held as a secret so that neither ``repr(settings)`` nor a log line can leak them
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from taxifraud.config import KafkaSettings, TritonSettings
+from taxifraud.config import KafkaSettings, OptionalPath, TritonSettings, check_tls_files
 
 
 class SettingsError(ValueError):
@@ -58,24 +56,15 @@ class Settings(KafkaSettings, TritonSettings):
     )
     gateway_docs_enabled: bool = Field(True, description="serve /docs and /openapi.json")
     gateway_log_level: str = Field("info", pattern=r"(?i)^(critical|error|warning|info|debug|trace)$")
-    gateway_ssl_certfile: Path | None = Field(None, description="PEM certificate: serve HTTPS only (with the key)")
-    gateway_ssl_keyfile: Path | None = Field(None, description="PEM private key of GATEWAY_SSL_CERTFILE")
-
-    @field_validator("gateway_ssl_certfile", "gateway_ssl_keyfile", mode="before")
-    @classmethod
-    def _empty_gateway_path_is_none(cls, value: object) -> object:
-        return None if value == "" else value
+    gateway_ssl_certfile: OptionalPath = Field(None, description="PEM certificate: serve HTTPS only (with the key)")
+    gateway_ssl_keyfile: OptionalPath = Field(None, description="PEM private key of GATEWAY_SSL_CERTFILE")
 
     @model_validator(mode="after")
     def _tls_files(self) -> Settings:
-        if (self.gateway_ssl_certfile is None) != (self.gateway_ssl_keyfile is None):
-            raise ValueError("GATEWAY_SSL_CERTFILE and GATEWAY_SSL_KEYFILE go together")
-        for key, path in (
-            ("GATEWAY_SSL_CERTFILE", self.gateway_ssl_certfile),
-            ("GATEWAY_SSL_KEYFILE", self.gateway_ssl_keyfile),
-        ):
-            if path is not None and not path.is_file():
-                raise ValueError(f"{key}={path} does not exist")
+        check_tls_files(
+            {"GATEWAY_SSL_CERTFILE": self.gateway_ssl_certfile, "GATEWAY_SSL_KEYFILE": self.gateway_ssl_keyfile},
+            pair=("GATEWAY_SSL_CERTFILE", "GATEWAY_SSL_KEYFILE"),
+        )
         return self
 
     def api_keys(self) -> tuple[bytes, ...]:

@@ -26,8 +26,7 @@ from operations.benchmarks import (
     promtext,
     report,
 )
-from operations.embedded.process import free_port
-from operations.stack import Stack, StackSettings
+from operations.stack import Stack, StackSettings, free_ports
 from operations.traffic import TripGenerator
 from taxifraud.config import REPO_ROOT
 
@@ -45,11 +44,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         stack_prometheus=False,
         stack_consumers=args.consumers,
         stack_gateway_workers=args.gateway_workers,
-        **_free_ports(),
+        **free_ports(),
     )
     trips = list(TripGenerator.from_file(seed=3).trips(1024))
     log.info("bench: single-event ingest vs no-op FastAPI (wrk), gateway + broker only")
-    alone = settings.model_copy(update={**_free_ports(), "stack_run_dir": settings.stack_run_dir / "ingest"})
+    alone = settings.model_copy(update={**free_ports(), "stack_run_dir": settings.stack_run_dir / "ingest"})
     results["ingest_vs_noop"] = ingest.ingest_vs_noop(alone, int(args.step_seconds / 2), rounds=2)
     with Stack(settings) as stack:
         log.info("bench: model throughput, Triton vs in-process ONNX Runtime")
@@ -120,20 +119,6 @@ def _consumer_only(count: int) -> dict[str, Any]:
     except ImportError as exc:
         return {"error": f"operations.benchmarks.consumer_only not available: {exc}"}
     return dict(consumer_only_throughput(count))
-
-
-def _free_ports() -> dict[str, Any]:
-    keys = (
-        "stack_broker_port",
-        "stack_triton_http_port",
-        "stack_triton_grpc_port",
-        "stack_triton_metrics_port",
-        "stack_gateway_port",
-        "stack_consumer_metrics_port",
-        "stack_broker_controller_port",
-        "stack_broker_metrics_port",
-    )
-    return {k: free_port() for k in keys}
 
 
 def build_parser() -> argparse.ArgumentParser:

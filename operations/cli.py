@@ -12,7 +12,10 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from operations.embedded.process import ManagedProcess
 
 log = logging.getLogger("taxifraud")
 
@@ -32,6 +35,16 @@ def _wait_for_signal() -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     stop.wait()
+
+
+def _serve_until_signal(proc: ManagedProcess, message: str, *args: object) -> int:
+    """Log where a single service is, run it until Ctrl-C or SIGTERM, then stop it."""
+    try:
+        log.info(message + " Ctrl-C stops it.", *args)
+        _wait_for_signal()
+    finally:
+        proc.stop()
+    return 0
 
 
 def cmd_up(args: argparse.Namespace) -> int:
@@ -58,16 +71,16 @@ def cmd_broker(args: argparse.Namespace) -> int:
     proc = start_broker(options)
     try:
         ensure_topics(stack.kafka_settings())
-        log.info(
-            "Kafka on %s, data in %s (kept across restarts), metrics :%s. Ctrl-C stops it.",
-            options.bootstrap,
-            options.data_dir,
-            options.metrics_port,
-        )
-        _wait_for_signal()
-    finally:
+    except BaseException:
         proc.stop()
-    return 0
+        raise
+    return _serve_until_signal(
+        proc,
+        "Kafka on %s, data in %s (kept across restarts), metrics :%s.",
+        options.bootstrap,
+        options.data_dir,
+        options.metrics_port,
+    )
 
 
 def cmd_triton(args: argparse.Namespace) -> int:
@@ -85,17 +98,9 @@ def cmd_triton(args: argparse.Namespace) -> int:
         s.stack_run_dir / "triton.log",
         config_name=args.config_name or s.stack_triton_config_name,
     )
-    try:
-        log.info(
-            "triton gRPC on %s:%d, metrics :%d. Ctrl-C stops it.",
-            s.stack_host,
-            s.stack_triton_grpc_port,
-            s.stack_triton_metrics_port,
-        )
-        _wait_for_signal()
-    finally:
-        proc.stop()
-    return 0
+    return _serve_until_signal(
+        proc, "triton gRPC on %s:%d, metrics :%d.", s.stack_host, s.stack_triton_grpc_port, s.stack_triton_metrics_port
+    )
 
 
 def cmd_gateway(args: argparse.Namespace) -> int:

@@ -179,12 +179,7 @@ def run_demo(args: argparse.Namespace, console: Console) -> dict[str, Any]:
             + (f", prometheus {stack.prometheus_url}" if settings.stack_prometheus else "")
         )
         trips = LabelledTrips(trip_source(args.data, args.seed), args.fraud_rate, seed=args.seed)
-        collector = VerdictCollector(
-            stack.bootstrap,
-            settings.topic_verdicts,
-            prefix=trips.run_id,
-            client_config=stack.kafka_settings().kafka_client_config(),
-        ).start()
+        collector = stack.verdict_collector(prefix=trips.run_id).start()
         stats = ReplayStats()
         batches = batches_for(trips, args.batch, None, args.duration, args.rate)
 

@@ -16,7 +16,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
@@ -24,8 +24,9 @@ from pydantic_settings import SettingsConfigDict
 from operations.embedded import prometheus as prom
 from operations.embedded import tls
 from operations.embedded.broker import BrokerOptions, BrokerSecurity, start_broker
-from operations.embedded.process import ManagedProcess, PortInUse, port_open, require_free_ports
+from operations.embedded.process import ManagedProcess, PortInUse, free_port, port_open, require_free_ports
 from operations.embedded.triton import start_triton
+from operations.verdict_collector import VerdictCollector
 from taxifraud.config import REPO_ROOT, KafkaSettings, TritonSettings
 from taxifraud.kafka import ensure_topics
 from taxifraud.lifecycle import ENV_DIE_WITH_PARENT
@@ -68,6 +69,16 @@ class StackSettings(KafkaSettings, TritonSettings):
     stack_prometheus: bool = Field(True, description="start Debian's prometheus if it is installed")
     stack_prometheus_port: int = 9090
     stack_run_dir: Path = Field(REPO_ROOT / "run", description="logs and scratch files of this stack")
+
+
+def free_ports() -> dict[str, Any]:
+    """A free port for every ``stack_*_port`` setting: for tests, the bench and stacks side by side.
+
+    Derived from :class:`StackSettings`, so a port setting added there is covered everywhere at once.
+    """
+    return {
+        name: free_port() for name in StackSettings.model_fields if name.startswith("stack_") and name.endswith("_port")
+    }
 
 
 @dataclass
@@ -136,6 +147,15 @@ class Stack:
                 "kafka_ssl_ca_file": Path(env["KAFKA_SSL_CA_FILE"]),
             }
         return s.model_copy(update=update)
+
+    def verdict_collector(self, prefix: str = "") -> VerdictCollector:
+        """A (not yet started) reader of this stack's verdicts, logged in like its services."""
+        return VerdictCollector(
+            self.bootstrap,
+            self.settings.topic_verdicts,
+            prefix=prefix,
+            client_config=self.kafka_settings().kafka_client_config(),
+        )
 
     def broker_options(self) -> BrokerOptions:
         s = self.settings

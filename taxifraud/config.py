@@ -9,14 +9,37 @@ with the offending key's name, never halfway through a request.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import BeforeValidator, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL_REPOSITORY = REPO_ROOT / "model_repository"
 MODEL_NAME = "fraud_autoencoder"
+
+
+def _empty_as_none(value: object) -> object:
+    return None if value == "" else value  # compose sets unused keys to ""
+
+
+#: An optional file setting; an empty value means "not set".
+OptionalPath = Annotated[Path | None, BeforeValidator(_empty_as_none)]
+
+
+def check_tls_files(files: dict[str, Path | None], pair: tuple[str, str], unused_because: str | None = None) -> None:
+    """The one rule for TLS file settings, named by env key: set only where TLS is on (``unused_because``
+    says why not), existing, and a client certificate only with its key."""
+    for key, path in files.items():
+        if path is None:
+            continue
+        if unused_because is not None:
+            raise ValueError(f"{key} is set but {unused_because}")
+        if not path.is_file():
+            raise ValueError(f"{key}={path} does not exist")
+    cert, private_key = pair
+    if (files[cert] is None) != (files[private_key] is None):
+        raise ValueError(f"{cert} and {private_key} go together (a certificate needs its key)")
 
 
 class KafkaSettings(BaseSettings):
@@ -45,17 +68,12 @@ class KafkaSettings(BaseSettings):
     )
     kafka_sasl_username: str = Field("", description="SASL user (SASL_* protocols only)")
     kafka_sasl_password: SecretStr = Field(SecretStr(""), description="SASL password; never logged or shown")
-    kafka_ssl_ca_file: Path | None = Field(
+    kafka_ssl_ca_file: OptionalPath = Field(
         None, description="PEM CA that signed the broker's certificate (SSL, SASL_SSL)"
     )
-    kafka_ssl_cert_file: Path | None = Field(None, description="PEM client certificate for mutual TLS (with the key)")
-    kafka_ssl_key_file: Path | None = Field(None, description="PEM private key of the client certificate")
+    kafka_ssl_cert_file: OptionalPath = Field(None, description="PEM client certificate for mutual TLS (with the key)")
+    kafka_ssl_key_file: OptionalPath = Field(None, description="PEM private key of the client certificate")
     kafka_ssl_check_hostname: bool = Field(True, description="verify that the broker's certificate names its host")
-
-    @field_validator("kafka_ssl_ca_file", "kafka_ssl_cert_file", "kafka_ssl_key_file", mode="before")
-    @classmethod
-    def _empty_kafka_path_is_none(cls, value: object) -> object:
-        return None if value == "" else value  # compose sets unused keys to ""
 
     @model_validator(mode="after")
     def _security_is_consistent(self) -> KafkaSettings:
@@ -76,20 +94,15 @@ class KafkaSettings(BaseSettings):
                 "KAFKA_SASL_MECHANISM=PLAIN with KAFKA_SECURITY_PROTOCOL=SASL_PLAINTEXT sends the password "
                 "in clear text: use SASL_SSL or a SCRAM mechanism"
             )
-        files = {
-            "KAFKA_SSL_CA_FILE": self.kafka_ssl_ca_file,
-            "KAFKA_SSL_CERT_FILE": self.kafka_ssl_cert_file,
-            "KAFKA_SSL_KEY_FILE": self.kafka_ssl_key_file,
-        }
-        for key, path in files.items():
-            if path is None:
-                continue
-            if not tls:
-                raise ValueError(f"{key} is set but KAFKA_SECURITY_PROTOCOL={protocol} does not use TLS")
-            if not path.is_file():
-                raise ValueError(f"{key}={path} does not exist")
-        if (self.kafka_ssl_cert_file is None) != (self.kafka_ssl_key_file is None):
-            raise ValueError("KAFKA_SSL_CERT_FILE and KAFKA_SSL_KEY_FILE go together (mutual TLS)")
+        check_tls_files(
+            {
+                "KAFKA_SSL_CA_FILE": self.kafka_ssl_ca_file,
+                "KAFKA_SSL_CERT_FILE": self.kafka_ssl_cert_file,
+                "KAFKA_SSL_KEY_FILE": self.kafka_ssl_key_file,
+            },
+            pair=("KAFKA_SSL_CERT_FILE", "KAFKA_SSL_KEY_FILE"),
+            unused_because=None if tls else f"KAFKA_SECURITY_PROTOCOL={protocol} does not use TLS",
+        )
         return self
 
     def kafka_client_config(self) -> dict[str, Any]:
@@ -149,31 +162,21 @@ class TritonSettings(BaseSettings):
         DEFAULT_MODEL_REPOSITORY, description="holds model metadata (threshold, feature names) next to the ONNX"
     )
     triton_ssl: bool = Field(False, description="gRPC over TLS to Triton")
-    triton_ssl_ca_file: Path | None = Field(None, description="PEM CA that signed Triton's certificate (TRITON_SSL)")
-    triton_ssl_cert_file: Path | None = Field(None, description="PEM client certificate, if Triton wants mutual TLS")
-    triton_ssl_key_file: Path | None = Field(None, description="PEM private key of that client certificate")
-
-    @field_validator("triton_ssl_ca_file", "triton_ssl_cert_file", "triton_ssl_key_file", mode="before")
-    @classmethod
-    def _empty_triton_path_is_none(cls, value: object) -> object:
-        return None if value == "" else value
+    triton_ssl_ca_file: OptionalPath = Field(None, description="PEM CA that signed Triton's certificate (TRITON_SSL)")
+    triton_ssl_cert_file: OptionalPath = Field(None, description="PEM client certificate, if Triton wants mutual TLS")
+    triton_ssl_key_file: OptionalPath = Field(None, description="PEM private key of that client certificate")
 
     @model_validator(mode="after")
     def _tls_is_consistent(self) -> TritonSettings:
-        files = {
-            "TRITON_SSL_CA_FILE": self.triton_ssl_ca_file,
-            "TRITON_SSL_CERT_FILE": self.triton_ssl_cert_file,
-            "TRITON_SSL_KEY_FILE": self.triton_ssl_key_file,
-        }
-        for key, path in files.items():
-            if path is None:
-                continue
-            if not self.triton_ssl:
-                raise ValueError(f"{key} is set but TRITON_SSL is false")
-            if not path.is_file():
-                raise ValueError(f"{key}={path} does not exist")
-        if (self.triton_ssl_cert_file is None) != (self.triton_ssl_key_file is None):
-            raise ValueError("TRITON_SSL_CERT_FILE and TRITON_SSL_KEY_FILE go together (mutual TLS)")
+        check_tls_files(
+            {
+                "TRITON_SSL_CA_FILE": self.triton_ssl_ca_file,
+                "TRITON_SSL_CERT_FILE": self.triton_ssl_cert_file,
+                "TRITON_SSL_KEY_FILE": self.triton_ssl_key_file,
+            },
+            pair=("TRITON_SSL_CERT_FILE", "TRITON_SSL_KEY_FILE"),
+            unused_because=None if self.triton_ssl else "TRITON_SSL is false",
+        )
         return self
 
     def triton_client_kwargs(self) -> dict[str, Any]:

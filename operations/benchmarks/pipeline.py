@@ -20,7 +20,6 @@ import orjson
 
 from operations.benchmarks import profile, promtext
 from operations.stack import Stack
-from operations.verdict_collector import VerdictCollector
 
 
 def _pct(values_s: list[float]) -> dict[str, float]:
@@ -79,12 +78,7 @@ SPANS = ("consumer_processing_seconds", "consumer_event_to_verdict_seconds", "co
 def offered_load(stack: Stack, rate: float, seconds: float, batch: int) -> dict[str, Any]:
     """Latency spans at a steady offered rate, measured over the whole window."""
     run_id = f"load{int(rate)}-{uuid.uuid4().hex[:6]}"
-    collector = VerdictCollector(
-        stack.bootstrap,
-        stack.settings.topic_verdicts,
-        prefix=run_id,
-        client_config=stack.kafka_settings().kafka_client_config(),
-    ).start()
+    collector = stack.verdict_collector(prefix=run_id).start()
     before = _consumer_histograms(stack, SPANS)
     proc = replay_process(stack, run_id, rate, seconds=seconds, batch=batch)
     out, _ = proc.communicate(timeout=seconds + 120)
@@ -123,12 +117,7 @@ def max_throughput(
 ) -> dict[str, Any]:
     """As fast as possible: HTTP batch ingestion -> verdicts topic; every id must get exactly one verdict."""
     run_id = f"max-{uuid.uuid4().hex[:6]}"
-    collector = VerdictCollector(
-        stack.bootstrap,
-        stack.settings.topic_verdicts,
-        prefix=run_id,
-        client_config=stack.kafka_settings().kafka_client_config(),
-    ).start()
+    collector = stack.verdict_collector(prefix=run_id).start()
     t0 = time.time()
     proc = replay_process(stack, run_id, 0, count=count, batch=batch, concurrency=concurrency)
     pids = {p.name: p.pid for p in stack.services if p.alive()}
@@ -201,12 +190,7 @@ def _rss_mib(pid: int) -> float:
 def soak(stack: Stack, rate: float, seconds: float, sample_every: float = 10.0) -> dict[str, Any]:
     """Steady load for a long time; samples throughput, latency and every process's memory."""
     run_id = f"soak-{uuid.uuid4().hex[:6]}"
-    collector = VerdictCollector(
-        stack.bootstrap,
-        stack.settings.topic_verdicts,
-        prefix=run_id,
-        client_config=stack.kafka_settings().kafka_client_config(),
-    ).start()
+    collector = stack.verdict_collector(prefix=run_id).start()
     proc = replay_process(stack, run_id, rate, seconds=seconds, batch=50)
     samples: list[dict[str, Any]] = []
     last_count, last_t = 0, time.time()

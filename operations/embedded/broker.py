@@ -294,16 +294,22 @@ def broker_process(o: BrokerOptions) -> ManagedProcess:
     return ManagedProcess("broker", java_argv(o, "kafka.Kafka", str(config)), o.log_path)
 
 
-def broker_ready(client_config: dict[str, Any] | str, timeout: float = 1.0) -> bool:
-    """Ready means a metadata request answers and names this node as a broker."""
-    conf = {"bootstrap.servers": client_config} if isinstance(client_config, str) else dict(client_config)
-    # log_level 2: no "connection refused" line for every probe while the JVM starts
-    admin = AdminClient({**conf, "socket.connection.setup.timeout.ms": 1000, "log_level": 2})
-    metadata = admin.list_topics(timeout=timeout)
-    return NODE_ID in metadata.brokers
+class ReadinessProbe:
+    """Ready means a metadata request answers and names this node as a broker.
+
+    One admin client for every probe of a start: it keeps reconnecting by itself while the JVM comes
+    up, instead of a new client (threads, sockets) every tenth of a second.
+    """
+
+    def __init__(self, client_config: dict[str, Any]) -> None:
+        # log_level 2: no "connection refused" line for every attempt while the JVM starts
+        self._admin = AdminClient({**client_config, "socket.connection.setup.timeout.ms": 1000, "log_level": 2})
+
+    def __call__(self, timeout: float = 1.0) -> bool:
+        return NODE_ID in self._admin.list_topics(timeout=timeout).brokers
 
 
 def start_broker(o: BrokerOptions, timeout: float = 90.0) -> ManagedProcess:
     proc = broker_process(o).start()
-    proc.wait_ready(lambda: broker_ready(o.admin_config()), timeout, what="answering metadata requests")
+    proc.wait_ready(ReadinessProbe(o.admin_config()), timeout, what="answering metadata requests")
     return proc

@@ -8,21 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from operations.embedded.process import free_port
-from operations.stack import Stack, StackSettings
+from operations.stack import Stack, StackSettings, free_ports
 
 
 def stack_settings(run_dir: Path, **overrides: object) -> StackSettings:
     values: dict[str, object] = {
-        "stack_broker_port": free_port(),
-        "stack_broker_controller_port": free_port(),
-        "stack_broker_metrics_port": free_port(),
-        "stack_triton_http_port": free_port(),
-        "stack_triton_grpc_port": free_port(),
-        "stack_triton_metrics_port": free_port(),
-        "stack_gateway_port": free_port(),
-        "stack_consumer_metrics_port": free_port(),
-        "stack_prometheus_port": free_port(),
+        **free_ports(),
         "stack_prometheus": False,
         "stack_run_dir": run_dir,
         "topic_partitions": 3,

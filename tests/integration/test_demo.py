@@ -16,8 +16,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from operations.embedded.process import free_port
-from operations.stack import StackSettings
+from operations.stack import free_ports
 from taxifraud.config import REPO_ROOT
 
 pytestmark = pytest.mark.integration
@@ -34,9 +33,7 @@ def demo_command() -> list[str]:
 def stack_env(run_dir: Path) -> dict[str, str]:
     """The environment with a free port for every ``STACK_*_PORT`` setting the stack has."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("STACK_", "KAFKA_", "GATEWAY_", "CONSUMER_"))}
-    for name in StackSettings.model_fields:
-        if name.startswith("stack_") and name.endswith("_port"):
-            env[name.upper()] = str(free_port())
+    env |= {name.upper(): str(port) for name, port in free_ports().items()}
     env["STACK_RUN_DIR"] = str(run_dir)
     env["PYTHONUNBUFFERED"] = "1"
     return env

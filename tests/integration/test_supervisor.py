@@ -14,8 +14,9 @@ from pathlib import Path
 import psutil
 import pytest
 
-from operations.embedded.process import free_port, port_open
+from operations.embedded.process import port_open
 from operations.embedded.prometheus import prometheus_binary
+from operations.stack import free_ports
 
 pytestmark = pytest.mark.integration
 
@@ -23,18 +24,7 @@ UP_LINE = "embedded stack is up"
 
 
 def stack_env(run_dir: Path) -> dict[str, str]:
-    ports = {
-        "STACK_BROKER_PORT",
-        "STACK_BROKER_CONTROLLER_PORT",
-        "STACK_BROKER_METRICS_PORT",
-        "STACK_TRITON_HTTP_PORT",
-        "STACK_TRITON_GRPC_PORT",
-        "STACK_TRITON_METRICS_PORT",
-        "STACK_GATEWAY_PORT",
-        "STACK_CONSUMER_METRICS_PORT",
-        "STACK_PROMETHEUS_PORT",
-    }
-    env = {**os.environ, **{key: str(free_port()) for key in sorted(ports)}}
+    env = {**os.environ, **{key.upper(): str(port) for key, port in free_ports().items()}}
     env |= {
         "STACK_RUN_DIR": str(run_dir),
         "STACK_PROMETHEUS": "true" if prometheus_binary() else "false",

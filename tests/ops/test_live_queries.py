@@ -43,20 +43,11 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, object
 
     if prometheus_binary() is None:
         pytest.skip("prometheus is not installed (apt-get install -y prometheus)")
-    from operations.embedded.process import free_port
-    from operations.stack import Stack, StackSettings
+    from operations.stack import Stack, StackSettings, free_ports
 
     run_dir = tmp_path_factory.mktemp(f"ops-stack-{uuid.uuid4().hex[:6]}")
     settings = StackSettings(
-        stack_broker_port=free_port(),
-        stack_broker_controller_port=free_port(),
-        stack_broker_metrics_port=free_port(),
-        stack_triton_http_port=free_port(),
-        stack_triton_grpc_port=free_port(),
-        stack_triton_metrics_port=free_port(),
-        stack_gateway_port=free_port(),
-        stack_consumer_metrics_port=free_port(),
-        stack_prometheus_port=free_port(),
+        **free_ports(),
         stack_prometheus=True,
         stack_run_dir=run_dir,
         topic_partitions=3,
