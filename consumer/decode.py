@@ -43,6 +43,7 @@ ERROR_MISSING = "missing_field"
 ERROR_NON_FINITE = "non_finite"
 
 _NUMERIC_TYPES = frozenset({int, float, type(None)})
+_KNOWN_KEYS = frozenset({*wire.WIRE_FIELDS, "ingested_at"})
 _EPOCH_DAY_WEEKDAY = 3  # 1970-01-01 was a Thursday; Monday = 0 as in datetime.weekday()
 
 
@@ -88,6 +89,8 @@ def decode_batch(values: Sequence[bytes | None], fallback_id: Callable[[int], st
         if type(obj) is not dict:
             poison.append(Poison(i, ERROR_NOT_OBJECT, f"expected a JSON object, got {type(obj).__name__}"))
             continue
+        if not _KNOWN_KEYS.issuperset(obj):  # TLC spellings (``PULocationID``...) from producers other than ours
+            obj = wire.normalize_keys(obj)
         tid = obj.get("transaction_id")
         if tid is None:
             if fallback_id is None:
@@ -164,17 +167,20 @@ def encode_fast(txs: Sequence[dict[str, Any]]) -> np.ndarray | None:
     if pickup is False or dropoff is False:
         return None
     hour_col, weekday_col = wire.COLUMN_INDEX["pickup_hour"], wire.COLUMN_INDEX["pickup_weekday"]
+    day_col = wire.COLUMN_INDEX["pickup_day"]
     if isinstance(pickup, np.ndarray):
         day = pickup.astype("datetime64[D]")
         seconds = (pickup - day).astype("timedelta64[s]").astype(np.int64)
         out[:, hour_col] = (seconds // 3600) + ((seconds % 3600) // 60) / 60.0
         out[:, weekday_col] = (day.astype(np.int64) + _EPOCH_DAY_WEEKDAY) % 7
+        out[:, day_col] = day.astype(np.int64)
         if isinstance(dropoff, np.ndarray):
             derived = (dropoff - pickup).astype("timedelta64[us]").astype(np.int64) / 10**6 / 60.0
             duration = np.where(np.isnan(duration), derived, duration)
     else:
         out[:, hour_col] = np.nan
         out[:, weekday_col] = np.nan
+        out[:, day_col] = np.nan
     out[:, wire.COLUMN_INDEX["duration_minutes"]] = duration
     return out
 

@@ -25,6 +25,8 @@ CHARGE_COLUMNS: tuple[str, ...] = (
     "tolls_amount",
     "improvement_surcharge",
     "congestion_surcharge",
+    "airport_fee",
+    "cbd_congestion_fee",
 )
 #: Every money column: the charges and their total.
 MONEY_COLUMNS: tuple[str, ...] = (*CHARGE_COLUMNS, "total_amount")
@@ -37,10 +39,12 @@ MODEL_INPUT_COLUMNS: tuple[str, ...] = (
     "passenger_count",
     "rate_code_id",
     "payment_type",
+    "vendor_id",
     "pickup_location_id",
     "dropoff_location_id",
     "pickup_hour",
     "pickup_weekday",
+    "pickup_day",
 )
 N_INPUT_COLUMNS = len(MODEL_INPUT_COLUMNS)
 COLUMN_INDEX = {name: i for i, name in enumerate(MODEL_INPUT_COLUMNS)}
@@ -53,10 +57,12 @@ OUTPUT_FEATURE_ERRORS = "feature_errors"
 OUTPUT_FEATURE_EXPECTED = "feature_expected"
 OUTPUT_TENSORS = (OUTPUT_SCORE, OUTPUT_IS_FRAUD, OUTPUT_FEATURE_ERRORS, OUTPUT_FEATURE_EXPECTED)
 
+#: Input columns derived from the datetimes (``pickup_day``: days since 1970-01-01 of the local pickup
+#: date, which picks the tariff in force inside the graph).
+DERIVED_COLUMNS: tuple[str, ...] = ("duration_minutes", "pickup_hour", "pickup_weekday", "pickup_day")
 #: Wire fields that are numbers and map one-to-one onto an input column.
-NUMERIC_WIRE_FIELDS: tuple[str, ...] = tuple(
-    c for c in MODEL_INPUT_COLUMNS if c not in ("duration_minutes", "pickup_hour", "pickup_weekday")
-)
+NUMERIC_WIRE_FIELDS: tuple[str, ...] = tuple(c for c in MODEL_INPUT_COLUMNS if c not in DERIVED_COLUMNS)
+_EPOCH = datetime(1970, 1, 1)
 
 #: Datetime formats accepted on the wire besides ISO 8601 (TLC's own CSVs use the first).
 _DATETIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y %H:%M")
@@ -112,9 +118,11 @@ def encode_row(tx: Mapping[str, Any], out: np.ndarray | None = None) -> np.ndarr
     if pickup is not None:
         row[COLUMN_INDEX["pickup_hour"]] = pickup.hour + pickup.minute / 60.0
         row[COLUMN_INDEX["pickup_weekday"]] = pickup.weekday()
+        row[COLUMN_INDEX["pickup_day"]] = (pickup - _EPOCH).days
     else:
         row[COLUMN_INDEX["pickup_hour"]] = np.nan
         row[COLUMN_INDEX["pickup_weekday"]] = np.nan
+        row[COLUMN_INDEX["pickup_day"]] = np.nan
     return row
 
 
@@ -127,7 +135,10 @@ def encode_rows(transactions: Sequence[Mapping[str, Any]] | Iterable[Mapping[str
     return batch
 
 
-#: TLC's own column names (as in TLC's monthly files) -> our wire names, so their files work as they are.
+#: TLC's own column names (as in TLC's monthly files since 2018) -> our wire names, so their files and
+#: records work as they are. TLC's spelling has changed over the years (``Airport_fee`` in 2022-2024
+#: files, ``airport_fee`` in 2025; some republished copies lower-case every name), so aliases match
+#: case-insensitively: :func:`wire_name` is the one lookup.
 TLC_ALIASES: dict[str, str] = {
     "VendorID": "vendor_id",
     "tpep_pickup_datetime": "pickup_datetime",
@@ -137,12 +148,57 @@ TLC_ALIASES: dict[str, str] = {
     "RatecodeID": "rate_code_id",
     "PULocationID": "pickup_location_id",
     "DOLocationID": "dropoff_location_id",
+    "Airport_fee": "airport_fee",
 }
+_ALIASES_FOLDED: dict[str, str] = {k.lower(): v for k, v in TLC_ALIASES.items()}
+
+#: Every field a transaction may carry on the wire (besides the server-owned ``ingested_at``).
+WIRE_FIELDS: tuple[str, ...] = (
+    "transaction_id",
+    "taxi_id",
+    "vendor_id",
+    "pickup_datetime",
+    "dropoff_datetime",
+    "duration_minutes",
+    "passenger_count",
+    "trip_distance",
+    "rate_code_id",
+    "store_and_fwd_flag",
+    "pickup_location_id",
+    "dropoff_location_id",
+    "payment_type",
+    *MONEY_COLUMNS,
+)
+_WIRE_SET = frozenset(WIRE_FIELDS)
+
+
+def wire_name(key: str) -> str:
+    """The wire name for a key: itself if it is one, else its TLC alias (any case), else the key unchanged."""
+    if key in _WIRE_SET:
+        return key
+    return _ALIASES_FOLDED.get(key.lower(), key)
+
+
+def is_alias(key: str) -> bool:
+    """True for a TLC spelling of a wire field (``PULocationID``, ``Airport_fee``, ``ratecodeid``...)."""
+    return key not in _WIRE_SET and key.lower() in _ALIASES_FOLDED
 
 
 def normalize_keys(record: Mapping[str, Any]) -> dict[str, Any]:
-    """Rename TLC column names to wire names; other keys pass through unchanged."""
-    return {TLC_ALIASES.get(k, k): v for k, v in record.items()}
+    """Rename TLC column names to wire names; other keys pass through unchanged.
+
+    A record that spells one field twice (``PULocationID`` and ``pickup_location_id``) keeps the wire
+    spelling's value; the gateway rejects such a record before it gets here.
+    """
+    if _WIRE_SET.issuperset(record):
+        return dict(record)
+    out: dict[str, Any] = {}
+    for k, v in record.items():
+        name = wire_name(k)
+        if name != k and name in record:
+            continue
+        out[name] = v
+    return out
 
 
 def missing_required(tx: Mapping[str, Any]) -> list[str]:
