@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from export.features import FEATURE_NAMES, FEATURES, SEED_FIELDS
-from export.model import N_BUCKETS, N_PAY_CLASSES, FraudAutoencoder
+from export.model import N_BUCKETS, N_PAY_CLASSES, OUTPUT_LIMIT, TAIL_LEVELS, FraudAutoencoder
 from taxifraud.wire import COLUMN_INDEX, MODEL_INPUT_COLUMNS
 
 log = logging.getLogger(__name__)
@@ -26,7 +26,9 @@ log = logging.getLogger(__name__)
 SPREAD_QUANTILES = ((0.99, 2.5758), (0.999, 3.2905))
 MIN_BUCKET_COUNT = 2000
 #: Smallest spread in feature units: 0.1 in log units is ~10%; below that rounding would look like fraud.
-MIN_FEATURE_SPREAD = {"log": 0.1, "log$": 0.1, "flag": 0.1, "cyc": 0.1, "raw": 0.5}
+MIN_FEATURE_SPREAD = {"log": 0.1, "log$": 0.1, "units": 0.1, "flag": 0.1, "cyc": 0.1, "raw": 0.5, "tariff$": 0.02}
+#: Tariff amounts are exact: 0.02 in signed-log dollars is 2 cents, so a $0.30 charge the tariff does not
+#: explain is 13 spreads out, while cents of vendor rounding are not.
 
 
 def only_fields(rows: np.ndarray, fields: tuple[str, ...]) -> np.ndarray:
@@ -78,23 +80,56 @@ def fit_spreads(model: FraudAutoencoder, variants: list[np.ndarray]) -> np.ndarr
 
 
 @torch.no_grad()
-def max_z(model: FraudAutoencoder, rows: np.ndarray, batch: int = 8192) -> tuple[np.ndarray, np.ndarray]:
-    """(max per-feature z before score scaling, bucket) per row."""
-    zs, buckets = [], []
+def spread_errors(model: FraudAutoencoder, rows: np.ndarray, batch: int = 8192) -> tuple[np.ndarray, ...]:
+    """(|z - zhat| / spread [N, K], mask [N, K], bucket [N]) per row: errors in spread units."""
+    outs = []
     for i in range(0, len(rows), batch):
         raw = torch.from_numpy(rows[i : i + batch])
         resid, mask, bucket, _ = model.score_parts(raw)
         spread = model.spread[model.spread_cell(raw, bucket)]
-        errors = torch.where(mask & model.scored, resid / spread, torch.zeros_like(resid))
-        zs.append(errors.amax(dim=1).numpy())
-        buckets.append(bucket.numpy())
-    return np.concatenate(zs), np.concatenate(buckets)
+        z = torch.clamp(torch.where(mask, resid / spread, torch.zeros_like(resid)), 0.0, OUTPUT_LIMIT)
+        outs.append((z.numpy(), mask.numpy(), bucket.numpy()))
+    return tuple(np.concatenate([o[j] for o in outs]) for j in range(3))
+
+
+#: |N(0, 1)| quantiles at the tail levels: the rarity curve of a feature whose error is Gaussian with
+#: sigma = its spread. A feature is never judged more leniently than that, so one that is exactly zero on
+#: every ordinary trip (a tariff check) makes its first deviations rare rather than undefined.
+HALF_NORMAL = {0.5: 0.6745, 0.9: 1.6449, 0.99: 2.5758, 0.999: 3.2905, 0.9999: 3.8906}
+
+
+def fit_tails(model: FraudAutoencoder, variants: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Rarity curve knots [K, L+1] and slopes [K, L+1] from validation errors (see ``FraudAutoencoder.rarity``)."""
+    z, mask = (np.concatenate(x) for x in zip(*((e, m) for e, m, _ in (spread_errors(model, v) for v in variants)), strict=True))
+    levels = np.array(TAIL_LEVELS)
+    surprise = np.concatenate([[0.0], -np.log10(1.0 - levels)])
+    k = z.shape[1]
+    knots = np.zeros((k, len(levels) + 1))
+    for j in range(k):
+        values = z[mask[:, j], j]
+        empirical = np.quantile(values, levels) if len(values) else np.zeros(len(levels))
+        previous = 0.0
+        for i, q in enumerate(TAIL_LEVELS):
+            previous = max(float(empirical[i]), HALF_NORMAL[q], previous + 0.05)
+            knots[j, i + 1] = previous
+    slopes = np.diff(surprise)[None, :] / np.diff(knots, axis=1)
+    slopes = np.concatenate([slopes, slopes[:, -1:]], axis=1)  # beyond the last knot: the last slope
+    return knots.astype(np.float32), slopes.astype(np.float32)
+
+
+@torch.no_grad()
+def max_z(model: FraudAutoencoder, rows: np.ndarray, batch: int = 8192) -> tuple[np.ndarray, np.ndarray]:
+    """(max per-feature rarity over scored features before score scaling, bucket) per row."""
+    z, mask, bucket = spread_errors(model, rows, batch)
+    rarity = model.rarity(torch.from_numpy(z)).numpy()
+    rarity = np.where(mask & model.scored.numpy()[None, :], rarity, 0.0)
+    return rarity.max(axis=1), bucket
 
 
 MIN_SCORE_BUCKET_COUNT = 5000
 #: Present-column counts of the two calibrated field sets: the seed body and a full TLC record that lacks
-#: only the three meta fields (as 8k real 2020 rows do); the budget is log-interpolated in between.
-SEED_COLUMNS, RICH_COLUMNS = 3, 14
+#: the four meta fields and the two newest fees (an old-layout record of 2020); log-interpolated in between.
+SEED_COLUMNS, RICH_COLUMNS = 3, 15
 
 
 def budget_schedule(fpr_full: float, fpr_seed: float) -> np.ndarray:

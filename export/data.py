@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from taxifraud import tariff
 from taxifraud.wire import COLUMN_INDEX, MODEL_INPUT_COLUMNS, MONEY_COLUMNS, N_INPUT_COLUMNS
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,8 @@ log = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SAMPLES_DIR = "yellow_tripdata_samples_10k"
 ZONE_LOOKUP = "taxi_zone_lookup.csv"
+#: The dated tariff the features price trips with (versioned next to the model).
+TARIFF_PATH = tariff.DEFAULT_PATH
 
 #: Months held out for threshold/spread calibration. Never used for gradient steps.
 VALIDATION_MONTHS: tuple[str, ...] = ("2018-03", "2018-10", "2019-07", "2020-03", "2020-09")
@@ -65,7 +68,7 @@ def split_months(root: Path | None = None) -> dict[str, list[str]]:
 class TripTable:
     """Model-input rows of one or more months, with what cleaning needs beyond the input columns."""
 
-    rows: np.ndarray  # float32 [N, 17], MODEL_INPUT_COLUMNS order, NaN = missing
+    rows: np.ndarray  # float32 [N, C], MODEL_INPUT_COLUMNS order, NaN = missing
     month: np.ndarray  # str [N], the file's month ("YYYY-MM")
     pickup_month: np.ndarray  # str [N], the pickup timestamp's own month
 
@@ -89,36 +92,131 @@ def _floats(values: list[str]) -> np.ndarray:
     return np.array([float(v) if v != "" else np.nan for v in values], dtype=np.float64)
 
 
+#: Fees TLC added after the 2018-2020 samples were written; a record of a date before the fee existed
+#: carries its true amount, $0 (like the congestion surcharge before 2019-02-02, see ``_fill_absent_fees``).
+FEE_STARTS: dict[str, str] = {
+    "congestion_surcharge": "2019-02-02",
+    "airport_fee": "2021-04-05",
+    "cbd_congestion_fee": "2025-01-05",
+}
+
+
+def _fill_absent_fees(rows: np.ndarray, pickup: np.ndarray) -> None:
+    """A fee column that is empty because the fee did not exist yet becomes 0.0, the amount charged."""
+    for name, start in FEE_STARTS.items():
+        col = rows[:, COLUMN_INDEX[name]]
+        col[np.isnan(col) & (pickup < np.datetime64(start))] = 0.0
+
+
+def table_from_columns(cols: dict[str, np.ndarray], month: str, slack_days: int = 0) -> TripTable:
+    """Wire-named columns (numbers as float64 with NaN, datetimes as datetime64) -> model-input rows.
+
+    ``slack_days``: pickups this many days either side of ``month`` still count as the file's month (TLC's
+    monthly files begin with trips that started the evening before, e.g. Halloween night in November's).
+    """
+    pickup = cols["pickup_datetime"].astype("datetime64[s]")
+    dropoff = cols["dropoff_datetime"].astype("datetime64[s]")
+    n = len(pickup)
+    rows = np.full((n, N_INPUT_COLUMNS), np.nan, dtype=np.float64)
+    for name in MODEL_INPUT_COLUMNS:
+        if name in cols:
+            rows[:, COLUMN_INDEX[name]] = cols[name]
+    rows[:, COLUMN_INDEX["duration_minutes"]] = (dropoff - pickup).astype(np.int64) / 60.0
+    days = pickup.astype("datetime64[D]")
+    seconds_of_day = (pickup - days).astype(np.int64)
+    rows[:, COLUMN_INDEX["pickup_hour"]] = (seconds_of_day // 3600) + (seconds_of_day % 3600 // 60) / 60.0
+    rows[:, COLUMN_INDEX["pickup_weekday"]] = (days.astype(np.int64) + 3) % 7
+    rows[:, COLUMN_INDEX["pickup_day"]] = days.astype(np.int64)
+    _fill_absent_fees(rows, pickup)
+    pickup_month = np.datetime_as_string(pickup.astype("datetime64[M]")).astype(str)
+    if slack_days:
+        first = np.datetime64(month, "D")
+        last = (np.datetime64(month, "M") + 1).astype("datetime64[D]") - 1
+        near = (days >= first - slack_days) & (days <= last + slack_days)
+        pickup_month = np.where(near, month, pickup_month)
+    return TripTable(rows.astype(np.float32), np.full(n, month), pickup_month)
+
+
 def load_month(month: str, root: Path | None = None) -> TripTable:
-    """One monthly sample as model-input rows (same semantics as ``encode_rows`` on the CSV dicts).
+    """One 2018-2020 monthly sample as model-input rows (same semantics as ``encode_rows`` on the CSV dicts).
 
     ``congestion_surcharge`` is empty for 2018 and part of 2019-01 because the surcharge did not exist
     yet: we encode it as 0.0 (the true amount charged), not as missing, so those trips still teach the
-    model how totals add up.
+    model how totals add up; the same holds for ``airport_fee`` and ``cbd_congestion_fee``.
     """
     path = (root or data_dir()) / SAMPLES_DIR / f"yellow_tripdata_sample_{month}.csv"
     with path.open(newline="") as fh:
         reader = csv.DictReader(fh)
-        cols: dict[str, list[str]] = {name: [] for name in reader.fieldnames or []}
+        raw: dict[str, list[str]] = {name: [] for name in reader.fieldnames or []}
         for rec in reader:
-            for name in cols:
-                cols[name].append(rec[name])
-    n = len(cols["pickup_datetime"])
-    rows = np.full((n, N_INPUT_COLUMNS), np.nan, dtype=np.float64)
+            for name in raw:
+                raw[name].append(rec[name])
+    cols: dict[str, np.ndarray] = {
+        "pickup_datetime": np.array(raw["pickup_datetime"], dtype="datetime64[s]"),
+        "dropoff_datetime": np.array(raw["dropoff_datetime"], dtype="datetime64[s]"),
+    }
     for name in MODEL_INPUT_COLUMNS:
-        if name in cols:
-            rows[:, COLUMN_INDEX[name]] = _floats(cols[name])
-    pickup = np.array(cols["pickup_datetime"], dtype="datetime64[s]")
-    dropoff = np.array(cols["dropoff_datetime"], dtype="datetime64[s]")
-    rows[:, COLUMN_INDEX["duration_minutes"]] = (dropoff - pickup).astype(np.int64) / 60.0
-    seconds_of_day = (pickup - pickup.astype("datetime64[D]")).astype(np.int64)
-    rows[:, COLUMN_INDEX["pickup_hour"]] = (seconds_of_day // 3600) + (seconds_of_day % 3600 // 60) / 60.0
-    rows[:, COLUMN_INDEX["pickup_weekday"]] = (pickup.astype("datetime64[D]").astype(np.int64) + 3) % 7
-    cong = rows[:, COLUMN_INDEX["congestion_surcharge"]]
-    pickup_month = np.datetime_as_string(pickup.astype("datetime64[M]"))
-    before_surcharge = np.isnan(cong) & (pickup < np.datetime64("2019-02-01"))
-    cong[before_surcharge] = 0.0
-    return TripTable(rows.astype(np.float32), np.full(n, month), pickup_month.astype(str))
+        if name in raw:
+            cols[name] = _floats(raw[name])
+    return table_from_columns(cols, month)
+
+
+#: Real 2023-2025 trips (``recent/``; see PROVENANCE section 6): file, the month it stands for, its role.
+#: Three are single holiday nights, so each role gets a different night and the stratified 2023 sample is
+#: split by month: train = New Year's 2024 + Jan-Feb 2023, validation = Halloween 2024, test = New Year's
+#: 2025 + March 2023. None is a uniform sample of a month, and the model card says so.
+RECENT_DIR = "recent"
+RECENT_FILES: tuple[tuple[str, str, str, str], ...] = (
+    # (file, month label, role, months of the file kept for that role: "" = all)
+    ("yellow_2023q1_sample.parquet", "2023-01", "train", "2023-01"),
+    ("yellow_2023q1_sample.parquet", "2023-02", "train", "2023-02"),
+    ("yellow_2024-01_head10k.csv", "2024-01", "train", ""),
+    ("yellow_2024-11_head10k.csv", "2024-11", "validation", ""),
+    ("yellow_2023q1_sample.parquet", "2023-03", "test", "2023-03"),
+    ("yellow_2025-01_head10k.parquet", "2025-01", "test", ""),
+)
+
+
+def read_tlc_file(path: Path) -> dict[str, np.ndarray]:
+    """A TLC file (Parquet or CSV, any of TLC's column spellings) as wire-named numpy columns."""
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    from taxifraud.wire import wire_name
+
+    table = pq.read_table(path) if path.suffix == ".parquet" else pacsv.read_csv(path)
+    out: dict[str, np.ndarray] = {}
+    for name, column in zip(table.column_names, table.columns, strict=True):
+        key = wire_name(name)
+        if key in ("pickup_datetime", "dropoff_datetime"):
+            out[key] = column.cast("timestamp[s]").to_numpy(zero_copy_only=False)
+        elif key in MODEL_INPUT_COLUMNS:
+            out[key] = column.cast("float64").to_numpy(zero_copy_only=False).astype(np.float64)
+    return out
+
+
+def load_recent(role: str, root: Path | None = None) -> TripTable:
+    """The recent trips of one role (train / validation / test), each labelled with its month."""
+    folder = (root or data_dir()) / RECENT_DIR
+    tables = []
+    cache: dict[str, dict[str, np.ndarray]] = {}
+    for file, month, file_role, keep_month in RECENT_FILES:
+        if file_role != role:
+            continue
+        if file not in cache:
+            cache[file] = read_tlc_file(folder / file)
+        cols = cache[file]
+        if keep_month:
+            months = cols["pickup_datetime"].astype("datetime64[M]")
+            sel = months == np.datetime64(keep_month, "M")
+            cols = {k: v[sel] for k, v in cols.items()}
+        tables.append(table_from_columns(cols, month, slack_days=1))
+    return TripTable.concat(tables)
+
+
+def recent_available(root: Path | None = None) -> bool:
+    folder = (root or data_dir()) / RECENT_DIR
+    return all((folder / f).exists() for f, *_ in RECENT_FILES)
 
 
 def load_months(months: list[str] | tuple[str, ...], root: Path | None = None) -> TripTable:
@@ -205,10 +303,26 @@ def load_zone_boroughs(root: Path | None = None) -> dict[int, str]:
 
 
 def load_split(root: Path | None = None) -> dict[str, TripTable]:
-    """Raw (uncleaned) tables for the train, validation and test months."""
+    """Raw (uncleaned) tables for the train, validation and test months of both eras."""
     split = split_months(root)
     out = {}
     for part, months in split.items():
-        out[part] = load_months(months, root)
-        log.info("%s: %d months, %d rows", part, len(months), len(out[part]))
+        out[part] = load_role(part, months, root)
+        n_recent = int(is_recent(out[part]).sum())
+        log.info("%s: %d months, %d rows (%d of them 2023-2025)", part, len(months), len(out[part]), n_recent)
     return out
+
+
+def load_role(role: str, months: list[str], root: Path | None = None) -> TripTable:
+    """The 2018-2020 ``months`` of a role plus that role's 2023-2025 trips (raw: nothing cleaned yet)."""
+    return TripTable.concat([load_months(months, root), load_recent(role, root)])
+
+
+def recent_months(role: str) -> list[str]:
+    """Month labels of the recent files in a role."""
+    return sorted({month for _, month, r, _ in RECENT_FILES if r == role})
+
+
+def is_recent(table: TripTable) -> np.ndarray:
+    """Rows from after TLC's December 2022 fare increase (the recent files)."""
+    return np.asarray(table.month >= "2023-01")

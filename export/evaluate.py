@@ -36,6 +36,36 @@ GOALS = {
 }
 
 
+class PreviousModel:
+    """The model this one replaces (``export/previous_model``), scoring the same cases for the model card.
+
+    It reads its own input columns by name (the 17 of the 2018-2020 layout); columns it never knew
+    (``airport_fee``, ``cbd_congestion_fee``, ``vendor_id``, ``pickup_day``) are simply not given to it.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        import onnxruntime as ort
+
+        meta = json.loads((directory / "model_meta.json").read_text())
+        self.version = str(meta["model_version"])
+        self.threshold = float(meta["threshold"])
+        self.columns = [COLUMN_INDEX[c] for c in meta["input_columns"]]
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 2
+        self.session = ort.InferenceSession(str(directory / "model.onnx"), options, providers=["CPUExecutionProvider"])
+
+    def __call__(self, rows: np.ndarray) -> np.ndarray:
+        out = []
+        for i in range(0, len(rows), 8192):
+            batch = np.ascontiguousarray(rows[i : i + 8192][:, self.columns], dtype=np.float32)
+            out.append(self.session.run(["anomaly_score"], {"trip_fields": batch})[0][:, 0])
+        return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
+
+
+PREVIOUS_MODEL_DIR = data.REPO_ROOT / "export" / "previous_model"
+ERAS = ("2018-2020", "2023-2025")
+
+
 class Scorers:
     """The exported ONNX model and the seed baseline, scoring the same rows."""
 
@@ -55,11 +85,15 @@ class Scorers:
 def evaluate_mode(
     score: Any, neg: np.ndarray, fraud: np.ndarray, fam: np.ndarray, threshold: float, visible_only: bool
 ) -> dict[str, Any]:
-    """Overall and per-family metrics for one scorer on one field set (scores kept for the plots)."""
+    """Overall and per-family metrics for one scorer on one field set (scores kept for the plots).
+
+    A family with no planted rows (a rule not in force in these months) is left out, not reported as 0.
+    """
     s_neg, s_pos = score(neg), score(fraud)
     fams: dict[str, Any] = {}
     for i, f in enumerate(scenarios.FAMILIES):
-        fams[f.name] = {**binary_metrics(s_neg, s_pos[fam == i], threshold), "seed_visible": f.seed_visible}
+        if (fam == i).any():
+            fams[f.name] = {**binary_metrics(s_neg, s_pos[fam == i], threshold), "seed_visible": f.seed_visible}
     visible = np.isin(fam, [i for i, f in enumerate(scenarios.FAMILIES) if f.seed_visible])
     out = {
         "overall": binary_metrics(s_neg, s_pos, threshold),
@@ -158,17 +192,28 @@ def run(
     baseline.eval()
     scorers = Scorers(repository_model_dir, baseline)
 
-    raw = data.load_months(summary["months"]["test"], data_root)
+    raw = data.load_role("test", summary["months"]["test"], data_root)
     keep, _ = data.clean_mask(raw)
     clean = raw.rows[keep]
+    recent = data.is_recent(raw)[keep]
     is_base = rng.random(len(clean)) < BASE_SHARE
     neg, base = clean[~is_base], clean[is_base]
-    fraud, fam = scenarios.build_fraud(base, FRAUD_PER_FAMILY, rng)
+    neg_recent, base_recent = recent[~is_base], recent[is_base]
+    # Planted fraud per era (each family where its rule was in force), then pooled for the overall figures.
+    per_era: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+    for era, in_era_base, in_era_neg in (
+        (ERAS[0], ~base_recent, ~neg_recent),
+        (ERAS[1], base_recent, neg_recent),
+    ):
+        f_rows, f_fam = scenarios.build_fraud(base[in_era_base], FRAUD_PER_FAMILY, rng)
+        per_era[era] = (neg[in_era_neg], f_rows, f_fam)
+    fraud = np.concatenate([v[1] for v in per_era.values()])
+    fam = np.concatenate([v[2] for v in per_era.values()])
     neg3, fraud3 = only_fields(neg, SEED_FIELDS), only_fields(fraud, SEED_FIELDS)
     base_threshold = float(baseline.threshold)
 
     results: dict[str, Any] = {
-        "test_months": summary["months"]["test"],
+        "test_months": [*summary["months"]["test"], *summary.get("recent_months", {}).get("test", [])],
         "prevalence": PREVALENCE,
         "threshold": threshold,
         "model_version": meta["model_version"],
@@ -185,7 +230,7 @@ def run(
     }
     # The seed recipe again, but with thresholds calibrated like ours (validation months, same budgets),
     # so the comparison is not just "95th percentile vs 0.2%".
-    val = data.load_months(summary["months"]["validation"], data_root)
+    val = data.load_role("validation", summary["months"]["validation"], data_root)
     val_clean = val.rows[data.clean_mask(val)[0]]
     cfg = summary["config"]
     matched = {
@@ -200,6 +245,21 @@ def run(
     }
     modes["baseline_full_matched"] = evaluate_mode(scorers.seed, neg, fraud, fam, matched["full"], False)
     modes["baseline_seed3_matched"] = evaluate_mode(scorers.seed, neg3, fraud3, fam, matched["seed3"], True)
+    # Each era on its own, this model beside the one it replaces (same negatives, same planted cases).
+    previous = PreviousModel(PREVIOUS_MODEL_DIR)
+    results["previous_model"] = {"model_version": previous.version, "threshold": previous.threshold}
+    results["eras"] = {}
+    for era, (e_neg, e_fraud, e_fam) in per_era.items():
+        e_neg3, e_fraud3 = only_fields(e_neg, SEED_FIELDS), only_fields(e_fraud, SEED_FIELDS)
+        era_modes = {
+            "model_full": evaluate_mode(scorers.model, e_neg, e_fraud, e_fam, threshold, False),
+            "model_seed3": evaluate_mode(scorers.model, e_neg3, e_fraud3, e_fam, threshold, True),
+            "previous_full": evaluate_mode(previous, e_neg, e_fraud, e_fam, previous.threshold, False),
+            "previous_seed3": evaluate_mode(previous, e_neg3, e_fraud3, e_fam, previous.threshold, True),
+        }
+        for mode in era_modes.values():
+            mode.pop("scores")
+        results["eras"][era] = {"n_negative": len(e_neg), **era_modes}
     score_arrays = {k: v.pop("scores") for k, v in modes.items()}
     results.update(modes)
     results["baseline_threshold"] = base_threshold
@@ -249,7 +309,7 @@ def run(
     # Stability: the false-positive rate month by month (all clean trips of the month, both field sets).
     results["fpr_by_month"] = {}
     clean_months = raw.month[keep]
-    for month in summary["months"]["test"]:
+    for month in [*summary["months"]["test"], *summary.get("recent_months", {}).get("test", [])]:
         rows = clean[clean_months == month]
         results["fpr_by_month"][month] = {
             "n": len(rows),

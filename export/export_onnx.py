@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
@@ -24,8 +25,16 @@ from export import data
 from export.features import FEATURE_NAMES, GROUPS, SCORED, SEED_FIELDS
 from export.model import FraudAutoencoder
 from export.train import DEFAULT_OUT, load_state
+from taxifraud import tariff
 from taxifraud.config import MODEL_NAME
-from taxifraud.wire import INPUT_TENSOR, MODEL_INPUT_COLUMNS, N_INPUT_COLUMNS, OUTPUT_TENSORS
+from taxifraud.wire import (
+    INPUT_TENSOR,
+    MODEL_INPUT_COLUMNS,
+    N_INPUT_COLUMNS,
+    OUTPUT_FEATURE_ERRORS,
+    OUTPUT_FEATURE_EXPECTED,
+    OUTPUT_TENSORS,
+)
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +89,24 @@ def model_version(summary: dict[str, Any], onnx_path: Path) -> str:
     return f"{summary['trained_at'][:10]}-{digest}"
 
 
-def write_meta(model: FraudAutoencoder, summary: dict[str, Any], version_dir: Path) -> dict[str, Any]:
-    """``model_meta.json``: what clients need besides the graph (threshold copy, names, baseline)."""
+def sync_config_dims(model_dir: Path) -> None:
+    """Write the input and feature widths into every Triton config, so a feature change cannot leave a
+    config that Triton would refuse (or, worse, a client that sends the old width)."""
+    widths = {INPUT_TENSOR: N_INPUT_COLUMNS, OUTPUT_FEATURE_ERRORS: len(FEATURE_NAMES)}
+    widths[OUTPUT_FEATURE_EXPECTED] = len(FEATURE_NAMES)
+    for path in [model_dir / "config.pbtxt", *sorted((model_dir / "configs").glob("*.pbtxt"))]:
+        text = path.read_text()
+        for name, width in widths.items():
+            text = re.sub(
+                rf'(name: "{name}"\s*\n\s*data_type: \w+\s*\n\s*dims: \[ )\d+( \])', rf"\g<1>{width}\g<2>", text
+            )
+        path.write_text(text)
+
+
+def write_meta(
+    model: FraudAutoencoder, summary: dict[str, Any], version_dir: Path, tariff_doc: tariff.Tariff
+) -> dict[str, Any]:
+    """``model_meta.json``: what clients need besides the graph (threshold copy, names, baseline, tariff)."""
     cfg = summary["config"]
     meta = {
         "model_name": MODEL_NAME,
@@ -101,6 +126,7 @@ def write_meta(model: FraudAutoencoder, summary: dict[str, Any], version_dir: Pa
         "calibration": summary["calibration"],
         "months": summary["months"],
         "baseline": summary["baseline"],
+        "tariff": tariff_doc.document,
         "created_at": summary["trained_at"],
         "exported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "opset": OPSET,
@@ -192,6 +218,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--model-dir", type=Path, default=DEFAULT_OUT, help="training output (default build/model)")
     p.add_argument("--repository", type=Path, default=DEFAULT_REPOSITORY, help="Triton model repository")
     p.add_argument("--data-dir", type=Path, default=None)
+    p.add_argument("--tariff", type=Path, default=data.TARIFF_PATH, help="the dated tariff baked into the graph")
     p.add_argument("--no-triton", action="store_true", help="skip the parity check against tritonserver")
     p.add_argument("--skip-eval", action="store_true", help="skip evaluation, plots and the model card")
     return p
@@ -207,12 +234,17 @@ def main(argv: list[str] | None = None, triton: TritonOutputs | None = None) -> 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     torch.set_num_threads(2)
     model, summary = load_trained(args.model_dir)
+    # The tariff is data: the graph always prices trips with the file as it is now, so a new TLC period
+    # needs this export, not a retraining (the network only ever sees tariff-relative money features).
+    tariff_doc = tariff.load(args.tariff)
+    model.features.set_tariff(tariff_doc)
     version_dir = args.repository / MODEL_NAME / "1"
     export_onnx(model, version_dir / "model.onnx")
-    meta = write_meta(model, summary, version_dir)
+    meta = write_meta(model, summary, version_dir, tariff_doc)
+    sync_config_dims(args.repository / MODEL_NAME)
     log.info("exported %s (threshold %.4f)", meta["model_version"], meta["threshold"])
 
-    val = data.load_months(summary["months"]["validation"], args.data_dir)
+    val = data.load_role("validation", summary["months"]["validation"], args.data_dir)
     keep, _ = data.clean_mask(val)
     rows = parity_rows(val.rows[keep])
     work = args.model_dir / "triton_parity"

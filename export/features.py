@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from taxifraud import tariff
 from taxifraud.wire import COLUMN_INDEX, MONEY_COLUMNS, N_INPUT_COLUMNS
 
 #: Input column groups. Reconstruction hides one group at a time (see ``export.model``).
@@ -29,8 +30,8 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "distance": ("trip_distance",),
     "duration": ("duration_minutes",),
     "place": ("pickup_location_id", "dropoff_location_id"),
-    "time": ("pickup_hour", "pickup_weekday"),
-    "meta": ("passenger_count", "rate_code_id", "payment_type"),
+    "time": ("pickup_hour", "pickup_weekday", "pickup_day"),
+    "meta": ("passenger_count", "rate_code_id", "payment_type", "vendor_id"),
 }
 GROUP_NAMES: tuple[str, ...] = tuple(GROUPS)
 
@@ -58,27 +59,64 @@ class FeatureSpec:
     name: str
     inputs: tuple[str, ...]  # raw columns it needs (all must be present)
     group: str  # the group whose reconstruction judges it
-    unit: str  # how reasons talk about it: "log$" (signed log1p dollars), "log", "flag", "raw", "cyc"
+    unit: str  # how reasons talk about it: "log$" (signed log1p dollars), "units" (signed log1p tariff units),
+    #  "tariff$" (signed log1p dollars the tariff does not explain: exact amounts, so cents count), "log",
+    #  "flag", "raw", "cyc"
+    also_reads: tuple[str, ...] = ()  # optional columns it uses when present (hidden with their group)
 
 
-_MONEY_PARTS = GROUPS["money"][:-1]
+#: The charges a total is made of that every TLC record since 2018 itemises. ``airport_fee`` and
+#: ``cbd_congestion_fee`` are newer: a record without them is still checked, with those fees allowed
+#: to hide in the total (see ``FeatureGraph.total_gap``).
+_CORE_PARTS = (
+    "fare_amount",
+    "extra",
+    "mta_tax",
+    "tip_amount",
+    "tolls_amount",
+    "improvement_surcharge",
+    "congestion_surcharge",
+)
+_PLACE = ("pickup_location_id", "dropoff_location_id")
+_TIME = ("pickup_hour", "pickup_weekday")
+_DATE = ("pickup_day",)
 
 FEATURES: tuple[FeatureSpec, ...] = (
+    # The trip's physics.
     FeatureSpec("distance", ("trip_distance",), "distance", "log"),
     FeatureSpec("duration", ("duration_minutes",), "duration", "log"),
     FeatureSpec("speed_mph", ("trip_distance", "duration_minutes"), "duration", "log"),
-    FeatureSpec("fare", ("fare_amount",), "money", "log$"),
-    FeatureSpec("fare_per_mile", ("fare_amount", "trip_distance"), "money", "log$"),
-    FeatureSpec("fare_per_minute", ("fare_amount", "duration_minutes"), "money", "log$"),
-    FeatureSpec("total", ("total_amount",), "money", "log$"),
-    FeatureSpec("total_gap", (*_MONEY_PARTS, "total_amount"), "money", "log$"),
-    FeatureSpec("tip", ("tip_amount",), "money", "log$"),
+    FeatureSpec("distance_vs_route", ("trip_distance", *_PLACE), "distance", "log"),
+    FeatureSpec("duration_vs_route", ("duration_minutes", *_PLACE), "duration", "log"),
+    # The fare in the tariff's own units (1/5 mile or 60 s after the initial charge): era-free.
+    FeatureSpec("fare_units", ("fare_amount",), "money", "units", _DATE),
+    FeatureSpec("units_per_mile", ("fare_amount", "trip_distance"), "money", "units", _DATE),
+    FeatureSpec("units_per_minute", ("fare_amount", "duration_minutes"), "money", "units", _DATE),
+    FeatureSpec(
+        "fare_above_meter", ("fare_amount", "trip_distance", "duration_minutes"), "money", "log$", (*_DATE, "rate_code_id")
+    ),
+    FeatureSpec("total_gap", (*_CORE_PARTS, "total_amount"), "money", "log$", ("airport_fee", "cbd_congestion_fee")),
+    FeatureSpec("tip_units", ("tip_amount",), "money", "units", _DATE),
     FeatureSpec("tip_share", ("tip_amount", "fare_amount"), "money", "log$"),
     FeatureSpec("tolls", ("tolls_amount",), "money", "log$"),
-    FeatureSpec("extra", ("extra",), "money", "log$"),
-    FeatureSpec("mta_tax", ("mta_tax",), "money", "log$"),
-    FeatureSpec("improvement_surcharge", ("improvement_surcharge",), "money", "log$"),
-    FeatureSpec("congestion_surcharge", ("congestion_surcharge",), "money", "log$"),
+    FeatureSpec("extra_units", ("extra",), "money", "units", _DATE),
+    # Each charge against the tariff of the trip's date and, for the conditional ones, its place and time.
+    FeatureSpec(
+        "extra_vs_tariff",
+        ("extra", *_TIME),
+        "money",
+        "tariff$",
+        (*_DATE, "rate_code_id", "vendor_id", *_PLACE, "duration_minutes", "congestion_surcharge", "airport_fee"),
+    ),
+    FeatureSpec("mta_tax_vs_tariff", ("mta_tax",), "money", "tariff$", _DATE),
+    FeatureSpec("improvement_vs_tariff", ("improvement_surcharge",), "money", "tariff$", _DATE),
+    FeatureSpec("congestion_vs_tariff", ("congestion_surcharge",), "money", "tariff$", _DATE),
+    FeatureSpec("airport_fee_vs_tariff", ("airport_fee",), "money", "tariff$", _DATE),
+    FeatureSpec("cbd_fee_vs_tariff", ("cbd_congestion_fee",), "money", "tariff$", _DATE),
+    FeatureSpec("congestion_unexpected", ("congestion_surcharge", *_PLACE), "money", "log", _DATE),
+    FeatureSpec("airport_fee_unexpected", ("airport_fee", "pickup_location_id"), "money", "flag", _DATE),
+    FeatureSpec("cbd_fee_unexpected", ("cbd_congestion_fee", *_PLACE), "money", "flag", (*_DATE, "congestion_surcharge")),
+    # Context: judged by nothing, but every other feature is judged with it.
     FeatureSpec("passengers", ("passenger_count",), "meta", "raw"),
     FeatureSpec("rate_standard", ("rate_code_id",), "meta", "flag"),
     FeatureSpec("rate_jfk", ("rate_code_id",), "meta", "flag"),
@@ -89,30 +127,42 @@ FEATURES: tuple[FeatureSpec, ...] = (
     FeatureSpec("pay_card", ("payment_type",), "meta", "flag"),
     FeatureSpec("pay_cash", ("payment_type",), "meta", "flag"),
     FeatureSpec("pay_other", ("payment_type",), "meta", "flag"),
+    FeatureSpec("vendor_1", ("vendor_id",), "meta", "flag"),
+    FeatureSpec("vendor_2", ("vendor_id",), "meta", "flag"),
+    FeatureSpec("jfk_rate_off_route", ("rate_code_id", *_PLACE), "meta", "flag"),
     FeatureSpec("pickup_airport", ("pickup_location_id",), "place", "flag"),
     FeatureSpec("dropoff_airport", ("dropoff_location_id",), "place", "flag"),
     FeatureSpec("pickup_manhattan", ("pickup_location_id",), "place", "flag"),
     FeatureSpec("dropoff_manhattan", ("dropoff_location_id",), "place", "flag"),
+    FeatureSpec("pickup_congestion_zone", ("pickup_location_id",), "place", "flag"),
+    FeatureSpec("dropoff_congestion_zone", ("dropoff_location_id",), "place", "flag"),
+    FeatureSpec("pickup_relief_zone", ("pickup_location_id",), "place", "flag"),
+    FeatureSpec("dropoff_relief_zone", ("dropoff_location_id",), "place", "flag"),
     FeatureSpec("pickup_unknown_zone", ("pickup_location_id",), "place", "flag"),
     FeatureSpec("dropoff_unknown_zone", ("dropoff_location_id",), "place", "flag"),
-    FeatureSpec("same_zone", ("pickup_location_id", "dropoff_location_id"), "place", "flag"),
-    FeatureSpec("distance_vs_route", ("trip_distance", "pickup_location_id", "dropoff_location_id"), "distance", "log"),
-    FeatureSpec("route_distance", ("pickup_location_id", "dropoff_location_id"), "place", "log"),
+    FeatureSpec("same_zone", _PLACE, "place", "flag"),
+    FeatureSpec("route_distance", _PLACE, "place", "log"),
+    FeatureSpec("route_duration", _PLACE, "place", "log"),
     FeatureSpec("hour_sin", ("pickup_hour",), "time", "cyc"),
     FeatureSpec("hour_cos", ("pickup_hour",), "time", "cyc"),
     FeatureSpec("weekday_sin", ("pickup_weekday",), "time", "cyc"),
     FeatureSpec("weekday_cos", ("pickup_weekday",), "time", "cyc"),
+    FeatureSpec("night_hours", ("pickup_hour",), "time", "flag"),
+    FeatureSpec("rush_hours", _TIME, "time", "flag"),
 )
 FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)
 
 #: Features that count towards ``anomaly_score``: the charges and the trip's physics (and the route's
 #: typical length, which is what exposes a GPS jump). Context features (rate code, payment type,
-#: passengers, zone flags, time) are still reconstructed, inform every other pass and are reported in
-#: ``feature_errors``, but are not judged themselves: rare legitimate values (Newark and out-of-city
-#: rate codes, disputes, 4 a.m. pickups) otherwise made up most of the false alarms on validation
-#: months, and an unusual hour is not a payment fraud.
+#: passengers, vendor, zone flags, time) are still reconstructed, inform every other pass and are
+#: reported in ``feature_errors``, but are not judged themselves: rare legitimate values (Newark and
+#: out-of-city rate codes, disputes, 4 a.m. pickups) otherwise made up most of the false alarms on
+#: validation months, and an unusual hour is not a payment fraud.
 SCORED_GROUPS = ("money", "distance", "duration")
-SCORED: tuple[bool, ...] = tuple(f.group in SCORED_GROUPS or f.name == "route_distance" for f in FEATURES)
+#: Scored although in a context group: rule checks on the context itself (the JFK flat rate on a trip that
+#: neither starts nor ends at JFK), and the route's typical length.
+SCORED_CONTEXT = ("route_distance", "jfk_rate_off_route")
+SCORED: tuple[bool, ...] = tuple(f.group in SCORED_GROUPS or f.name in SCORED_CONTEXT for f in FEATURES)
 FEATURE_INDEX = {name: i for i, name in enumerate(FEATURE_NAMES)}
 N_FEATURES = len(FEATURES)
 
@@ -126,9 +176,18 @@ def dependency_matrix() -> torch.Tensor:
     return dep
 
 
-def group_hides() -> torch.Tensor:
-    """[G, K] bool: hiding group g hides feature k (k reads any column of g)."""
+def reads_matrix() -> torch.Tensor:
+    """[K, C] bool: feature k reads input column j (needed or optional)."""
     dep = dependency_matrix()
+    for k, spec in enumerate(FEATURES):
+        for col in spec.also_reads:
+            dep[k, COLUMN_INDEX[col]] = True
+    return dep
+
+
+def group_hides() -> torch.Tensor:
+    """[G, K] bool: hiding group g hides feature k (k reads any column of g, needed or optional)."""
+    dep = reads_matrix()
     out = torch.zeros(len(GROUP_NAMES), N_FEATURES, dtype=torch.bool)
     for g, name in enumerate(GROUP_NAMES):
         cols = [COLUMN_INDEX[c] for c in GROUPS[name]]
@@ -150,24 +209,49 @@ def slog(x: torch.Tensor) -> torch.Tensor:
 
 
 class FeatureGraph(nn.Module):
-    """Raw ``trip_fields`` [B, 17] -> (features [B, K], mask [B, K], present [B, 17]).
+    """Raw ``trip_fields`` [B, C] -> (features [B, K], mask [B, K], present [B, C]).
 
-    ``zone_borough`` and ``route_log_distance`` are constants fitted on training months (borough of each
-    location id; typical log1p distance of each pickup/dropoff zone pair, flattened to 266*266) and live
-    in the graph. The route table is the only geography the model has (TLC publishes zones, not
-    coordinates), and it is what lets a GPS jump on a known route stand out even when the fare was
-    billed for the phantom miles.
+    Constants fitted on training months or read from data live in the graph as buffers:
+
+    - ``zone_borough``: borough of each location id (TLC's zone lookup);
+    - ``congestion_pass_rate``: for each zone pair with no end in the congestion zone, the share of its
+      trips that paid the congestion surcharge (passing through the zone, e.g. Brooklyn -> Bronx on the FDR
+      Drive), shrunk towards the borough pair: what makes a surcharge on a Queens -> Queens ride stand out
+      while a Brooklyn -> Bronx one does not;
+    - ``route_log_distance`` / ``route_log_minutes``: typical log1p distance and duration of each
+      pickup/dropoff zone pair (266*266, shrunk towards the borough pair where a pair has few trips). TLC
+      publishes zones, not coordinates: these tables are the only geography the model has, and what lets a
+      GPS jump or a detour on a known route stand out even when the fare was billed for the phantom miles;
+    - ``tariff_start`` / ``tariff_amounts``: the dated tariff (``taxifraud.tariff``), one row per period,
+      and ``zone_sets``: the zone sets its rules name (airports, congestion zone, relief zone).
+
+    A trip is priced by the period of its ``pickup_day``; a record without a date by the period still in
+    force (today's traffic), with spreads calibrated on dateless rows of both eras.
     """
 
     zone_borough: torch.Tensor
     route_log_distance: torch.Tensor
+    route_log_minutes: torch.Tensor
+    congestion_pass_rate: torch.Tensor
     dependency: torch.Tensor
+    subset_sums: torch.Tensor
+    tariff_start: torch.Tensor
+    tariff_amounts: torch.Tensor
+    zone_sets: torch.Tensor
 
     def __init__(self) -> None:
         super().__init__()
         self.register_buffer("zone_borough", torch.zeros(N_ZONE_SLOTS, dtype=torch.long))
         self.register_buffer("route_log_distance", torch.zeros(N_ZONE_SLOTS * N_ZONE_SLOTS))
+        self.register_buffer("route_log_minutes", torch.zeros(N_ZONE_SLOTS * N_ZONE_SLOTS))
+        self.register_buffer("congestion_pass_rate", torch.ones(N_ZONE_SLOTS * N_ZONE_SLOTS))
         self.register_buffer("dependency", dependency_matrix().to(torch.float32))
+        # Every subset of the five parts `extra` may be made of ([32, 5] 0/1): legal combinations.
+        subsets = [[float(bit) for bit in f"{i:05b}"] for i in range(32)]
+        self.register_buffer("subset_sums", torch.tensor(subsets))
+        self.register_buffer("tariff_start", torch.zeros(1))
+        self.register_buffer("tariff_amounts", torch.ones(1, len(tariff.AMOUNTS)))
+        self.register_buffer("zone_sets", torch.zeros(len(tariff.ZONE_SETS), N_ZONE_SLOTS, dtype=torch.bool))
 
     def set_zone_boroughs(self, boroughs: dict[int, str]) -> None:
         table = torch.zeros(N_ZONE_SLOTS, dtype=torch.long)
@@ -175,6 +259,15 @@ class FeatureGraph(nn.Module):
             if 0 < zone < N_ZONE_SLOTS:
                 table[zone] = BOROUGH_CODES.get(name, 0)
         self.zone_borough.copy_(table)
+
+    def set_tariff(self, t: tariff.Tariff) -> None:
+        """Bake a tariff's periods and zone sets into the graph (buffers are resized to its period count)."""
+        self.tariff_start = torch.tensor([p.start_day for p in t.periods], dtype=torch.float32)
+        self.tariff_amounts = torch.tensor([[p.amounts[a] for a in tariff.AMOUNTS] for p in t.periods])
+        sets = torch.zeros(len(tariff.ZONE_SETS), N_ZONE_SLOTS, dtype=torch.bool)
+        for i, name in enumerate(tariff.ZONE_SETS):
+            sets[i, list(t.zones[name])] = True
+        self.zone_sets = sets
 
     def zone_codes(self, x: torch.Tensor, present: torch.Tensor, col: str) -> torch.Tensor:
         """Location id column -> long zone slot (0 when missing or out of 1..265)."""
@@ -184,37 +277,44 @@ class FeatureGraph(nn.Module):
         valid = (v >= 1) & (v <= N_ZONE_SLOTS - 1)
         return torch.where(valid, v, torch.zeros_like(v)).to(torch.long)
 
+    def period_amounts(self, day: torch.Tensor, dated: torch.Tensor) -> torch.Tensor:
+        """[B, A] the tariff amounts in force on each row's pickup day (the current period when dateless)."""
+        n_periods = self.tariff_start.shape[0]
+        passed = (day.unsqueeze(1) >= self.tariff_start.unsqueeze(0)).to(torch.long).sum(dim=1) - 1
+        index = torch.clamp(passed, 0, n_periods - 1)
+        index = torch.where(dated, index, torch.full_like(index, n_periods - 1))
+        return self.tariff_amounts[index]
+
+    def in_zone_set(self, zone: torch.Tensor, name: str) -> torch.Tensor:
+        return self.zone_sets[tariff.ZONE_SETS.index(name)][zone]
+
     def forward(self, raw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         present = ~(torch.isnan(raw) | torch.isinf(raw))
         # Clip absurd magnitudes: $10,000 or 10,000 miles is absurd enough to score as such, and keeping
         # every intermediate below float16's 65504 means a TensorRT FP16 engine cannot turn the real
-        # $429,490 fare row into inf - inf = NaN.
-        x = torch.clamp(torch.where(present, raw, torch.zeros_like(raw)), -INPUT_LIMIT, INPUT_LIMIT)
+        # $429,490 fare row into inf - inf = NaN. (pickup_day, ~20,000, stays below both limits' reach
+        # because it is only ever compared, never multiplied.)
+        x = torch.where(present, raw, torch.zeros_like(raw))
+        day = x[:, COLUMN_INDEX["pickup_day"]]
+        x = torch.clamp(x, -INPUT_LIMIT, INPUT_LIMIT)
 
         def c(name: str) -> torch.Tensor:
             return x[:, COLUMN_INDEX[name]]
 
-        dist, dur, fare = c("trip_distance"), c("duration_minutes"), c("fare_amount")
-        tip, total = c("tip_amount"), c("total_amount")
-        parts_wo_cong = c("fare_amount") + c("extra") + c("mta_tax") + tip + c("tolls_amount")
-        parts_wo_cong = parts_wo_cong + c("improvement_surcharge")
-        gap_with = total - (parts_wo_cong + c("congestion_surcharge"))
-        gap_without = total - parts_wo_cong  # vendor 1 leaves the congestion surcharge out of the total
-        gap = torch.where(torch.abs(gap_with) <= torch.abs(gap_without), gap_with, gap_without)
+        def has(name: str) -> torch.Tensor:
+            return present[:, COLUMN_INDEX[name]]
 
-        hours = torch.clamp(dur, min=1.0 / 60.0) / 60.0  # <= 0 min counts as one second: speed explodes
-        speed = torch.clamp(torch.clamp(dist, min=0.0) / hours, max=5.0e4)  # inf in FP16 clips to 5e4 too
-        rate = torch.round(c("rate_code_id"))
-        pay = torch.round(c("payment_type"))
-        pu = self.zone_codes(x, present, "pickup_location_id")
-        do = self.zone_codes(x, present, "dropoff_location_id")
-        pu_b, do_b = self.zone_borough[pu], self.zone_borough[do]
-        route = self.route_log_distance[pu * N_ZONE_SLOTS + do]
-        hour_angle = c("pickup_hour") * (2.0 * math.pi / 24.0)
-        wd_angle = c("pickup_weekday") * (2.0 * math.pi / 7.0)
+        amounts = self.period_amounts(day, has("pickup_day"))
+
+        def rule(name: str) -> torch.Tensor:
+            return amounts[:, tariff.AMOUNTS.index(name)]
 
         def flag(b: torch.Tensor) -> torch.Tensor:
             return b.to(raw.dtype)
+
+        def off_tariff(charged: torch.Tensor, amount: torch.Tensor) -> torch.Tensor:
+            """Charged minus the nearer of the two amounts the tariff allows (none, or the rule's)."""
+            return torch.where(torch.abs(charged - amount) < torch.abs(charged), charged - amount, charged)
 
         def isin(v: torch.Tensor, values: tuple[int, ...]) -> torch.Tensor:
             out = torch.zeros_like(v, dtype=torch.bool)
@@ -222,23 +322,125 @@ class FeatureGraph(nn.Module):
                 out = out | (v == value)
             return out
 
+        dist, dur, fare = c("trip_distance"), c("duration_minutes"), c("fare_amount")
+        tip, total, extra = c("tip_amount"), c("total_amount"), c("extra")
+        cong, airport_fee, cbd = c("congestion_surcharge"), c("airport_fee"), c("cbd_congestion_fee")
+        unit = rule("unit_charge")
+        units = (fare - rule("initial_charge")) / unit
+        # The most a standard meter can charge: every 1/5 mile *and* every minute billed (it bills one or
+        # the other, so the real fare is between initial + 5 * miles * unit and this). Rate codes 2-5 are
+        # flat, doubled or negotiated fares, which this bound does not cover; a missing rate code counts as
+        # metered, the commonest case.
+        meter_max = rule("initial_charge") + unit * (5.0 * torch.clamp(dist, min=0.0) + torch.clamp(dur, min=0.0))
+        metered = ~has("rate_code_id") | (torch.round(c("rate_code_id")) == 1)
+        above_meter = torch.where(metered, torch.clamp(fare - meter_max, min=0.0), torch.zeros_like(fare))
+
+        hours = torch.clamp(dur, min=1.0 / 60.0) / 60.0  # <= 0 min counts as one second: speed explodes
+        speed = torch.clamp(torch.clamp(dist, min=0.0) / hours, max=5.0e4)  # inf in FP16 clips to 5e4 too
+        rate = torch.round(c("rate_code_id"))
+        pay = torch.round(c("payment_type"))
+        vendor = torch.round(c("vendor_id"))
+        pu = self.zone_codes(x, present, "pickup_location_id")
+        do = self.zone_codes(x, present, "dropoff_location_id")
+        pu_b, do_b = self.zone_borough[pu], self.zone_borough[do]
+        route = self.route_log_distance[pu * N_ZONE_SLOTS + do]
+        route_minutes = self.route_log_minutes[pu * N_ZONE_SLOTS + do]
+        hour, weekday = c("pickup_hour"), c("pickup_weekday")
+        hour_angle = hour * (2.0 * math.pi / 24.0)
+        wd_angle = weekday * (2.0 * math.pi / 7.0)
+        night = _in_hours(hour, tariff.NIGHT_HOURS)
+        rush = (weekday < 5) & _in_hours(hour, tariff.RUSH_HOURS)
+        # A surcharge window the trip ran into counts too (the meter adds it while running): the dropoff hour.
+        end_hour = torch.remainder(hour + torch.clamp(dur, 0.0, 240.0) / 60.0, 24.0)
+        night_any = night | _in_hours(end_hour, tariff.NIGHT_HOURS)
+        rush_any = rush | ((weekday < 5) & _in_hours(end_hour, tariff.RUSH_HOURS))
+
+        # What `extra` may hold by the tariff: any of the night and rush-hour surcharges whose window the
+        # trip touched (a JFK flat fare has its own rush surcharge and no night one), plus the LaGuardia
+        # surcharge on a LaGuardia trip. Vendors other than 2 also fold the congestion surcharge and the
+        # airport fee into `extra` (2019 and 2023-24 files). The feature is what the nearest legal
+        # combination leaves unexplained: $0 for any correctly billed trip, the amount of a surcharge billed
+        # where its rule does not apply. An unknown rate code counts as the standard rate.
+        jfk_flat = rate == 2
+        lga = self.in_zone_set(pu, "laguardia") | self.in_zone_set(do, "laguardia")
+        zero = torch.zeros_like(extra)
+        n_night = torch.where(jfk_flat | ~night_any, zero, rule("night_surcharge"))
+        n_rush = torch.where(rush_any, torch.where(jfk_flat, rule("jfk_rush_hour_surcharge"), rule("rush_hour_surcharge")), zero)
+        n_lga = torch.where(lga, rule("lga_surcharge"), zero)
+        may_fold = ~(has("vendor_id") & (vendor == 2))
+        n_cong = torch.where(may_fold, cong, zero)
+        n_fee = torch.where(may_fold, airport_fee, zero)
+        parts_allowed = torch.stack([n_night, n_rush, n_lga, n_cong, n_fee], dim=1)
+        extra_left = _nearest_residual(extra, parts_allowed @ self.subset_sums.t())
+
+        # The total against its parts, under every convention TLC's vendors use: all itemised charges
+        # added (vendor 2), the congestion surcharge and airport fee left out or folded into `extra` (vendor
+        # 1), and, for records that lack the newer columns, those fees unitemised inside the total.
+        parts = fare + extra + c("mta_tax") + tip + c("tolls_amount") + c("improvement_surcharge") + cong
+        parts = parts + airport_fee + cbd  # missing columns are 0 here
+        gap = total - parts
+        airport_pickup = self.in_zone_set(pu, "airports")
+        unitemised_fee = flag(~has("airport_fee") & airport_pickup) * rule("airport_fee")
+        unitemised_cbd = flag(~has("cbd_congestion_fee")) * rule("cbd_congestion_fee")
+        conventions = torch.stack(
+            [
+                torch.zeros_like(gap),
+                -cong,
+                -airport_fee,
+                -(cong + airport_fee),
+                unitemised_cbd,
+                unitemised_fee,
+                unitemised_cbd + unitemised_fee,
+            ],
+            dim=1,
+        )
+        gap = _nearest_residual(gap, conventions)
+
+        # Conditional charges billed where the tariff's place rule does not say so (pass-through trips are
+        # legal and learned from context: the network reconstructs these flags from zones, time and rate).
+        in_cz = self.in_zone_set(pu, "congestion_zone") | self.in_zone_set(do, "congestion_zone")
+        unknown_end = isin(pu, UNKNOWN_ZONES) | isin(do, UNKNOWN_ZONES) | (pu == 0) | (do == 0)
+        pass_rate = self.congestion_pass_rate[pu * N_ZONE_SLOTS + do]
+        in_crz = self.in_zone_set(pu, "congestion_relief_zone") | self.in_zone_set(do, "congestion_relief_zone")
+        cong_in_force = rule("congestion_surcharge") > 0
+        cong_charged = cong >= 0.5 * torch.clamp(rule("congestion_surcharge"), min=0.01)
+        fee_charged = airport_fee >= 0.5 * torch.clamp(rule("airport_fee"), min=0.01)
+        cbd_charged = cbd >= 0.5 * torch.clamp(rule("cbd_congestion_fee"), min=0.01)
+        # A trip through the relief zone also passes through the congestion zone (the one lies inside the
+        # other), so a relief-zone fee with the congestion surcharge charged is a plausible pass-through.
+        cbd_applies = (rule("cbd_congestion_fee") > 0) & (in_crz | cong_charged)
+
         airport, unknown = AIRPORT_ZONES, UNKNOWN_ZONES
         cols = {
             "distance": slog(dist),
             "duration": slog(dur),
             "speed_mph": torch.log1p(speed),
-            "fare": slog(fare),
-            "fare_per_mile": slog(fare / torch.clamp(dist, min=0.05)),
-            "fare_per_minute": slog(fare / torch.clamp(dur, min=0.25)),
-            "total": slog(total),
+            "distance_vs_route": torch.log1p(torch.clamp(dist, min=0.0)) - route,
+            "duration_vs_route": torch.log1p(torch.clamp(dur, min=0.0)) - route_minutes,
+            "fare_units": slog(units),
+            "units_per_mile": slog(units / torch.clamp(dist, min=0.05)),
+            "units_per_minute": slog(units / torch.clamp(dur, min=0.25)),
+            "fare_above_meter": slog(above_meter),
             "total_gap": slog(gap),
-            "tip": slog(tip),
+            "tip_units": slog(tip / unit),
             "tip_share": slog(tip / torch.clamp(torch.abs(fare), min=2.5)),
             "tolls": slog(c("tolls_amount")),
-            "extra": slog(c("extra")),
-            "mta_tax": slog(c("mta_tax")),
-            "improvement_surcharge": slog(c("improvement_surcharge")),
-            "congestion_surcharge": slog(c("congestion_surcharge")),
+            "extra_units": slog(extra / unit),
+            "extra_vs_tariff": slog(extra_left),
+            "mta_tax_vs_tariff": slog(off_tariff(c("mta_tax"), rule("mta_tax"))),
+            "improvement_vs_tariff": slog(off_tariff(c("improvement_surcharge"), rule("improvement_surcharge"))),
+            "congestion_vs_tariff": slog(off_tariff(cong, rule("congestion_surcharge"))),
+            "airport_fee_vs_tariff": slog(off_tariff(airport_fee, rule("airport_fee"))),
+            "cbd_fee_vs_tariff": slog(off_tariff(cbd, rule("cbd_congestion_fee"))),
+            # -log of how often this zone pair's trips pay the surcharge without an end in the zone: 0 when not
+            # charged, or when an end is in the zone or unknown; large for a pair that (almost) never pays it.
+            "congestion_unexpected": torch.where(
+                cong_charged & cong_in_force & ~in_cz & ~unknown_end,
+                -torch.log(torch.clamp(pass_rate, min=1.0e-4)),
+                zero,
+            ),
+            "airport_fee_unexpected": flag(fee_charged & (rule("airport_fee") > 0) & ~airport_pickup),
+            "cbd_fee_unexpected": flag(cbd_charged & (rule("cbd_congestion_fee") > 0) & ~cbd_applies),
             "passengers": torch.clamp(c("passenger_count"), 0.0, 9.0),
             "rate_standard": flag(rate == 1),
             "rate_jfk": flag(rate == 2),
@@ -249,19 +451,30 @@ class FeatureGraph(nn.Module):
             "pay_card": flag(pay == 1),
             "pay_cash": flag(pay == 2),
             "pay_other": flag((pay != 1) & (pay != 2)),
+            "vendor_1": flag(vendor == 1),
+            "vendor_2": flag(vendor == 2),
+            "jfk_rate_off_route": flag(
+                jfk_flat & ~self.in_zone_set(pu, "jfk") & ~self.in_zone_set(do, "jfk") & ~unknown_end
+            ),
             "pickup_airport": flag(isin(pu, airport)),
             "dropoff_airport": flag(isin(do, airport)),
             "pickup_manhattan": flag(pu_b == BOROUGH_CODES["Manhattan"]),
             "dropoff_manhattan": flag(do_b == BOROUGH_CODES["Manhattan"]),
+            "pickup_congestion_zone": flag(self.in_zone_set(pu, "congestion_zone")),
+            "dropoff_congestion_zone": flag(self.in_zone_set(do, "congestion_zone")),
+            "pickup_relief_zone": flag(self.in_zone_set(pu, "congestion_relief_zone")),
+            "dropoff_relief_zone": flag(self.in_zone_set(do, "congestion_relief_zone")),
             "pickup_unknown_zone": flag(isin(pu, unknown) | (pu == 0)),
             "dropoff_unknown_zone": flag(isin(do, unknown) | (do == 0)),
             "same_zone": flag((pu == do) & (pu != 0)),
-            "distance_vs_route": torch.log1p(torch.clamp(dist, min=0.0)) - route,
             "route_distance": route,
+            "route_duration": route_minutes,
             "hour_sin": torch.sin(hour_angle),
             "hour_cos": torch.cos(hour_angle),
             "weekday_sin": torch.sin(wd_angle),
             "weekday_cos": torch.cos(wd_angle),
+            "night_hours": flag(night),
+            "rush_hours": flag(rush),
         }
         feats = torch.stack([cols[name] for name in FEATURE_NAMES], dim=1)
         # A feature is computable when all its inputs are present: missing count of needed inputs == 0.
@@ -269,3 +482,18 @@ class FeatureGraph(nn.Module):
         mask = missing_needed < 0.5
         feats = torch.where(mask, feats, torch.zeros_like(feats))
         return feats, mask, present
+
+
+def _in_hours(hour: torch.Tensor, window: tuple[float, float]) -> torch.Tensor:
+    """Hour of day inside [start, end), wrapping past midnight when start > end (8 pm - 6 am)."""
+    start, end = window
+    if start <= end:
+        return (hour >= start) & (hour < end)
+    return (hour >= start) | (hour < end)
+
+
+def _nearest_residual(value: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
+    """``value - a`` for the ``a`` of ``allowed`` [B, n] nearest to it: what no allowed amount explains."""
+    diff = value.unsqueeze(1) - allowed
+    pick = torch.argmin(torch.abs(diff), dim=1, keepdim=True)
+    return torch.gather(diff, 1, pick).squeeze(1)

@@ -46,6 +46,10 @@ N_BUCKETS = N_INPUT_COLUMNS + 1  # spread table rows: number of present input co
 N_PAY_CLASSES = 3
 #: Outputs are capped: a z of 10,000 says everything, and no consumer has to JSON-encode an infinity.
 OUTPUT_LIMIT = 1.0e4
+#: Tail levels of the rarity curve: the share of ordinary validation trips whose error reaches a point, as
+#: -log10 (0.5 -> 0.3, 1e-4 -> 4). Beyond the last point the curve continues with its last slope.
+TAIL_LEVELS: tuple[float, ...] = (0.5, 0.9, 0.99, 0.999, 0.9999)
+N_TAIL = len(TAIL_LEVELS)
 
 
 class FraudAutoencoder(nn.Module):
@@ -59,6 +63,8 @@ class FraudAutoencoder(nn.Module):
     hides: torch.Tensor
     primary: torch.Tensor
     scored: torch.Tensor
+    tail_x: torch.Tensor
+    tail_slope: torch.Tensor
 
     def __init__(self, hidden: tuple[int, int] = (256, 128), bottleneck: int = 32) -> None:
         super().__init__()
@@ -72,6 +78,9 @@ class FraudAutoencoder(nn.Module):
         self.register_buffer("hides", group_hides())
         self.register_buffer("primary", primary_group())
         self.register_buffer("scored", torch.tensor(SCORED, dtype=torch.bool))
+        # Rarity curve per feature: knots (error values, first one 0) and the slope after each knot.
+        self.register_buffer("tail_x", torch.arange(N_TAIL + 1, dtype=torch.float32).repeat(k, 1))
+        self.register_buffer("tail_slope", torch.ones(k, N_TAIL + 1))
         h1, h2 = hidden
         self.encoder = nn.Sequential(
             nn.Linear(2 * k, h1), nn.SiLU(), nn.Linear(h1, h2), nn.SiLU(), nn.Linear(h2, bottleneck)
@@ -119,11 +128,26 @@ class FraudAutoencoder(nn.Module):
         expected = zhat * self.scale + self.center
         return resid, mask, bucket, expected
 
+    def rarity(self, errors: torch.Tensor) -> torch.Tensor:
+        """Per feature, -log10 of the share of ordinary validation trips with an error at least this large.
+
+        A piecewise-linear curve through the feature's validation error quantiles (``TAIL_LEVELS``),
+        continued beyond the last with its last slope. It puts every feature on one scale of evidence: a
+        charge the tariff explains on every ordinary trip is rare at its first cent of deviation, while a
+        fare per minute, which varies with traffic, needs a large error to be as rare.
+        """
+        e = errors.unsqueeze(2)  # [B, K, 1]
+        x = self.tail_x.unsqueeze(0)  # [1, K, L+1]
+        width = torch.cat([x[:, :, 1:] - x[:, :, :-1], torch.full_like(x[:, :, :1], OUTPUT_LIMIT)], dim=2)
+        covered = torch.minimum(torch.clamp(e - x, min=0.0), width)
+        return (covered * self.tail_slope.unsqueeze(0)).sum(dim=2)
+
     def forward(self, raw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         resid, mask, bucket, expected = self.score_parts(raw)
         spread = self.spread[self.spread_cell(raw, bucket)]
-        errors = torch.where(mask, resid / spread, torch.zeros_like(resid))
-        errors = torch.clamp(errors, 0.0, OUTPUT_LIMIT)
+        z = torch.where(mask, resid / spread, torch.zeros_like(resid))
+        z = torch.clamp(z, 0.0, OUTPUT_LIMIT)
+        errors = torch.clamp(torch.where(mask, self.rarity(z), torch.zeros_like(z)), 0.0, OUTPUT_LIMIT)
         worst = torch.amax(torch.where(self.scored, errors, torch.zeros_like(errors)), dim=1, keepdim=True)
         score = torch.clamp(worst / self.score_scale[bucket].unsqueeze(1), 0.0, OUTPUT_LIMIT)
         is_fraud = score > self.threshold

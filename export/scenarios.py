@@ -15,14 +15,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 
+from export.data import TARIFF_PATH, load_zone_boroughs
+from taxifraud import tariff
 from taxifraud.wire import CHARGE_COLUMNS, COLUMN_INDEX
 
 C = COLUMN_INDEX
 PARTS = CHARGE_COLUMNS
-PER_MILE = 2.5  # NYC standard rate: $0.50 per 1/5 mile; a GPS jump is billed like real miles
+UNITS_PER_MILE = 5.0  # the meter bills per 1/5 mile: a GPS jump is billed like real miles, at the row's tariff
 
 
 def _parts_sum(rows: np.ndarray) -> np.ndarray:
@@ -56,16 +59,17 @@ def impossible_speed(rows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     new_dist = np.round(mph * rows[:, C["duration_minutes"]] / 60.0, 2)
     extra_miles = np.maximum(new_dist - rows[:, C["trip_distance"]], 0.0)
     out[:, C["trip_distance"]] = new_dist
-    out[:, C["fare_amount"]] = np.round(rows[:, C["fare_amount"]] + PER_MILE * extra_miles, 2)
+    per_mile = UNITS_PER_MILE * _amount(rows, "unit_charge")
+    out[:, C["fare_amount"]] = np.round(rows[:, C["fare_amount"]] + per_mile * extra_miles, 2)
     return _retotal(out, rows)
 
 
 def gps_jump(rows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A GPS jump adds 5-40 phantom miles, billed per mile; duration and zones stay real."""
+    """A GPS jump adds 5-40 phantom miles, billed per mile at the trip's tariff; duration and zones stay real."""
     out = rows.copy()
     jump = rng.uniform(5.0, 40.0, len(rows))
     out[:, C["trip_distance"]] = np.round(rows[:, C["trip_distance"]] + jump, 2)
-    out[:, C["fare_amount"]] = np.round(rows[:, C["fare_amount"]] + PER_MILE * jump, 2)
+    out[:, C["fare_amount"]] = np.round(rows[:, C["fare_amount"]] + UNITS_PER_MILE * _amount(rows, "unit_charge") * jump, 2)
     return _retotal(out, rows)
 
 
@@ -139,7 +143,7 @@ def _has_money_fields(rows: np.ndarray) -> np.ndarray:
 FAMILIES: tuple[Family, ...] = (
     Family("fare_inflation", fare_inflation, True, None, "fare x2-x6 against distance and time"),
     Family("impossible_speed", impossible_speed, True, None, "distance implies 90-400 mph"),
-    Family("gps_jump", gps_jump, True, None, "+5-40 phantom miles billed at $2.50/mi"),
+    Family("gps_jump", gps_jump, True, None, "+5-40 phantom miles billed at the tariff's per-mile rate"),
     Family("charge_without_distance", charge_without_distance, True, _fare_at_least_10, "fare >= $10, 0-0.05 mi"),
     Family("ride_without_duration", ride_without_duration, True, None, "duration 0-0.5 min"),
     Family("total_mismatch", total_mismatch, False, _has_money_fields, "total exceeds parts by $3-$60"),
@@ -150,11 +154,166 @@ FAMILIES: tuple[Family, ...] = (
 FAMILY_NAMES = tuple(f.name for f in FAMILIES)
 
 
+# --- Overcharges only context reveals -------------------------------------------------------------------
+# Each is a charge that TLC's tariff allows on *some* trips, billed on a trip where the rule does not apply,
+# at exactly the tariff's amount for the trip's date, with the total following its parts. No single field
+# is odd; only the charge against when, where and how the trip ran is. Written from TLC's fare rules
+# (``taxifraud.tariff``), with the amounts of the period in force on each trip's pickup day.
+
+
+@cache
+def _tariff() -> tariff.Tariff:
+    return tariff.load(TARIFF_PATH)
+
+
+@cache
+def _manhattan() -> tuple[int, ...]:
+    """Manhattan's location ids, from TLC's zone lookup."""
+    return tuple(zone for zone, borough in load_zone_boroughs().items() if borough == "Manhattan")
+
+
+def _amount(rows: np.ndarray, key: str) -> np.ndarray:
+    """The tariff amount ``key`` in force on each row's pickup day (current period when dateless)."""
+    t = _tariff()
+    day = rows[:, C["pickup_day"]]
+    starts = np.array([p.start_day for p in t.periods])
+    index = np.clip(np.searchsorted(starts, np.nan_to_num(day, nan=1e9), side="right") - 1, 0, len(starts) - 1)
+    values = np.array([p.amounts[key] for p in t.periods])
+    return np.asarray(values[index])
+
+
+def _in_zones(rows: np.ndarray, col: str, zone_set: str) -> np.ndarray:
+    return np.isin(rows[:, C[col]], _tariff().zones[zone_set])
+
+
+def _known_zones(rows: np.ndarray) -> np.ndarray:
+    pu, do = rows[:, C["pickup_location_id"]], rows[:, C["dropoff_location_id"]]
+    return np.asarray((pu >= 1) & (pu <= 263) & (do >= 1) & (do <= 263))
+
+
+def _hour(rows: np.ndarray) -> np.ndarray:
+    return np.asarray(rows[:, C["pickup_hour"]])
+
+
+def _standard_rate(rows: np.ndarray) -> np.ndarray:
+    return np.asarray(rows[:, C["rate_code_id"]] == 1)
+
+
+def night_surcharge_by_day(rows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The 8 pm - 6 am night surcharge added to `extra` on a trip that started between 7 am and 3 pm."""
+    out = rows.copy()
+    out[:, C["extra"]] = rows[:, C["extra"]] + _amount(rows, "night_surcharge")
+    return _retotal(out, rows)
+
+
+def _daytime(rows: np.ndarray) -> np.ndarray:
+    h = _hour(rows)
+    return np.asarray(_has_money_fields(rows) & _standard_rate(rows) & (h >= 7) & (h < 15))
+
+
+def rush_surcharge_off_peak(rows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The weekday 4-8 pm rush-hour surcharge added to `extra` on a weekend trip."""
+    out = rows.copy()
+    out[:, C["extra"]] = rows[:, C["extra"]] + _amount(rows, "rush_hour_surcharge")
+    return _retotal(out, rows)
+
+
+def _weekend_standard(rows: np.ndarray) -> np.ndarray:
+    return np.asarray(_has_money_fields(rows) & _standard_rate(rows) & (rows[:, C["pickup_weekday"]] >= 5))
+
+
+def congestion_outside_zone(rows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The congestion surcharge billed on a trip that starts and ends outside Manhattan below 96th St."""
+    out = rows.copy()
+    out[:, C["congestion_surcharge"]] = _amount(rows, "congestion_surcharge")
+    return _retotal(out, rows)
+
+
+def _outside_congestion_zone(rows: np.ndarray) -> np.ndarray:
+    outside = ~_in_zones(rows, "pickup_location_id", "congestion_zone")
+    outside &= ~_in_zones(rows, "dropoff_location_id", "congestion_zone")
+    # Both ends outside Manhattan: a Harlem -> Brooklyn ride may legally pass through the zone.
+    boroughs_outside = ~np.isin(rows[:, C["pickup_location_id"]], _manhattan())
+    boroughs_outside &= ~np.isin(rows[:, C["dropoff_location_id"]], _manhattan())
+    uncharged = np.nan_to_num(rows[:, C["congestion_surcharge"]], nan=0.0) == 0
+    in_force = _amount(rows, "congestion_surcharge") > 0
+    return np.asarray(_has_money_fields(rows) & _known_zones(rows) & outside & boroughs_outside & uncharged & in_force)
+
+
+def airport_fee_off_airport(rows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The Port Authority airport fee billed on a pickup that was not at an airport."""
+    out = rows.copy()
+    out[:, C["airport_fee"]] = _amount(rows, "airport_fee")
+    return _retotal(out, rows)
+
+
+def _not_airport_pickup(rows: np.ndarray) -> np.ndarray:
+    off = ~_in_zones(rows, "pickup_location_id", "airports") & _known_zones(rows)
+    uncharged = np.nan_to_num(rows[:, C["airport_fee"]], nan=0.0) == 0
+    return np.asarray(_has_money_fields(rows) & off & uncharged & (_amount(rows, "airport_fee") > 0))
+
+
+def lga_surcharge_off_route(rows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The LaGuardia surcharge added to `extra` on a trip that neither starts nor ends at LaGuardia."""
+    out = rows.copy()
+    out[:, C["extra"]] = rows[:, C["extra"]] + _amount(rows, "lga_surcharge")
+    return _retotal(out, rows)
+
+
+def _not_lga(rows: np.ndarray) -> np.ndarray:
+    off = ~_in_zones(rows, "pickup_location_id", "laguardia") & ~_in_zones(rows, "dropoff_location_id", "laguardia")
+    return np.asarray(_has_money_fields(rows) & _known_zones(rows) & off & (_amount(rows, "lga_surcharge") > 0))
+
+
+def jfk_flat_off_route(rows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Rate code 2 and the JFK flat fare on a metered trip that did not touch JFK (fare well below it)."""
+    out = rows.copy()
+    out[:, C["rate_code_id"]] = 2.0
+    out[:, C["fare_amount"]] = _amount(rows, "jfk_flat_fare")
+    return _retotal(out, rows)
+
+
+def _metered_not_jfk(rows: np.ndarray) -> np.ndarray:
+    off = ~_in_zones(rows, "pickup_location_id", "jfk") & ~_in_zones(rows, "dropoff_location_id", "jfk")
+    cheap = rows[:, C["fare_amount"]] < 0.6 * _amount(rows, "jfk_flat_fare")
+    return np.asarray(_standard_rate(rows) & _known_zones(rows) & off & cheap)
+
+
+def surcharge_charged_twice(rows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The MTA tax or the improvement surcharge billed twice."""
+    out = rows.copy()
+    twice_mta = rng.random(len(rows)) < 0.5
+    out[:, C["mta_tax"]] = np.where(twice_mta, 2 * rows[:, C["mta_tax"]], rows[:, C["mta_tax"]])
+    imp = rows[:, C["improvement_surcharge"]]
+    out[:, C["improvement_surcharge"]] = np.where(~twice_mta, 2 * imp, imp)
+    return _retotal(out, rows)
+
+
+def _charges_itemised(rows: np.ndarray) -> np.ndarray:
+    charged = (rows[:, C["mta_tax"]] > 0) & (rows[:, C["improvement_surcharge"]] > 0)
+    return np.asarray(_has_money_fields(rows) & charged)
+
+
+CONTEXT_FAMILIES: tuple[Family, ...] = (
+    Family("night_surcharge_by_day", night_surcharge_by_day, False, _daytime, "night surcharge on a 7 am-3 pm trip"),
+    Family("rush_surcharge_off_peak", rush_surcharge_off_peak, False, _weekend_standard, "rush-hour surcharge on a weekend"),
+    Family("congestion_outside_zone", congestion_outside_zone, False, _outside_congestion_zone, "congestion surcharge, no end in Manhattan"),
+    Family("airport_fee_off_airport", airport_fee_off_airport, False, _not_airport_pickup, "airport fee on a non-airport pickup"),
+    Family("lga_surcharge_off_route", lga_surcharge_off_route, False, _not_lga, "LaGuardia surcharge, no end at LGA"),
+    Family("jfk_flat_off_route", jfk_flat_off_route, True, _metered_not_jfk, "JFK flat fare on a metered non-JFK trip"),
+    Family("surcharge_charged_twice", surcharge_charged_twice, False, _charges_itemised, "MTA tax or improvement surcharge x2"),
+)
+FAMILIES = FAMILIES + CONTEXT_FAMILIES
+FAMILY_NAMES = tuple(f.name for f in FAMILIES)
+
+
 def build_fraud(base_rows: np.ndarray, n_per_family: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """``n_per_family`` planted frauds per family drawn from ``base_rows``; returns (rows, family index)."""
     rows, labels = [], []
     for i, fam in enumerate(FAMILIES):
         pool = base_rows if fam.base_filter is None else base_rows[fam.base_filter(base_rows)]
+        if not len(pool):  # a rule not in force in these months (the LaGuardia surcharge before 2022-12-19)
+            continue
         pick = pool[rng.choice(len(pool), size=n_per_family, replace=len(pool) < n_per_family)]
         rows.append(fam.apply(pick, rng).astype(np.float32))
         labels.append(np.full(n_per_family, i))

@@ -12,6 +12,7 @@ import argparse
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,6 +22,7 @@ import numpy as np
 import torch
 
 from export import calibrate, data
+from taxifraud import tariff
 from export.features import BOROUGH_CODES, GROUPS, N_ZONE_SLOTS, SEED_FIELDS, FeatureGraph
 from export.model import FraudAutoencoder, SeedBaseline
 from taxifraud.wire import COLUMN_INDEX
@@ -28,6 +30,7 @@ from taxifraud.wire import COLUMN_INDEX
 log = logging.getLogger(__name__)
 
 DEFAULT_OUT = data.REPO_ROOT / "build" / "model"
+TARIFF_PATH = data.TARIFF_PATH
 
 
 @dataclass(frozen=True)
@@ -53,18 +56,22 @@ class TrainConfig:
     p_drop_optional: float = 0.15
     visible_weight: float = 0.1
     baseline_epochs: int = 8
+    recent_weight: int = 4
 
 
 #: Units of optional fields that clients leave out together (or not at all).
 OPTIONAL_UNITS: tuple[tuple[str, ...], ...] = (
-    ("pickup_hour", "pickup_weekday"),
+    ("pickup_hour", "pickup_weekday", "pickup_day"),
     ("pickup_location_id",),
     ("dropoff_location_id",),
     ("passenger_count",),
     ("rate_code_id",),
     ("payment_type",),
+    ("vendor_id",),
     ("extra", "mta_tax", "improvement_surcharge"),
     ("congestion_surcharge",),
+    ("airport_fee", "cbd_congestion_fee"),
+    ("cbd_congestion_fee",),
     ("tip_amount",),
     ("tolls_amount",),
     ("total_amount",),
@@ -88,12 +95,20 @@ def simulate_missing(rows: np.ndarray, rng: np.random.Generator, cfg: TrainConfi
 ROUTE_PRIOR_WEIGHT = 10.0  # pseudo-trips of the borough-pair median mixed into each zone pair's median
 
 
-def fit_route_table(graph: FeatureGraph, rows: np.ndarray) -> None:
-    """Typical log1p(distance) per pickup/dropoff zone pair, shrunk towards the borough pair.
+def route_table(
+    graph: FeatureGraph,
+    rows: np.ndarray,
+    values: np.ndarray,
+    statistic: Callable[[np.ndarray], float] = np.median,
+    keep: np.ndarray | None = None,
+) -> np.ndarray:
+    """Typical value (log1p distance or duration, or a rate) per pickup/dropoff zone pair, shrunk towards
+    the borough pair.
 
-    ``(n * median_pair + k * median_borough_pair) / (n + k)``: a pair seen thousands of times keeps its
-    own median, a pair seen twice mostly inherits its boroughs', and unseen pairs get the borough (or
-    global) median. Slot 0 (missing zone) holds the global median.
+    ``(n * stat_pair + k * stat_borough_pair) / (n + k)``: a pair seen thousands of times keeps its own
+    statistic (median by default), a pair seen twice mostly inherits its boroughs', and unseen pairs get
+    the borough (or global) value. Slot 0 (missing zone) holds the global value. ``keep`` selects the rows
+    that count.
     """
     n_slots = N_ZONE_SLOTS
     with torch.no_grad():
@@ -102,9 +117,11 @@ def fit_route_table(graph: FeatureGraph, rows: np.ndarray) -> None:
         pu = graph.zone_codes(t, present, "pickup_location_id").numpy()
         do = graph.zone_codes(t, present, "dropoff_location_id").numpy()
         boroughs = graph.zone_borough.numpy()
-    logd = np.log1p(np.clip(rows[:, COLUMN_INDEX["trip_distance"]], 0, None)).astype(np.float64)
-    ok = (pu > 0) & (do > 0)
-    glob = float(np.median(logd[ok])) if ok.any() else float(np.median(logd))
+    logd = values.astype(np.float64)
+    ok = (pu > 0) & (do > 0) & np.isfinite(logd)
+    if keep is not None:
+        ok &= keep
+    glob = float(statistic(logd[ok])) if ok.any() else 0.0
     nb = len(BOROUGH_CODES)
     borough_med = np.full((nb, nb), glob)
     pb, db = boroughs[pu], boroughs[do]
@@ -112,7 +129,7 @@ def fit_route_table(graph: FeatureGraph, rows: np.ndarray) -> None:
         for b in range(nb):
             sel = ok & (pb == a) & (db == b)
             if sel.sum() >= 30:
-                borough_med[a, b] = float(np.median(logd[sel]))
+                borough_med[a, b] = float(statistic(logd[sel]))
     table = np.full((n_slots, n_slots), glob)
     for i in range(1, n_slots):
         table[i, 1:] = borough_med[boroughs[i], boroughs[1:]]
@@ -122,9 +139,34 @@ def fit_route_table(graph: FeatureGraph, rows: np.ndarray) -> None:
     uniq, start, count = np.unique(pairs_sorted, return_index=True, return_counts=True)
     flat = table.reshape(-1)
     for p, s0, n in zip(uniq, start, count, strict=True):
-        med = float(np.median(logd_sorted[s0 : s0 + n]))
+        med = float(statistic(logd_sorted[s0 : s0 + n]))
         flat[p] = (n * med + ROUTE_PRIOR_WEIGHT * flat[p]) / (n + ROUTE_PRIOR_WEIGHT)
-    graph.route_log_distance.copy_(torch.from_numpy(flat.astype(np.float32)))
+    return flat.astype(np.float32)
+
+
+def fit_route_table(graph: FeatureGraph, rows: np.ndarray) -> None:
+    """The zone-pair tables of typical distance and typical duration (the graph's only geography)."""
+    dist = np.log1p(np.clip(rows[:, COLUMN_INDEX["trip_distance"]], 0, None))
+    minutes = np.log1p(np.clip(rows[:, COLUMN_INDEX["duration_minutes"]], 0, None))
+    graph.route_log_distance.copy_(torch.from_numpy(route_table(graph, rows, dist)))
+    graph.route_log_minutes.copy_(torch.from_numpy(route_table(graph, rows, minutes)))
+
+
+def fit_congestion_pass_rate(graph: FeatureGraph, rows: np.ndarray, rates: tariff.Tariff) -> None:
+    """Per zone pair with no end in the congestion zone: the share of trips that paid the surcharge anyway
+    (they passed through it), from trips of dates when the surcharge was in force."""
+    day = rows[:, COLUMN_INDEX["pickup_day"]]
+    starts = np.array([p.start_day for p in rates.periods], dtype=np.float64)
+    amounts = np.array([p.amounts["congestion_surcharge"] for p in rates.periods])
+    in_force = amounts[np.clip(np.searchsorted(starts, np.nan_to_num(day, nan=-1.0), side="right") - 1, 0, None)] > 0
+    zone = np.asarray(rates.zones["congestion_zone"])
+    outside = ~np.isin(rows[:, COLUMN_INDEX["pickup_location_id"]], zone)
+    outside &= ~np.isin(rows[:, COLUMN_INDEX["dropoff_location_id"]], zone)
+    cong = rows[:, COLUMN_INDEX["congestion_surcharge"]]
+    charged = (cong > 0.01).astype(np.float64)
+    keep = in_force & outside & np.isfinite(cong) & np.isfinite(day)
+    table = route_table(graph, rows, charged, statistic=np.mean, keep=keep)
+    graph.congestion_pass_rate.copy_(torch.from_numpy(np.clip(table, 0.0, 1.0).astype(np.float32)))
 
 
 def fit_scaling(model: FraudAutoencoder, rows: np.ndarray) -> None:
@@ -148,18 +190,25 @@ def huber(x: torch.Tensor) -> torch.Tensor:
     return torch.nn.functional.huber_loss(x, torch.zeros_like(x), reduction="none", delta=1.0)
 
 
-def train_autoencoder(model: FraudAutoencoder, rows: np.ndarray, cfg: TrainConfig) -> list[float]:
-    """Masked-reconstruction training: hide one random group per row, learn to fill it in."""
+def train_autoencoder(
+    model: FraudAutoencoder, rows: np.ndarray, cfg: TrainConfig, weights: np.ndarray | None = None
+) -> list[float]:
+    """Masked-reconstruction training: hide one random group per row, learn to fill it in.
+
+    ``weights`` (small integers) repeat rows within an epoch: the 2023-2025 trips are 6% of the rows but the
+    traffic the model serves, so they are seen ``cfg.recent_weight`` times per epoch.
+    """
     rng = np.random.default_rng(cfg.seed)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    steps = cfg.epochs * (len(rows) // cfg.batch_size)
+    pool = np.arange(len(rows)) if weights is None else np.repeat(np.arange(len(rows)), weights)
+    steps = cfg.epochs * (len(pool) // cfg.batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=steps)
     hides = model.hides
     n_groups = hides.shape[0]
     losses = []
     model.train()
     for epoch in range(cfg.epochs):
-        order = rng.permutation(len(rows))
+        order = pool[rng.permutation(len(pool))]
         total, count = 0.0, 0
         for i in range(0, len(order) - cfg.batch_size + 1, cfg.batch_size):
             batch = simulate_missing(rows[order[i : i + cfg.batch_size]], rng, cfg)
@@ -211,6 +260,10 @@ def train_baseline(rows: np.ndarray, cfg: TrainConfig) -> SeedBaseline:
     return base
 
 
+#: Buffers whose shape follows the data they were built from, not the code.
+RESIZABLE_BUFFERS = ("features.tariff_start", "features.tariff_amounts")
+
+
 def save_state(module: torch.nn.Module, path: Path) -> None:
     """All parameters and buffers as a plain .npz (no pickle), loadable with allow_pickle=False."""
     state = {k: v.detach().cpu().numpy() for k, v in module.state_dict().items()}
@@ -220,7 +273,14 @@ def save_state(module: torch.nn.Module, path: Path) -> None:
 def load_state(module: torch.nn.Module, path: Path) -> None:
     """Inverse of ``save_state``; a shape mismatch (model code changed since training) raises."""
     with np.load(path, allow_pickle=False) as npz:
-        module.load_state_dict({k: torch.from_numpy(npz[k]) for k in npz.files})
+        state = {k: torch.from_numpy(npz[k]) for k in npz.files}
+    # Tables sized by data (the tariff's period count) take the saved shape; weights must match exactly.
+    for key in RESIZABLE_BUFFERS:
+        owner_name, _, attr = key.rpartition(".")
+        owner = module.get_submodule(owner_name) if owner_name else module
+        if key in state and hasattr(owner, attr):
+            setattr(owner, attr, state[key].clone())
+    module.load_state_dict(state)
 
 
 def setup_determinism(cfg: TrainConfig) -> None:
@@ -230,7 +290,9 @@ def setup_determinism(cfg: TrainConfig) -> None:
     torch.use_deterministic_algorithms(True)
 
 
-def run(out: Path, cfg: TrainConfig, data_root: Path | None = None) -> dict[str, Any]:
+def run(
+    out: Path, cfg: TrainConfig, data_root: Path | None = None, tariff_path: Path = TARIFF_PATH
+) -> dict[str, Any]:
     """Load, clean, fit constants, train, calibrate on validation months; write artefacts to ``out``."""
     started = time.monotonic()
     setup_determinism(cfg)
@@ -243,12 +305,16 @@ def run(out: Path, cfg: TrainConfig, data_root: Path | None = None) -> dict[str,
         cleaned[part] = {"rows": len(table), "kept": int(keep.sum()), "dropped": counts}
         log.info("%s: kept %d of %d rows", part, int(keep.sum()), len(table))
     train_rows, val_rows = tables["train"].rows, tables["validation"].rows
+    weights = np.where(data.is_recent(tables["train"]), cfg.recent_weight, 1)
+    tariff_doc = tariff.load(tariff_path)
 
     model = FraudAutoencoder(hidden=cfg.hidden, bottleneck=cfg.bottleneck)
     model.features.set_zone_boroughs(data.load_zone_boroughs(data_root))
+    model.features.set_tariff(tariff_doc)
     fit_route_table(model.features, train_rows)
+    fit_congestion_pass_rate(model.features, train_rows, tariff_doc)
     fit_scaling(model, train_rows)
-    losses = train_autoencoder(model, train_rows, cfg)
+    losses = train_autoencoder(model, train_rows, cfg, weights)
 
     rng = np.random.default_rng(cfg.seed + 2)
     variants = [
@@ -258,6 +324,9 @@ def run(out: Path, cfg: TrainConfig, data_root: Path | None = None) -> dict[str,
         simulate_missing(val_rows, rng, cfg),
     ]
     model.spread.copy_(torch.from_numpy(calibrate.fit_spreads(model, variants)))
+    knots, slopes = calibrate.fit_tails(model, variants)
+    model.tail_x.copy_(torch.from_numpy(knots))
+    model.tail_slope.copy_(torch.from_numpy(slopes))
     budgets = calibrate.budget_schedule(cfg.fpr_budget, cfg.fpr_budget_seed)
     model.score_scale.copy_(torch.from_numpy(calibrate.fit_score_scale(model, variants, budgets)))
     thr = calibrate.fit_threshold(model, val_rows, cfg.fpr_budget, cfg.fpr_budget_seed)
@@ -279,6 +348,8 @@ def run(out: Path, cfg: TrainConfig, data_root: Path | None = None) -> dict[str,
     summary = {
         "config": asdict(cfg),
         "months": data.split_months(data_root),
+        "recent_months": {role: data.recent_months(role) for role in ("train", "validation", "test")},
+        "tariff_version": tariff_doc.version,
         "cleaning": cleaned,
         "losses": losses,
         "calibration": thr,

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
 import numpy as np
 
+from taxifraud import tariff
 from taxifraud.wire import CHARGE_COLUMNS
 
 Trip = dict[str, Any]
@@ -79,6 +81,24 @@ def absurd_amount(trip: Trip, rng: np.random.Generator) -> Trip:
     return _retotal(trip)
 
 
+def fee_not_due(trip: Trip, rng: np.random.Generator) -> Trip:
+    """A fee the tariff bills only elsewhere: the airport access fee on a street pickup, at the exact amount
+    in force on the trip's date (at an airport pickup: the MTA tax billed twice). Nothing else is odd."""
+    rates = _tariff()
+    day = datetime.strptime(str(trip["pickup_datetime"]), "%Y-%m-%d %H:%M:%S").date() if trip.get("pickup_datetime") else None
+    period = rates.period_on(day) if day is not None else rates.current()
+    if trip.get("pickup_location_id") not in rates.zones["airports"] and period.amounts["airport_fee"] > 0:
+        trip["airport_fee"] = period.amounts["airport_fee"]
+    else:
+        trip["mta_tax"] = 2 * period.amounts["mta_tax"]
+    return _retotal(trip)
+
+
+@cache
+def _tariff() -> tariff.Tariff:
+    return tariff.load()
+
+
 INJECTORS: dict[str, Callable[[Trip, np.random.Generator], Trip]] = {
     "fare_inflation": fare_inflation,
     "impossible_speed": impossible_speed,
@@ -87,6 +107,7 @@ INJECTORS: dict[str, Callable[[Trip, np.random.Generator], Trip]] = {
     "total_mismatch": total_mismatch,
     "abnormal_tip": abnormal_tip,
     "absurd_amount": absurd_amount,
+    "fee_not_due": fee_not_due,
 }
 FAMILIES: tuple[str, ...] = tuple(INJECTORS)
 

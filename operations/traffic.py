@@ -8,6 +8,13 @@ category frequencies, a fare regression, the most common zone pairs with their d
 The generator is a model of a trip, step by step: when (hour of week), where (zone pair), how far
 (the pair's distance spread), how fast (speed by hour), what it cost (TLC fare regression plus its
 residual), then surcharges, tolls, tip by payment type, and a total that adds up.
+
+The profile was calibrated on 2018-2020 trips, but the traffic a user sends today is priced by today's
+tariff: by default every trip is dated in the current tariff period and re-priced by it (``taxifraud.tariff``):
+the same meter units at today's initial and unit charge, the night / rush-hour / LaGuardia surcharges of
+its pickup time and place, the improvement surcharge, the congestion surcharge when an end is in the
+congestion zone, the airport fee on airport pickups and the relief-zone fee when an end is below 60th St.
+Pass ``start`` in an older period to get trips of that year, priced as they were then.
 """
 
 from __future__ import annotations
@@ -18,12 +25,13 @@ import logging
 import math
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from taxifraud import tariff
 from taxifraud.config import DEFAULT_MODEL_REPOSITORY, MODEL_NAME, REPO_ROOT
 
 log = logging.getLogger(__name__)
@@ -150,13 +158,33 @@ def calibrate(files: Iterable[Path]) -> dict[str, Any]:
     }
 
 
+#: The profile's trips are 2018-2020 ones: their fares are in the units of the tariff of this day.
+PROFILE_TARIFF_DAY = date(2019, 6, 3)
+
+
+def _first_monday_after(day: date) -> datetime:
+    """Midnight of the first Monday at least a week into a period (clear of its first days)."""
+    start = day + timedelta(days=7)
+    return datetime.combine(start + timedelta(days=(7 - start.weekday()) % 7), datetime.min.time())
+
+
 class TripGenerator:
     """Samples ordinary trips from a traffic profile. Seeded, so runs are reproducible."""
 
-    def __init__(self, profile: dict[str, Any], seed: int = 0, start: datetime | None = None) -> None:
+    def __init__(
+        self,
+        profile: dict[str, Any],
+        seed: int = 0,
+        start: datetime | None = None,
+        rates: tariff.Tariff | None = None,
+    ) -> None:
         self.p = profile
         self.rng = np.random.default_rng(seed)
-        self.start = start or datetime(2019, 6, 3)  # a Monday: hour-of-week offsets land on the right day
+        self.tariff = rates or tariff.load()
+        # A Monday (hour-of-week offsets land on the right day) in the period still in force.
+        self.start = start or _first_monday_after(self.tariff.current().effective_from)
+        self._period = self.tariff.period_on(self.start.date())
+        self._calibrated = self.tariff.period_on(PROFILE_TARIFF_DAY)
         pairs = profile["zone_pairs"]
         weights = np.array([z["weight"] for z in pairs], dtype=float)
         self._pair_p = weights / weights.sum()
@@ -167,8 +195,33 @@ class TripGenerator:
         self._extra_by_hour = [_choices(c) for c in profile["extra_by_hour"]]
 
     @classmethod
-    def from_file(cls, path: Path = PROFILE_PATH, seed: int = 0) -> TripGenerator:
-        return cls(json.loads(path.read_text()), seed=seed)
+    def from_file(cls, path: Path = PROFILE_PATH, seed: int = 0, start: datetime | None = None) -> TripGenerator:
+        return cls(json.loads(path.read_text()), seed=seed, start=start)
+
+    def _reprice(self, fare: float) -> float:
+        """A fare of the profile's tariff as the same meter units under the trip's tariff."""
+        old, new = self._calibrated.amounts, self._period.amounts
+        units = max(round((fare - old["initial_charge"]) / old["unit_charge"]), 0)
+        return round(new["initial_charge"] + units * new["unit_charge"], 2)
+
+    def _charges(self, pickup: datetime, pu: int, do: int) -> dict[str, float]:
+        """The surcharges and fees the tariff bills for this pickup time and these zones."""
+        a, z = self._period.amounts, self.tariff.zones
+        hour = pickup.hour + pickup.minute / 60.0
+        night = hour >= tariff.NIGHT_HOURS[0] or hour < tariff.NIGHT_HOURS[1]
+        rush = pickup.weekday() < 5 and tariff.RUSH_HOURS[0] <= hour < tariff.RUSH_HOURS[1]
+        lga = pu in z["laguardia"] or do in z["laguardia"]
+        extra = a["night_surcharge"] * night + a["rush_hour_surcharge"] * rush + a["lga_surcharge"] * lga
+        in_cz = pu in z["congestion_zone"] or do in z["congestion_zone"]
+        in_crz = pu in z["congestion_relief_zone"] or do in z["congestion_relief_zone"]
+        return {
+            "extra": round(extra, 2),
+            "mta_tax": a["mta_tax"],
+            "improvement_surcharge": a["improvement_surcharge"],
+            "congestion_surcharge": a["congestion_surcharge"] if in_cz else 0.0,
+            "airport_fee": a["airport_fee"] if pu in z["airports"] else 0.0,
+            "cbd_congestion_fee": a["cbd_congestion_fee"] if in_crz else 0.0,
+        }
 
     def _quantile_sample(self, quantiles: list[float]) -> float:
         q = np.asarray(quantiles)
@@ -197,15 +250,12 @@ class TripGenerator:
         minutes = max(distance / mph * 60, 1.0)
         fm = self.p["fare_model"]
         base = fm["intercept"] + fm["per_mile"] * distance + fm["per_minute"] * minutes
-        fare = round(max(2.5, base * self._quantile_sample(fm["ratio_quantiles"])) * 2) / 2
+        fare = self._reprice(round(max(2.5, base * self._quantile_sample(fm["ratio_quantiles"])) * 2) / 2)
         payment = int(self._cat("payment_type", "1") or 1)
-        extra = float(self._pick(self._extra_by_hour[pickup.hour]) or 0)
-        mta = float(self._cat("mta_tax", "0.5") or 0.5)
-        improvement = float(self._cat("improvement_surcharge", "0.3") or 0.3)
-        congestion = float(self._cat("congestion_surcharge", "2.5") or 0)
+        charges = self._charges(pickup, int(pair["pu"]), int(pair["do"]))
         tolls = float(self._cat("tolls_long_trips", "0.0") or 0) if distance >= TOLL_MIN_MILES else 0.0
         tip = round(fare * max(self._quantile_sample(self.p["tip_share_quantiles"]), 0), 2) if payment == 1 else 0.0
-        total = round(fare + extra + mta + improvement + congestion + tolls + tip, 2)
+        total = round(fare + sum(charges.values()) + tolls + tip, 2)
         dropoff = pickup + timedelta(minutes=minutes)
         return {
             "vendor_id": int(self._cat("vendor_id", "2") or 2),
@@ -219,13 +269,15 @@ class TripGenerator:
             "dropoff_location_id": pair["do"],
             "payment_type": payment,
             "fare_amount": fare,
-            "extra": extra,
-            "mta_tax": mta,
+            "extra": charges["extra"],
+            "mta_tax": charges["mta_tax"],
             "tip_amount": tip,
             "tolls_amount": tolls,
-            "improvement_surcharge": improvement,
+            "improvement_surcharge": charges["improvement_surcharge"],
             "total_amount": total,
-            "congestion_surcharge": congestion,
+            "congestion_surcharge": charges["congestion_surcharge"],
+            "airport_fee": charges["airport_fee"],
+            "cbd_congestion_fee": charges["cbd_congestion_fee"],
         }
 
     def trips(self, n: int) -> Iterator[dict[str, Any]]:

@@ -16,7 +16,7 @@ from taxifraud.wire import INPUT_TENSOR, N_INPUT_COLUMNS, OUTPUT_TENSORS
 
 
 class OnnxScorer:
-    """Load ``<repository>/<model_name>/<version>/model.onnx`` and run it on float32 [B, 17] rows."""
+    """Load ``<repository>/<model_name>/<version>/model.onnx`` and run it on float32 [B, C] rows."""
 
     def __init__(
         self,
@@ -37,7 +37,7 @@ class OnnxScorer:
             raise ValueError(f"{self.path} lacks outputs {sorted(missing)}")
 
     def infer(self, rows: np.ndarray) -> dict[str, np.ndarray]:
-        """Outputs by tensor name for a [B, 17] batch (any float dtype; converted to float32)."""
+        """Outputs by tensor name for a [B, C] batch (any float dtype; converted to float32)."""
         batch = np.ascontiguousarray(rows, dtype=np.float32)
         if batch.ndim != 2 or batch.shape[1] != N_INPUT_COLUMNS:
             raise ValueError(f"expected [batch, {N_INPUT_COLUMNS}] rows, got shape {batch.shape}")

@@ -1,56 +1,89 @@
 """Turn per-feature reconstruction errors into 1-3 sentences a fraud reviewer can act on.
 
-Pure functions of the model outputs and the input rows: no I/O, no model, so the consumer, the
-gateway's ``/score`` and the ``score`` CLI all say the same thing about the same transaction.
+Pure functions of the model outputs, the input rows and the model's metadata (which carries the dated
+tariff): no I/O, no model, so the consumer, the gateway's ``/score`` and the ``score`` CLI all say the
+same thing about the same transaction.
 
-Several features describe one fact (fare, fare per mile and fare per minute all say "the fare is
+Three rules keep a reason honest:
+
+- **It names what it compares.** A charge is compared with the tariff rule it breaks, quoting the rule's
+  amount and the date it took effect; a fare with the most the meter can charge for the distance and
+  time; a value the network reconstructed is quoted as "usual for trips with this <evidence>", listing
+  the fields that reconstruction was conditioned on.
+- **It never shows a "usual" value that is not usual.** A reconstructed value is quoted only when it is
+  physically plausible (a duration that implies a speed a taxi can drive, a fare at least the meter's
+  initial charge); otherwise the reason says what is unusual and leaves the number out.
+- **It never contradicts the one before.** Fare, distance, duration and speed describe one relation
+  (the meter turns distance and time into the fare), so they yield one reason between them, the
+  strongest; "the fare is high for 11 minutes" and "11 minutes is short for this fare" are the same
+  finding told twice, in opposite directions.
+
+Several features describe one fact (fare units, units per mile and per minute all say "the fare is
 wrong"), so errors are grouped into *families* and each family yields at most one reason, led by its
-worst feature. Numbers in reasons come from the transaction itself and from ``feature_expected`` (what
-the model reconstructed from the other fields), so "33x the usual" is the model's own expectation.
+worst feature.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
 
 import numpy as np
 
+from taxifraud import tariff
 from taxifraud.model_meta import ModelMeta
 from taxifraud.wire import COLUMN_INDEX
 
 #: feature name -> family label (also the metric label ``consumer_alerts_total{reason}``).
 FEATURE_FAMILY: dict[str, str] = {
-    "fare": "fare",
-    "fare_per_mile": "fare",
-    "fare_per_minute": "fare",
+    "fare_units": "fare",
+    "units_per_mile": "fare",
+    "units_per_minute": "fare",
+    "fare_above_meter": "fare",
     "speed_mph": "speed",
     "distance": "distance",
     "distance_vs_route": "distance",
     "route_distance": "distance",
     "duration": "duration",
-    "total": "total",
+    "duration_vs_route": "duration",
     "total_gap": "total",
-    "tip": "tip",
+    "tip_units": "tip",
     "tip_share": "tip",
     "tolls": "tolls",
-    "extra": "surcharge",
-    "mta_tax": "surcharge",
-    "improvement_surcharge": "surcharge",
-    "congestion_surcharge": "surcharge",
+    "extra_units": "surcharge",
+    "extra_vs_tariff": "surcharge",
+    "mta_tax_vs_tariff": "surcharge",
+    "improvement_vs_tariff": "surcharge",
+    "congestion_vs_tariff": "surcharge",
+    "airport_fee_vs_tariff": "surcharge",
+    "cbd_fee_vs_tariff": "surcharge",
+    "congestion_unexpected": "surcharge",
+    "airport_fee_unexpected": "surcharge",
+    "cbd_fee_unexpected": "surcharge",
     "pickup_airport": "zone",
     "dropoff_airport": "zone",
     "pickup_manhattan": "zone",
     "dropoff_manhattan": "zone",
+    "pickup_congestion_zone": "zone",
+    "dropoff_congestion_zone": "zone",
+    "pickup_relief_zone": "zone",
+    "dropoff_relief_zone": "zone",
     "pickup_unknown_zone": "zone",
     "dropoff_unknown_zone": "zone",
     "same_zone": "zone",
+    "route_duration": "zone",
     "hour_sin": "time",
     "hour_cos": "time",
     "weekday_sin": "time",
     "weekday_cos": "time",
+    "night_hours": "time",
+    "rush_hours": "time",
 }
 FAMILIES = ("fare", "speed", "total", "tip", "tolls", "duration", "distance", "zone", "time", "surcharge", "other")
+#: The families that describe the meter's one relation between fare, distance and time: one reason at most.
+METER_FAMILIES = frozenset({"fare", "speed", "distance", "duration"})
 
 #: Reason texts start with one of these words; ``reason_family`` maps them back.
 _PREFIX_FAMILY = (
@@ -67,10 +100,40 @@ _PREFIX_FAMILY = (
     ("dropoff zone", "zone"),
     ("time", "time"),
     ("surcharge", "surcharge"),
+    ("extra", "surcharge"),
+    ("mta tax", "surcharge"),
+    ("improvement surcharge", "surcharge"),
+    ("congestion surcharge", "surcharge"),
+    ("airport fee", "surcharge"),
+    ("congestion relief zone fee", "surcharge"),
 )
 _WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 IMPOSSIBLE_MPH = 80.0
+#: A reconstructed speed outside this range is not quoted as "usual" (NYC taxis: walking pace to highway).
+PLAUSIBLE_MPH = (1.0, 60.0)
 SECONDARY_SHARE = 1.0 / 3.0  # a second or third reason needs at least this share of the strongest z
+#: Cents of rounding between a fare and the meter bound are not a finding.
+METER_SLACK = 0.5
+
+#: Per scored family: the column groups its reconstruction hides (so they are *not* evidence), and the
+#: words for the groups that are.
+_FAMILY_GROUP = {"fare": "money", "distance": "distance", "duration": "duration", "speed": "duration", "tolls": "money"}
+_EVIDENCE_WORDS = {
+    "trip_distance": "distance",
+    "duration_minutes": "duration",
+    "fare_amount": "fare",
+    "pickup_location_id": "zones",
+    "pickup_hour": "time",
+    "rate_code_id": "rate code",
+}
+_GROUP_OF_COLUMN = {
+    "trip_distance": "distance",
+    "duration_minutes": "duration",
+    "fare_amount": "money",
+    "pickup_location_id": "place",
+    "pickup_hour": "time",
+    "rate_code_id": "meta",
+}
 
 
 def reason_family(reason: str) -> str:
@@ -85,7 +148,7 @@ def reason_family(reason: str) -> str:
 
 
 def _unslog(y: float) -> float:
-    """Inverse of the graph's signed log1p (dollar and distance features)."""
+    """Inverse of the graph's signed log1p (dollar, unit and distance features)."""
     return math.copysign(math.expm1(abs(y)), y)
 
 
@@ -108,6 +171,64 @@ def _trip_context(row: np.ndarray) -> str:
     return " in ".join(parts) if parts else "this trip"
 
 
+def _zones(row: np.ndarray) -> str:
+    pu, do = _val(row, "pickup_location_id"), _val(row, "dropoff_location_id")
+    return f"zones {pu:.0f} -> {do:.0f}" if pu is not None and do is not None else "zones unknown"
+
+
+def _when(row: np.ndarray) -> str | None:
+    hour, wd = _val(row, "pickup_hour"), _val(row, "pickup_weekday")
+    if hour is None:
+        return None
+    text = f"{int(hour) % 24:02d}:{round((hour % 1) * 60) % 60:02d}"
+    return f"{text} {_WEEKDAYS[int(wd) % 7]}" if wd is not None else text
+
+
+def _evidence(row: np.ndarray, family: str) -> str:
+    """The present fields that the family's reconstruction saw: 'distance, fare, zones and time'."""
+    hidden = _FAMILY_GROUP.get(family)
+    words = [
+        word
+        for col, word in _EVIDENCE_WORDS.items()
+        if _val(row, col) is not None and _GROUP_OF_COLUMN[col] != hidden and not (family == "speed" and col == "trip_distance")
+    ]
+    if not words:
+        return "no other fields"
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
+@dataclass(frozen=True)
+class _Priced:
+    """The tariff period a row is judged by, and how to name it in a sentence."""
+
+    period: tariff.Period
+    label: str
+
+
+_TARIFF_CACHE: dict[str, tariff.Tariff | None] = {}
+
+
+def _tariff_of(meta: ModelMeta) -> tariff.Tariff | None:
+    key = meta.model_version
+    if key not in _TARIFF_CACHE:
+        doc = meta.raw.get("tariff")
+        try:
+            _TARIFF_CACHE[key] = tariff.parse(doc) if isinstance(doc, dict) else None
+        except tariff.TariffError:
+            _TARIFF_CACHE[key] = None
+    return _TARIFF_CACHE[key]
+
+
+def _priced(row: np.ndarray, t: tariff.Tariff) -> _Priced:
+    day = _val(row, "pickup_day")
+    if day is None:
+        period = t.current()
+        return _Priced(period, f"the current tariff (since {period.effective_from})")
+    on = tariff.EPOCH + timedelta(days=int(day))
+    period = t.period_on(on)
+    return _Priced(period, f"the tariff of {on} (in force since {period.effective_from})")
+
+
 def _ratio(actual: float, usual: float) -> str:
     if usual <= 0:
         return "far from"
@@ -119,17 +240,38 @@ def _ratio(actual: float, usual: float) -> str:
     return "unlike"
 
 
-def _amount_vs_usual(label: str, amount: float, usual_slog: float, row: np.ndarray) -> str:
-    """'fare $400.00 is 58x the usual $6.94 for 1.0 mi in 8 min', or 'unusual' when no ratio reads well."""
-    usual = max(_unslog(usual_slog), 0.01)
-    ratio = _ratio(amount, usual)
-    if ratio == "unlike":
-        return f"{label} {_money(amount)} is unusual for {_trip_context(row)} (usual ~{_money(usual)})"
-    return f"{label} {_money(amount)} is {ratio} the usual {_money(usual)} for {_trip_context(row)}"
+def _metered(row: np.ndarray) -> bool:
+    rate = _val(row, "rate_code_id")
+    return rate is None or round(rate) == 1
 
 
-def _fare_reason(row: np.ndarray, exp: dict[str, float]) -> str:
-    return _amount_vs_usual("fare", _val(row, "fare_amount") or 0.0, exp["fare"], row)
+def _fare_reason(row: np.ndarray, exp: dict[str, float], t: tariff.Tariff | None) -> str:
+    fare = _val(row, "fare_amount") or 0.0
+    dist, dur = _val(row, "trip_distance"), _val(row, "duration_minutes")
+    if t is None:
+        return f"fare {_money(fare)} is unusual for {_trip_context(row)}"
+    priced = _priced(row, t)
+    a = priced.period.amounts
+    initial, unit = a["initial_charge"], a["unit_charge"]
+    if dist is not None and dur is not None and _metered(row):
+        most = initial + unit * (5.0 * max(dist, 0.0) + max(dur, 0.0))
+        if fare > most + METER_SLACK:
+            return (
+                f"fare {_money(fare)} is above the most the meter can charge for {_trip_context(row)} under "
+                f"{priced.label}: {_money(most)} ({_money(initial)} + {_money(unit)} per 1/5 mile and per minute)"
+            )
+    if "fare_units" in exp:
+        usual = initial + unit * _unslog(exp["fare_units"])
+        if usual >= initial:
+            ratio = _ratio(fare, usual)
+            evidence = _evidence(row, "fare")
+            if ratio != "unlike":
+                return (
+                    f"fare {_money(fare)} is {ratio} the usual {_money(usual)} for trips with this {evidence} "
+                    f"under {priced.label}"
+                )
+            return f"fare {_money(fare)} is unusual for trips with this {evidence} (usual ~{_money(usual)})"
+    return f"fare {_money(fare)} is unusual for {_trip_context(row)} under {priced.label}"
 
 
 def _speed_reason(row: np.ndarray, exp: dict[str, float]) -> str:
@@ -139,50 +281,65 @@ def _speed_reason(row: np.ndarray, exp: dict[str, float]) -> str:
     mph = max(dist, 0.0) / (dur / 60.0)
     if mph > IMPOSSIBLE_MPH:
         return f"speed {mph:.0f} mph is impossible ({dist:.1f} mi in {dur:.1f} min)"
-    usual = math.expm1(exp["speed_mph"])
-    return f"speed {mph:.1f} mph is unusual for this trip (usual ~{usual:.0f} mph)"
+    usual = math.expm1(exp.get("speed_mph", float("nan")))
+    if PLAUSIBLE_MPH[0] <= usual <= PLAUSIBLE_MPH[1]:
+        return f"speed {mph:.1f} mph is unusual for trips with this {_evidence(row, 'speed')} (usual ~{usual:.0f} mph)"
+    return f"speed {mph:.1f} mph is unusual for {_trip_context(row)}"
+
+
+def _plausible_minutes(minutes: float, dist: float | None) -> bool:
+    if minutes < 0.5:
+        return False
+    if dist is None or dist <= 0:
+        return True
+    mph = dist / (minutes / 60.0)
+    return PLAUSIBLE_MPH[0] <= mph <= PLAUSIBLE_MPH[1]
 
 
 def _distance_reason(row: np.ndarray, exp: dict[str, float], worst: str) -> str:
     dist = _val(row, "trip_distance") or 0.0
-    pu, do = _val(row, "pickup_location_id"), _val(row, "dropoff_location_id")
-    where = f" between zones {pu:.0f} and {do:.0f}" if pu is not None and do is not None else ""
-    if worst in ("route_distance", "distance_vs_route") and where:
-        return f"distance {dist:.2f} mi is implausible for the route{where}"
-    usual = max(_unslog(exp["distance"]), 0.0)
-    fare = _val(row, "fare_amount")
-    paid = f" for a {_money(fare)} fare" if fare is not None else ""
-    return f"distance {dist:.2f} mi is implausible{paid}{where} (usual ~{usual:.1f} mi)"
+    dur = _val(row, "duration_minutes")
+    has_zones = _val(row, "pickup_location_id") is not None and _val(row, "dropoff_location_id") is not None
+    if worst in ("route_distance", "distance_vs_route") and has_zones:
+        return f"distance {dist:.2f} mi is implausible for the route ({_zones(row)})"
+    usual = max(_unslog(exp.get("distance", float("nan"))), 0.0) if "distance" in exp else float("nan")
+    evidence = _evidence(row, "distance")
+    if math.isfinite(usual) and usual > 0.05 and (dur is None or _plausible_minutes(dur, usual)):
+        return f"distance {dist:.2f} mi is implausible for trips with this {evidence} (usual ~{usual:.1f} mi)"
+    return f"distance {dist:.2f} mi is implausible for trips with this {evidence}"
 
 
-def _duration_reason(row: np.ndarray, exp: dict[str, float]) -> str:
+def _duration_reason(row: np.ndarray, exp: dict[str, float], worst: str) -> str:
     dur = _val(row, "duration_minutes") or 0.0
-    usual = max(_unslog(exp["duration"]), 0.0)
     dist = _val(row, "trip_distance")
-    over = f" for {dist:.1f} mi" if dist is not None else ""
-    return f"duration {dur:.1f} min is implausible{over} (usual ~{usual:.0f} min)"
+    key = "duration"
+    usual = max(_unslog(exp[key]), 0.0) if key in exp else float("nan")
+    evidence = _evidence(row, "duration")
+    if worst == "duration_vs_route" and _val(row, "pickup_location_id") is not None:
+        evidence = f"{evidence} ({_zones(row)})"
+    if math.isfinite(usual) and _plausible_minutes(usual, dist):
+        return f"duration {dur:.1f} min is implausible for trips with this {evidence} (usual ~{usual:.0f} min)"
+    return f"duration {dur:.1f} min is implausible for trips with this {evidence}"
 
 
-def _parts_sum(row: np.ndarray) -> tuple[float, float] | None:
-    names = ("fare_amount", "extra", "mta_tax", "tip_amount", "tolls_amount", "improvement_surcharge")
-    values = [_val(row, n) for n in names]
-    if any(v is None for v in values):
-        return None
-    base = float(sum(v for v in values if v is not None))
-    return base, _val(row, "congestion_surcharge") or 0.0
+_PART_COLUMNS = ("fare_amount", "extra", "mta_tax", "tip_amount", "tolls_amount", "improvement_surcharge")
 
 
-def _total_reason(row: np.ndarray, exp: dict[str, float], worst: str) -> str:
+def _total_reason(row: np.ndarray, t: tariff.Tariff | None) -> str:
     total = _val(row, "total_amount") or 0.0
-    parts = _parts_sum(row)
-    if worst == "total_gap" and parts is not None:
-        base, cong = parts
-        gap_with, gap_without = total - (base + cong), total - base
-        gap = gap_with if abs(gap_with) <= abs(gap_without) else gap_without
-        if gap >= 0:
-            return f"total exceeds its parts by {_money(gap)}"
-        return f"total is {_money(-gap)} less than its parts"
-    return _amount_vs_usual("total", total, exp["total"], row)
+    values = [_val(row, n) for n in _PART_COLUMNS]
+    if any(v is None for v in values):
+        return f"total {_money(total)} does not match its parts"
+    cong = _val(row, "congestion_surcharge") or 0.0
+    fee = _val(row, "airport_fee") or 0.0
+    cbd = _val(row, "cbd_congestion_fee") or 0.0
+    parts = float(sum(v for v in values if v is not None)) + cong + fee + cbd
+    # The same conventions the graph allows (vendors leaving the congestion surcharge / airport fee out).
+    gaps = [total - parts, total - parts + cong, total - parts + fee, total - parts + cong + fee]
+    gap = min(gaps, key=abs)
+    if gap >= 0:
+        return f"total exceeds its parts by {_money(gap)} (itemised charges {_money(total - gap)})"
+    return f"total is {_money(-gap)} less than its parts (itemised charges {_money(total - gap)})"
 
 
 def _tip_reason(row: np.ndarray, exp: dict[str, float]) -> str:
@@ -193,38 +350,122 @@ def _tip_reason(row: np.ndarray, exp: dict[str, float]) -> str:
         return f"tip {_money(tip)} recorded on a cash payment"
     if fare is not None and fare > 0:
         return f"tip {_money(tip)} is {100.0 * tip / fare:.0f}% of the {_money(fare)} fare"
-    return f"tip {_money(tip)} is unusual (usual ~{_money(max(_unslog(exp['tip']), 0.0))})"
+    return f"tip {_money(tip)} is unusual for {_trip_context(row)}"
 
 
 def _tolls_reason(row: np.ndarray, exp: dict[str, float]) -> str:
     tolls = _val(row, "tolls_amount") or 0.0
-    usual = max(_unslog(exp["tolls"]), 0.0)
-    return f"tolls {_money(tolls)} are unusual for {_trip_context(row)} (usual ~{_money(usual)})"
+    usual = max(_unslog(exp.get("tolls", 0.0)), 0.0)
+    return f"tolls {_money(tolls)} are unusual for trips with this {_evidence(row, 'tolls')} (usual ~{_money(usual)})"
 
 
-def _surcharge_reason(row: np.ndarray, exp: dict[str, float], worst: str) -> str:
-    col = {"extra": "extra", "mta_tax": "mta_tax"}.get(worst, worst)
+#: surcharge feature -> (wire column, words, tariff amount key)
+_CHARGES = {
+    "mta_tax_vs_tariff": ("mta_tax", "MTA tax", "mta_tax"),
+    "improvement_vs_tariff": ("improvement_surcharge", "improvement surcharge", "improvement_surcharge"),
+    "congestion_vs_tariff": ("congestion_surcharge", "congestion surcharge", "congestion_surcharge"),
+    "airport_fee_vs_tariff": ("airport_fee", "airport fee", "airport_fee"),
+    "cbd_fee_vs_tariff": ("cbd_congestion_fee", "congestion relief zone fee", "cbd_congestion_fee"),
+}
+
+
+def _first_in_force(t: tariff.Tariff, key: str) -> tariff.Period | None:
+    return next((p for p in t.periods if p.amounts[key] > 0), None)
+
+
+def _charge_vs_tariff(row: np.ndarray, worst: str, t: tariff.Tariff) -> str:
+    col, words, key = _CHARGES[worst]
     value = _val(row, col) or 0.0
-    usual = _unslog(exp[worst])
-    return f"surcharge {worst.replace('_', ' ')} {_money(value)} is unusual (usual ~{_money(usual)})"
+    priced = _priced(row, t)
+    amount = priced.period.amounts[key]
+    if amount <= 0:
+        first = _first_in_force(t, key)
+        since = f"; it starts on {first.effective_from}" if first is not None and first.effective_from > priced.period.effective_from else ""
+        return f"{words} {_money(value)} is not billed under {priced.label}{since}"
+    since_day = t.since(key, priced.period.effective_from)
+    return (
+        f"{words} {_money(value)} is not an amount the tariff bills: {_money(amount)} "
+        f"(TLC rule in force since {since_day}, {priced.label})"
+    )
+
+
+def _extra_reason(row: np.ndarray, t: tariff.Tariff) -> str:
+    extra = _val(row, "extra") or 0.0
+    priced = _priced(row, t)
+    a = priced.period.amounts
+    when = _when(row)
+    if when is None:
+        return (
+            f"extra {_money(extra)} is unusual for this trip (the tariff's time surcharges: night "
+            f"{_money(a['night_surcharge'])}, weekday rush hour {_money(a['rush_hour_surcharge'])})"
+        )
+    hour = _val(row, "pickup_hour") or 0.0
+    weekday = _val(row, "pickup_weekday")
+    night = hour >= tariff.NIGHT_HOURS[0] or hour < tariff.NIGHT_HOURS[1]
+    rush = weekday is not None and weekday < 5 and tariff.RUSH_HOURS[0] <= hour < tariff.RUSH_HOURS[1]
+    jfk = _val(row, "rate_code_id") == 2
+    lga_ids = t.zones["laguardia"]
+    lga = _val(row, "pickup_location_id") in lga_ids or _val(row, "dropoff_location_id") in lga_ids
+    parts = []
+    allowed = 0.0
+    if jfk and rush:
+        parts.append(f"JFK rush hour {_money(a['jfk_rush_hour_surcharge'])}")
+        allowed += a["jfk_rush_hour_surcharge"]
+    if not jfk and night:
+        parts.append(f"night {_money(a['night_surcharge'])}")
+        allowed += a["night_surcharge"]
+    if not jfk and rush:
+        parts.append(f"rush hour {_money(a['rush_hour_surcharge'])}")
+        allowed += a["rush_hour_surcharge"]
+    if lga and a["lga_surcharge"] > 0:
+        parts.append(f"LaGuardia {_money(a['lga_surcharge'])}")
+        allowed += a["lga_surcharge"]
+    which = ", ".join(parts) if parts else "none apply"
+    if extra > allowed:
+        return (
+            f"extra {_money(extra)} is {_money(extra - allowed)} more than the tariff's surcharges for a pickup "
+            f"at {when} ({_money(allowed)}: {which}; {priced.label})"
+        )
+    return f"extra {_money(extra)} is unusual for a pickup at {when} (the tariff's surcharges: {_money(allowed)}, {which})"
+
+
+def _unexpected_reason(row: np.ndarray, worst: str, t: tariff.Tariff) -> str:
+    if worst == "congestion_unexpected":
+        value = _val(row, "congestion_surcharge") or 0.0
+        return (
+            f"congestion surcharge {_money(value)} on a trip that neither starts nor ends in Manhattan south of "
+            f"96th Street ({_zones(row)}; the surcharge applies to trips that begin, end or pass through it)"
+        )
+    if worst == "airport_fee_unexpected":
+        value = _val(row, "airport_fee") or 0.0
+        pu = _val(row, "pickup_location_id")
+        where = f"zone {pu:.0f}" if pu is not None else "zone unknown"
+        return f"airport fee {_money(value)} on a pickup that was not at an airport ({where}; the fee is for airport pickups)"
+    value = _val(row, "cbd_congestion_fee") or 0.0
+    return (
+        f"congestion relief zone fee {_money(value)} on a trip that neither starts nor ends below 60th Street "
+        f"and paid no congestion surcharge ({_zones(row)})"
+    )
+
+
+def _surcharge_reason(row: np.ndarray, exp: dict[str, float], worst: str, t: tariff.Tariff | None) -> str:
+    if t is not None:
+        if worst in _CHARGES:
+            return _charge_vs_tariff(row, worst, t)
+        if worst in ("extra_vs_tariff", "extra_units"):
+            return _extra_reason(row, t)
+        if worst.endswith("_unexpected"):
+            return _unexpected_reason(row, worst, t)
+    return f"surcharge {worst.replace('_', ' ')} is unusual for this trip"
 
 
 def _zone_reason(row: np.ndarray, worst: str) -> str:
-    pu, do = _val(row, "pickup_location_id"), _val(row, "dropoff_location_id")
-    pu_s = f"{pu:.0f}" if pu is not None else "?"
-    do_s = f"{do:.0f}" if do is not None else "?"
     side = "pickup" if worst.startswith("pickup") else "dropoff" if worst.startswith("dropoff") else "route"
-    return f"zone {side} ({pu_s} -> {do_s}) is unusual for {_trip_context(row)}"
+    return f"zone {side} ({_zones(row)}) is unusual for {_trip_context(row)}"
 
 
 def _time_reason(row: np.ndarray) -> str:
-    hour, wd = _val(row, "pickup_hour"), _val(row, "pickup_weekday")
-    when = []
-    if hour is not None:
-        when.append(f"{int(hour) % 24:02d}:{round((hour % 1) * 60) % 60:02d}")
-    if wd is not None:
-        when.append(_WEEKDAYS[int(wd) % 7])
-    return f"time of pickup ({' '.join(when) or '?'}) is unusual for this trip"
+    return f"time of pickup ({_when(row) or '?'}) is unusual for this trip"
 
 
 def _other_reason(row: np.ndarray, worst: str, z: float) -> str:
@@ -237,19 +478,24 @@ def _other_reason(row: np.ndarray, worst: str, z: float) -> str:
     if worst == "passengers":
         pc = _val(row, "passenger_count")
         return f"passenger count {pc:.0f} is unusual" if pc is not None else "passenger count is unusual"
+    if worst.startswith("vendor_"):
+        vendor = _val(row, "vendor_id")
+        return f"vendor {vendor:.0f} is unusual for this trip" if vendor is not None else "vendor is unusual"
     return f"{worst.replace('_', ' ')} is {z:.0f} spreads from what the other fields imply"
 
 
-def _reason(family: str, worst: str, z: float, row: np.ndarray, exp: dict[str, float]) -> str:
+def _reason(
+    family: str, worst: str, z: float, row: np.ndarray, exp: dict[str, float], t: tariff.Tariff | None
+) -> str:
     builders: dict[str, Callable[[], str]] = {
-        "fare": lambda: _fare_reason(row, exp),
+        "fare": lambda: _fare_reason(row, exp, t),
         "speed": lambda: _speed_reason(row, exp),
         "distance": lambda: _distance_reason(row, exp, worst),
-        "duration": lambda: _duration_reason(row, exp),
-        "total": lambda: _total_reason(row, exp, worst),
+        "duration": lambda: _duration_reason(row, exp, worst),
+        "total": lambda: _total_reason(row, t),
         "tip": lambda: _tip_reason(row, exp),
         "tolls": lambda: _tolls_reason(row, exp),
-        "surcharge": lambda: _surcharge_reason(row, exp, worst),
+        "surcharge": lambda: _surcharge_reason(row, exp, worst, t),
         "zone": lambda: _zone_reason(row, worst),
         "time": lambda: _time_reason(row),
     }
@@ -296,12 +542,22 @@ def explain_row(
         best.items(),
         key=lambda item: (not _physically_impossible(row, item[0]), item[0] in context, -item[1][0]),
     )
+    # One reason for the meter's relation between fare, distance and time (see the module docstring).
+    meter_seen = False
+    kept = []
+    for item in ranked:
+        if item[0] in METER_FAMILIES:
+            if meter_seen:
+                continue
+            meter_seen = True
+        kept.append(item)
     # Secondary reasons must be comparable in strength to the strongest one: a $517 total makes the
     # distance look short too, and that consequence is not a second finding.
     strongest = max((z for z, _ in best.values()), default=0.0)
-    ranked = [item for i, item in enumerate(ranked) if i == 0 or item[1][0] >= SECONDARY_SHARE * strongest]
-    ranked = ranked[:max_reasons]
-    return [_reason(family, worst, z, row, exp) for family, (z, worst) in ranked]
+    kept = [item for i, item in enumerate(kept) if i == 0 or item[1][0] >= SECONDARY_SHARE * strongest]
+    kept = kept[:max_reasons]
+    t = _tariff_of(meta)
+    return [_reason(family, worst, z, row, exp, t) for family, (z, worst) in kept]
 
 
 def explain_batch(
@@ -311,7 +567,7 @@ def explain_batch(
     meta: ModelMeta,
     max_reasons: int = 3,
 ) -> list[list[str]]:
-    """0-``max_reasons`` readable reasons per row ([B,17] inputs, [B,K] model outputs)."""
+    """0-``max_reasons`` readable reasons per row ([B, C] inputs, [B, K] model outputs)."""
     if len(rows) != len(feature_errors) or len(rows) != len(feature_expected):
         raise ValueError("rows, feature_errors and feature_expected must have the same batch size")
     if feature_errors.shape[1] != len(meta.feature_names):

@@ -26,7 +26,7 @@ class TritonUnavailable(RuntimeError):
 
 
 class TritonScorer:
-    """Scores encoded trips (``[B, 17]`` float32) on Triton; returns the model's outputs by name."""
+    """Scores encoded trips (``[B, C]`` float32) on Triton; returns the model's outputs by name."""
 
     def __init__(self, settings: TritonSettings) -> None:
         self.settings = settings

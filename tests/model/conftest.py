@@ -32,6 +32,9 @@ NORMAL_TRIP: dict[str, Any] = {
     "tolls_amount": 0.0,
     "improvement_surcharge": 0.3,
     "congestion_surcharge": 2.5,
+    "airport_fee": 0.0,
+    "cbd_congestion_fee": 0.0,
+    "vendor_id": 2,
     "total_amount": 17.8,
 }
 SEED_NORMAL = {"trip_distance": 2.5, "fare_amount": 12.5, "duration_minutes": 15}

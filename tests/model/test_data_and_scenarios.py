@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from export import data, scenarios
-from taxifraud.wire import CHARGE_COLUMNS, encode_rows
+from taxifraud.wire import CHARGE_COLUMNS, N_INPUT_COLUMNS, encode_rows, normalize_keys
 from taxifraud.wire import COLUMN_INDEX as C
 
 HAVE_DATA = (data.data_dir() / data.SAMPLES_DIR).is_dir()
@@ -22,8 +22,38 @@ def test_loader_matches_encode_rows() -> None:
     with path.open() as fh:
         records = [r for _, r in zip(range(500), csv.DictReader(fh), strict=False)]
     expected = encode_rows(records)
+    # Fees that did not exist in 2019 carry their true amount, $0, where the file has no column.
+    expected[:, C["airport_fee"]] = 0.0
+    expected[:, C["cbd_congestion_fee"]] = 0.0
     got = data.load_month(month).rows[:500]
     np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-5, equal_nan=True)
+
+
+@needs_data
+def test_recent_loader_reads_tlc_files_as_they_are_and_matches_encode_rows() -> None:
+    """TLC's own column names (``Airport_fee``, ``PULocationID``...) and Parquet timestamps, no renaming by hand."""
+    import pyarrow.parquet as pq
+
+    path = data.data_dir() / data.RECENT_DIR / "yellow_2025-01_head10k.parquet"
+    if not path.exists():
+        pytest.skip("recent TLC samples not available")
+    table = pq.read_table(path).slice(0, 300)
+    records = [normalize_keys(r) for r in table.to_pylist()]
+    expected = encode_rows(records)
+    got = data.table_from_columns(data.read_tlc_file(path), "2025-01").rows[:300]
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-5, equal_nan=True)
+    assert np.isfinite(got[:, C["cbd_congestion_fee"]]).all() and np.isfinite(got[:, C["airport_fee"]]).all()
+
+
+@needs_data
+def test_both_eras_in_every_role() -> None:
+    assert data.recent_available()
+    for role in ("train", "validation", "test"):
+        recent = data.load_recent(role)
+        assert len(recent) > 900, role
+        assert (recent.rows[:, C["pickup_day"]] >= (np.datetime64("2022-12-31") - np.datetime64("1970-01-01")).astype(int)).all()
+    nights = {month for _, month, role, _ in data.RECENT_FILES if role != "train"}
+    assert not nights & {month for _, month, role, _ in data.RECENT_FILES if role == "train"}
 
 
 @needs_data
@@ -35,14 +65,29 @@ def test_month_split_is_disjoint_and_spans_years() -> None:
         assert {m[:4] for m in part} == {"2018", "2019", "2020"}
 
 
+def _day(text: str) -> int:
+    return int((np.datetime64(text) - np.datetime64("1970-01-01")).astype(int))
+
+
 def _clean_rows() -> np.ndarray:
+    """400 ordinary trips: half a Saturday of 2023, half a Wednesday of 2019; half in Queens, half in Midtown."""
     rng = np.random.default_rng(0)
     n = 400
     dist = rng.uniform(0.5, 10, n)
     dur = dist * rng.uniform(3, 6, n)
     fare = 2.5 + 2.5 * dist
-    rows = np.full((n, 17), np.nan, dtype=np.float32)
+    recent = np.arange(n) < n // 2
+    queens = np.arange(n) % 2 == 0
+    rows = np.full((n, N_INPUT_COLUMNS), np.nan, dtype=np.float32)
     for col, v in (
+        ("pickup_day", np.where(recent, _day("2023-06-10"), _day("2019-06-05"))),
+        ("pickup_weekday", np.where(recent, 5.0, 2.0)),
+        ("pickup_hour", 14.2),
+        ("rate_code_id", 1.0),
+        ("pickup_location_id", np.where(queens, 7.0, 161.0)),
+        ("dropoff_location_id", np.where(queens, 82.0, 237.0)),
+        ("airport_fee", 0.0),
+        ("cbd_congestion_fee", 0.0),
         ("trip_distance", dist),
         ("duration_minutes", dur),
         ("fare_amount", fare),
@@ -50,8 +95,8 @@ def _clean_rows() -> np.ndarray:
         ("mta_tax", 0.5),
         ("tip_amount", fare * 0.2),
         ("tolls_amount", 0.0),
-        ("improvement_surcharge", 0.3),
-        ("congestion_surcharge", 2.5),
+        ("improvement_surcharge", np.where(recent, 1.0, 0.3)),
+        ("congestion_surcharge", np.where(queens, 0.0, 2.5)),
         ("payment_type", 1.0),
     ):
         rows[:, C[col]] = v
@@ -68,9 +113,11 @@ def test_scenarios_keep_totals_consistent_except_total_mismatch() -> None:
     base = _clean_rows()
     rng = np.random.default_rng(1)
     for fam in scenarios.FAMILIES:
-        out = fam.apply(base, rng)
-        assert out.shape == base.shape
-        assert not np.array_equal(out, base, equal_nan=True), fam.name
+        pool = base if fam.base_filter is None else base[fam.base_filter(base)]
+        assert len(pool), f"{fam.name}: no base trip qualifies"
+        out = fam.apply(pool, rng)
+        assert out.shape == pool.shape
+        assert not np.array_equal(out, pool, equal_nan=True), fam.name
         gap = _gap(out)
         if fam.name == "total_mismatch":
             assert (gap >= 2.99).all()
@@ -89,6 +136,22 @@ def test_scenarios_describe_their_fraud() -> None:
     assert ratio.min() >= 1.99 and ratio.max() <= 6.01
     assert (scenarios.ride_without_duration(base, rng)[:, C["duration_minutes"]] <= 0.5).all()
     assert (scenarios.charge_without_distance(base, rng)[:, C["trip_distance"]] <= 0.05).all()
+
+
+def test_context_overcharges_bill_the_tariff_amount_where_the_rule_does_not_apply() -> None:
+    base = _clean_rows()
+    rng = np.random.default_rng(3)
+    recent_weekend = base[:200]
+    night = scenarios.night_surcharge_by_day(recent_weekend, rng)
+    assert np.allclose(night[:, C["extra"]] - recent_weekend[:, C["extra"]], 1.0)  # the 2022-12-19 night rate
+    old = base[200:]
+    assert np.allclose(scenarios.night_surcharge_by_day(old, rng)[:, C["extra"]] - old[:, C["extra"]], 0.5)
+    outside = base[scenarios._outside_congestion_zone(base)]
+    assert len(outside) and (outside[:, C["pickup_location_id"]] == 7).all()
+    assert (scenarios.congestion_outside_zone(outside, rng)[:, C["congestion_surcharge"]] == 2.5).all()
+    fee_pool = base[scenarios._not_airport_pickup(base)]
+    assert len(fee_pool) == 200, "the airport fee exists only from 2021-04-05: the 2019 half does not qualify"
+    assert (scenarios.airport_fee_off_airport(fee_pool, rng)[:, C["airport_fee"]] == 1.75).all()
 
 
 def _table(rows: list[dict]) -> data.TripTable:
@@ -125,7 +188,7 @@ def test_route_table_learns_a_zone_pair_and_falls_back_for_unseen_pairs() -> Non
 
     graph = FeatureGraph()
     graph.set_zone_boroughs({1: "EWR", 2: "Queens", 3: "Queens", 4: "Manhattan"})
-    rows = np.full((400, 17), np.nan, dtype=np.float32)
+    rows = np.full((400, N_INPUT_COLUMNS), np.nan, dtype=np.float32)
     rows[:, C["pickup_location_id"]] = 2
     rows[:, C["dropoff_location_id"]] = np.where(np.arange(400) < 200, 3, 4)
     rows[:, C["trip_distance"]] = np.where(np.arange(400) < 200, 1.0, 9.0)

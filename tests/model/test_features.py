@@ -1,4 +1,5 @@
-"""The feature graph on hand-made trips: known speed, fare per mile, totals, and missing fields."""
+"""The feature graph on hand-made trips: physics, the fare in tariff units, totals, charges against the
+tariff of the trip's date and place, and missing fields."""
 
 from __future__ import annotations
 
@@ -8,14 +9,31 @@ import numpy as np
 import pytest
 import torch
 
+from export.data import TARIFF_PATH
 from export.features import FEATURE_INDEX, FEATURE_NAMES, FEATURES, FeatureGraph, group_hides
+from taxifraud import tariff
 from taxifraud.wire import COLUMN_INDEX, N_INPUT_COLUMNS, encode_rows
 from tests.model.conftest import NORMAL_TRIP, trip
+
+#: An ordinary 2025 trip as TLC bills it: $3.00 + $0.70 units, $1.00 improvement, $0.75 relief-zone fee.
+TRIP_2025 = {
+    **NORMAL_TRIP,
+    "pickup_datetime": "2025-02-04 14:10:00",
+    "dropoff_datetime": "2025-02-04 14:25:00",
+    "vendor_id": 2,
+    "fare_amount": 17.0,
+    "improvement_surcharge": 1.0,
+    "airport_fee": 0.0,
+    "cbd_congestion_fee": 0.75,
+    "total_amount": 23.75,
+}
 
 
 def features(*txs: dict) -> tuple[np.ndarray, np.ndarray]:
     graph = FeatureGraph()
-    graph.set_zone_boroughs({161: "Manhattan", 237: "Manhattan", 132: "Queens"})
+    graph.set_zone_boroughs({161: "Manhattan", 237: "Manhattan", 132: "Queens", 7: "Queens", 82: "Queens"})
+    graph.set_tariff(tariff.load(TARIFF_PATH))
+    graph.congestion_pass_rate.fill_(0.01)  # 1 in 100 trips of a pair outside the zone pays the surcharge
     feats, mask, _ = graph(torch.from_numpy(encode_rows(list(txs))))
     return feats.numpy(), mask.numpy()
 
@@ -24,25 +42,87 @@ def slog(x: float) -> float:
     return math.copysign(math.log1p(abs(x)), x)
 
 
-def test_known_speed_and_fare_per_mile() -> None:
+def test_known_speed_and_fare_in_meter_units() -> None:
     f, m = features(trip(trip_distance=10.0, dropoff_datetime="2019-06-05 14:40:00", fare_amount=30.0))
     assert m[0].all(), "every feature is computable from a full trip"
     assert f[0, FEATURE_INDEX["speed_mph"]] == pytest.approx(math.log1p(20.0), rel=1e-5)  # 10 mi in 30 min
-    assert f[0, FEATURE_INDEX["fare_per_mile"]] == pytest.approx(slog(3.0), rel=1e-5)
-    assert f[0, FEATURE_INDEX["fare_per_minute"]] == pytest.approx(slog(1.0), rel=1e-5)
+    units = (30.0 - 2.5) / 0.5  # the 2012-2022 tariff: $2.50 + $0.50 a unit
+    assert f[0, FEATURE_INDEX["fare_units"]] == pytest.approx(slog(units), rel=1e-5)
+    assert f[0, FEATURE_INDEX["units_per_mile"]] == pytest.approx(slog(units / 10.0), rel=1e-5)
+    assert f[0, FEATURE_INDEX["units_per_minute"]] == pytest.approx(slog(units / 30.0), rel=1e-5)
     assert f[0, FEATURE_INDEX["distance"]] == pytest.approx(slog(10.0), rel=1e-5)
 
 
-def test_total_gap_accepts_both_vendor_conventions_and_sees_padding() -> None:
+def test_an_ordinary_2025_trip_is_ordinary_against_its_tariff() -> None:
+    """The 2022 fare increase, the $1 improvement surcharge and the 2025 relief-zone fee are not deviations."""
+    f, m = features(TRIP_2025, NORMAL_TRIP)
+    for name in (
+        "total_gap",
+        "improvement_vs_tariff",
+        "mta_tax_vs_tariff",
+        "congestion_vs_tariff",
+        "cbd_fee_vs_tariff",
+        "airport_fee_vs_tariff",
+        "extra_vs_tariff",
+        "congestion_unexpected",
+        "cbd_fee_unexpected",
+        "airport_fee_unexpected",
+        "fare_above_meter",
+    ):
+        assert f[0, FEATURE_INDEX[name]] == pytest.approx(0.0, abs=1e-5), name
+    # The same trip priced in 2025 units: ($17 - $3) / $0.70 = 20 units, as ($12.50 - $2.50) / $0.50 was in 2019.
+    assert f[0, FEATURE_INDEX["fare_units"]] == pytest.approx(slog(20.0), rel=1e-5)
+    assert f[1, FEATURE_INDEX["fare_units"]] == pytest.approx(slog(20.0), rel=1e-5)
+
+
+def test_charges_the_tariff_does_not_allow_stand_out() -> None:
+    f, _ = features(
+        {**TRIP_2025, "improvement_surcharge": 0.3, "total_amount": 23.05},  # the pre-2023 amount in 2025
+        {**NORMAL_TRIP, "cbd_congestion_fee": 0.75, "total_amount": 18.55},  # a 2025 fee on a 2019 trip
+        {**TRIP_2025, "extra": 1.0, "total_amount": 24.75},  # the night surcharge at 14:10
+        {**TRIP_2025, "pickup_location_id": 7, "dropoff_location_id": 82},  # congestion surcharge, Queens only
+        {**TRIP_2025, "airport_fee": 1.75, "total_amount": 25.5},  # airport fee on a Midtown pickup
+        {**TRIP_2025, "rate_code_id": 2, "fare_amount": 70.0, "total_amount": 76.75},  # JFK flat, no JFK end
+        {**TRIP_2025, "extra": 2.5, "dropoff_datetime": "2025-02-04 16:05:00", "total_amount": 26.25},  # ran into 4 pm
+    )
+    assert f[0, FEATURE_INDEX["improvement_vs_tariff"]] == pytest.approx(slog(0.3), rel=1e-4)
+    assert f[1, FEATURE_INDEX["cbd_fee_vs_tariff"]] == pytest.approx(slog(0.75), rel=1e-4)
+    assert f[2, FEATURE_INDEX["extra_vs_tariff"]] == pytest.approx(slog(1.0), rel=1e-4)
+    assert f[3, FEATURE_INDEX["congestion_unexpected"]] == pytest.approx(math.log(100.0), rel=1e-5)
+    assert f[4, FEATURE_INDEX["airport_fee_unexpected"]] == 1.0
+    assert f[4, FEATURE_INDEX["total_gap"]] == pytest.approx(0.0, abs=1e-5), "the total follows its parts"
+    assert f[5, FEATURE_INDEX["jfk_rate_off_route"]] == 1.0
+    assert f[6, FEATURE_INDEX["extra_vs_tariff"]] == pytest.approx(0.0, abs=1e-5), "rush hour began during the ride"
+
+
+def test_fare_above_what_the_meter_can_bill() -> None:
+    # 2.5 mi in 15 min in 2019: at most $2.50 + $0.50 x (12.5 + 15) = $16.25.
+    f, _ = features(trip(fare_amount=16.0), trip(fare_amount=26.25), trip(fare_amount=26.25, rate_code_id=5))
+    above = f[:, FEATURE_INDEX["fare_above_meter"]]
+    assert above[0] == 0.0
+    assert above[1] == pytest.approx(slog(10.0), rel=1e-4)
+    assert above[2] == 0.0, "a negotiated fare is not bound by the meter"
+
+
+def test_total_gap_accepts_every_vendor_convention_and_sees_padding() -> None:
     f, _ = features(
         NORMAL_TRIP,
         trip(total_amount=15.3),  # vendor 1: congestion surcharge left out of the total
+        trip(extra=2.5, total_amount=17.8),  # vendor 1: congestion surcharge folded into extra as well
         trip(total_amount=55.8),  # $38 more than the parts
+        {**TRIP_2025, "cbd_congestion_fee": None},  # an old-layout client: the fee sits in the total unitemised
     )
     gap = f[:, FEATURE_INDEX["total_gap"]]
-    assert gap[0] == pytest.approx(0.0, abs=1e-5)
-    assert gap[1] == pytest.approx(0.0, abs=1e-5)
-    assert gap[2] == pytest.approx(slog(38.0), rel=1e-4)
+    assert gap[:3] == pytest.approx([0.0, 0.0, 0.0], abs=1e-5)
+    assert gap[3] == pytest.approx(slog(38.0), rel=1e-4)
+    assert gap[4] == pytest.approx(0.0, abs=1e-5)
+
+
+def test_a_dateless_record_is_priced_by_the_current_tariff() -> None:
+    f, _ = features({"trip_distance": 2.5, "fare_amount": 17.0, "duration_minutes": 15})
+    current = tariff.load(TARIFF_PATH).current().amounts
+    units = (17.0 - current["initial_charge"]) / current["unit_charge"]
+    assert f[0, FEATURE_INDEX["fare_units"]] == pytest.approx(slog(units), rel=1e-5)
 
 
 def test_zero_and_negative_duration_make_speed_explode_not_nan() -> None:
@@ -65,11 +145,20 @@ def test_missing_fields_mask_exactly_the_features_that_need_them() -> None:
         spec.name for spec in FEATURES if set(spec.inputs) <= {"trip_distance", "fare_amount", "duration_minutes"}
     }
     assert {FEATURE_NAMES[k] for k in np.flatnonzero(m[1])} == seed_computable
-    assert seed_computable == {"distance", "duration", "speed_mph", "fare", "fare_per_mile", "fare_per_minute"}
+    assert seed_computable == {
+        "distance",
+        "duration",
+        "speed_mph",
+        "fare_units",
+        "units_per_mile",
+        "units_per_minute",
+        "fare_above_meter",
+    }
 
 
 def test_inf_counts_as_missing_and_all_nan_row_is_finite() -> None:
     graph = FeatureGraph()
+    graph.set_tariff(tariff.load(TARIFF_PATH))
     raw = torch.full((2, N_INPUT_COLUMNS), float("nan"))
     raw[1, COLUMN_INDEX["fare_amount"]] = float("inf")
     f, m, present = graph(raw)

@@ -56,11 +56,19 @@ def test_garbage_never_produces_nan(scorer) -> None:
 
 def test_errors_are_zero_exactly_where_features_cannot_be_computed(scorer, meta, rows_of) -> None:
     out = scorer.infer(rows_of({"fare_amount": 400.0, "trip_distance": 1.0, "duration_minutes": 8}))
-    computable = {"distance", "duration", "speed_mph", "fare", "fare_per_mile", "fare_per_minute"}
+    computable = {
+        "distance",
+        "duration",
+        "speed_mph",
+        "fare_units",
+        "units_per_mile",
+        "units_per_minute",
+        "fare_above_meter",
+    }
     for k, name in enumerate(meta.feature_names):
         if name not in computable:
             assert out["feature_errors"][0, k] == 0.0, name
-    assert out["feature_errors"][0, meta.feature_index("fare")] > meta.reason_min_z
+    assert out["feature_errors"][0, meta.feature_index("fare_above_meter")] > meta.reason_min_z
 
 
 def test_bad_width_is_refused(scorer) -> None:

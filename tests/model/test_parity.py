@@ -11,13 +11,17 @@ import torch
 
 from export.export_onnx import PARITY_TOL, compare, export_onnx, parity_rows, torch_outputs
 from export.model import FraudAutoencoder
+from export.data import TARIFF_PATH
+from taxifraud import tariff
 from taxifraud.onnx_scorer import OnnxScorer
-from tests.model.conftest import ONNX_PATH, REPOSITORY
+from taxifraud.wire import N_INPUT_COLUMNS, encode_rows
+from tests.model.conftest import NORMAL_TRIP, ONNX_PATH, REPOSITORY
 
 
 def _rows() -> np.ndarray:
     rng = np.random.default_rng(3)
-    real = np.abs(rng.normal([3, 15, 14, 0.5, 0.5, 2, 0, 0.3, 2.5, 20, 1, 1, 1, 150, 150, 12, 3], 2, (300, 17)))
+    base = encode_rows([NORMAL_TRIP, {**NORMAL_TRIP, "pickup_datetime": "2025-02-04 21:10:00"}])
+    real = base[rng.integers(0, 2, 300)] * np.abs(rng.normal(1.0, 0.3, (300, N_INPUT_COLUMNS)))
     return parity_rows(real.astype(np.float32))
 
 
@@ -25,6 +29,7 @@ def test_torch_and_onnxruntime_agree(tmp_path: Path) -> None:
     torch.manual_seed(0)
     model = FraudAutoencoder(hidden=(32, 16), bottleneck=6).eval()
     model.features.set_zone_boroughs({i: "Manhattan" if i % 2 else "Queens" for i in range(1, 264)})
+    model.features.set_tariff(tariff.load(TARIFF_PATH))
     model.spread.uniform_(0.5, 2.0)
     model.threshold.fill_(1.5)
     export_onnx(model, tmp_path / "fraud_autoencoder" / "1" / "model.onnx")
@@ -83,6 +88,6 @@ def test_triton_refuses_a_bad_request_alone(triton_grpc: str) -> None:
     bad.set_data_from_numpy(np.zeros((2, 16), np.float32))
     with pytest.raises(InferenceServerException):
         client.infer("fraud_autoencoder", [bad])
-    good = grpcclient.InferInput("trip_fields", [1, 17], "FP32")
-    good.set_data_from_numpy(np.full((1, 17), np.nan, np.float32))
+    good = grpcclient.InferInput("trip_fields", [1, N_INPUT_COLUMNS], "FP32")
+    good.set_data_from_numpy(np.full((1, N_INPUT_COLUMNS), np.nan, np.float32))
     assert client.infer("fraud_autoencoder", [good]).as_numpy("anomaly_score").shape == (1, 1)

@@ -11,13 +11,14 @@ import torch
 from export import calibrate
 from export.model import FraudAutoencoder
 from taxifraud.model_meta import ModelMeta
-from tests.model.conftest import REPOSITORY
+from taxifraud.wire import N_INPUT_COLUMNS, encode_rows
+from tests.model.conftest import NORMAL_TRIP, REPOSITORY
 
 
 def test_is_fraud_is_score_above_the_meta_threshold(scorer, meta) -> None:
     rng = np.random.default_rng(1)
-    base = np.array([[2.5, 15, 12.5, 0, 0.5, 2, 0, 0.3, 2.5, 17.8, 1, 1, 1, 161, 237, 14.2, 2]], dtype=np.float32)
-    rows = base * rng.lognormal(0, 0.8, size=(4000, 17)).astype(np.float32)
+    base = encode_rows([NORMAL_TRIP])
+    rows = base * rng.lognormal(0, 0.8, size=(4000, N_INPUT_COLUMNS)).astype(np.float32)
     out = scorer.infer(rows)
     score, flag = out["anomaly_score"][:, 0], out["is_fraud"][:, 0]
     assert flag.any() and not flag.all(), "the sample must straddle the threshold to test anything"
@@ -39,7 +40,7 @@ def test_fit_threshold_keeps_both_field_sets_within_budget() -> None:
     torch.manual_seed(0)
     model = FraudAutoencoder(hidden=(16, 8), bottleneck=4).eval()
     rng = np.random.default_rng(0)
-    rows = np.abs(rng.normal(5, 2, size=(5000, 17))).astype(np.float32)
+    rows = np.abs(rng.normal(5, 2, size=(5000, N_INPUT_COLUMNS))).astype(np.float32)
     result = calibrate.fit_threshold(model, rows, 0.01)
     assert result["validation_fpr_full"] <= 0.01 and result["validation_fpr_seed"] <= 0.01
     assert result["threshold"] == max(result["quantile_full"], result["quantile_seed"])
@@ -58,7 +59,7 @@ def test_meta_refuses_foreign_input_columns() -> None:
 def test_budget_schedule_runs_from_seed_to_full_budget() -> None:
     b = calibrate.budget_schedule(0.002, 0.005)
     assert b[3] == pytest.approx(0.005) and b[0] == pytest.approx(0.005)
-    assert b[14] == pytest.approx(0.002) and b[17] == pytest.approx(0.002)
+    assert b[calibrate.RICH_COLUMNS] == pytest.approx(0.002) and b[N_INPUT_COLUMNS] == pytest.approx(0.002)
     assert np.all(np.diff(b) <= 1e-12), "more fields never buy a larger false-positive budget"
 
 
@@ -67,7 +68,7 @@ def test_score_unit_is_the_tail_quantile_per_field_count() -> None:
     torch.manual_seed(0)
     model = FraudAutoencoder(hidden=(16, 8), bottleneck=4).eval()
     rng = np.random.default_rng(0)
-    rows = np.abs(rng.normal(5, 2, size=(6000, 17))).astype(np.float32)
+    rows = np.abs(rng.normal(5, 2, size=(6000, N_INPUT_COLUMNS))).astype(np.float32)
     seed_rows = calibrate.only_fields(rows, ("trip_distance", "fare_amount", "duration_minutes"))
     budgets = calibrate.budget_schedule(0.01, 0.05)
     model.score_scale.copy_(torch.from_numpy(calibrate.fit_score_scale(model, [rows, seed_rows], budgets)))

@@ -58,3 +58,24 @@ def test_judge_counts_confusion_and_families() -> None:
     quality, families = judge(labels, seen)
     assert (quality.tp, quality.fp, quality.fn, quality.tn) == (1, 1, 1, 1)
     assert families == {"fare_inflation": (1, 2)}
+
+
+def test_generated_trips_are_priced_by_the_tariff_of_their_date() -> None:
+    """Today's traffic by default (the current period's rates and fees); an older start gives that year's."""
+    from datetime import datetime
+
+    from taxifraud import tariff as tariffs
+    from taxifraud.wire import CHARGE_COLUMNS
+
+    t = tariffs.load()
+    now = list(TripGenerator.from_file(seed=4).trips(300))
+    current = t.current().amounts
+    assert all(trip["improvement_surcharge"] == current["improvement_surcharge"] for trip in now)
+    crz = set(t.zones["congestion_relief_zone"])
+    in_crz = [tr for tr in now if tr["pickup_location_id"] in crz or tr["dropoff_location_id"] in crz]
+    assert in_crz and all(tr["cbd_congestion_fee"] == current["cbd_congestion_fee"] for tr in in_crz)
+    for trip in now:
+        assert trip["total_amount"] == pytest.approx(sum(trip[c] for c in CHARGE_COLUMNS), abs=0.011)
+        assert trip["pickup_datetime"] >= str(t.current().effective_from)
+    old = list(TripGenerator.from_file(seed=4, start=datetime(2019, 6, 3)).trips(50))
+    assert all(trip["improvement_surcharge"] == 0.3 and trip["cbd_congestion_fee"] == 0.0 for trip in old)

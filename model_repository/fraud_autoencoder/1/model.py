@@ -18,7 +18,6 @@ import triton_python_backend_utils as pb_utils
 
 INPUT = "trip_fields"
 OUTPUTS = ("anomaly_score", "is_fraud", "feature_errors", "feature_expected")
-WIDTH = 17
 
 
 class TritonPythonModel:
@@ -32,6 +31,8 @@ class TritonPythonModel:
         opts.inter_op_num_threads = 1
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         self.session = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+        # The row width comes from the config (which the export writes from the graph), never from code.
+        self.width = int(pb_utils.get_input_config_by_name(self.model_config, INPUT)["dims"][0])
         self.output_dtypes = {}
         for name in OUTPUTS:
             cfg = pb_utils.get_output_config_by_name(self.model_config, name)
@@ -43,14 +44,14 @@ class TritonPythonModel:
         gc.set_threshold(10_000, *gc.get_threshold()[1:])
 
     def _check(self, tensor):
-        """The request's rows as float32 [n, 17], or an error message (the request fails alone)."""
+        """The request's rows as float32 [n, width], or an error message (the request fails alone)."""
         if tensor is None:
             return None, f"missing input {INPUT}"
         rows = tensor.as_numpy()
         if rows.dtype != np.float32:
             return None, f"{INPUT} must be FP32, got {rows.dtype}"
-        if rows.ndim != 2 or rows.shape[1] != WIDTH:
-            return None, f"{INPUT} must be [batch, {WIDTH}], got {list(rows.shape)}"
+        if rows.ndim != 2 or rows.shape[1] != self.width:
+            return None, f"{INPUT} must be [batch, {self.width}], got {list(rows.shape)}"
         return rows, None
 
     def execute(self, requests):
