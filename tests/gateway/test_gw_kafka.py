@@ -130,3 +130,16 @@ def test_in_flight_bound_is_503_queue_full(settings_factory: Callable[..., Setti
         assert client.post("/transactions", json=[SEED_BODY] * 3).status_code == 202
         assert metric(client, 'gateway_produce_failures_total{reason="queue_full"}') >= 4
     assert len(read_topic(settings, settings.topic_transactions, 4, timeout=3)) == 3  # nothing of the 503
+
+
+@pytest.mark.integration
+def test_tlc_record_is_stored_under_wire_names(client: TestClient, settings: Settings) -> None:
+    """A 2025 record exactly as TLC writes it reaches the topic renamed, every value kept."""
+    from gateway.app import TLC_RECORD_EXAMPLE
+
+    resp = client.post("/transactions", json=TLC_RECORD_EXAMPLE)
+    assert resp.status_code == 202, resp.text
+    [msg] = read_topic(settings, settings.topic_transactions, 1)
+    stored = {k: v for k, v in msg.items() if not k.startswith("_") and k not in ("ingested_at", "transaction_id")}
+    assert stored == wire.normalize_keys(TLC_RECORD_EXAMPLE)
+    assert {"airport_fee", "cbd_congestion_fee", "pickup_location_id"} <= set(msg)
