@@ -303,7 +303,9 @@ def batches_for(
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="taxifraud replay", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", nargs="*", help="TLC trip files (CSV/Parquet); default: calibrated generator")
+    parser.add_argument(
+        "--data", nargs="*", help="trip files, CSV or Parquet, TLC's as published or wire names; default: generator"
+    )
     parser.add_argument("--count", type=int, default=None, help="trips to send")
     parser.add_argument("--duration", type=float, default=None, help="seconds to send for")
     parser.add_argument("--rate", type=float, default=1000.0, help="transactions/s; 0 = as fast as possible")

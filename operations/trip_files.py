@@ -92,9 +92,10 @@ def read_trips(path: str | Path) -> Iterator[dict[str, Any]]:
 
 # -- CSV ----------------------------------------------------------------------------------------------
 def _open_text(path: Path) -> IO[str]:
+    """Text of a CSV; ``utf-8-sig`` drops the byte-order mark that spreadsheet exports put before the header."""
     if path.suffix.lower() == ".gz":
-        return gzip.open(path, "rt", newline="")
-    return open(path, newline="")
+        return gzip.open(path, "rt", encoding="utf-8-sig", newline="")
+    return open(path, encoding="utf-8-sig", newline="")
 
 
 def _read_csv(path: Path) -> Iterator[dict[str, Any]]:

@@ -188,6 +188,12 @@ def test_gzipped_csv_and_short_rows(tmp_path: Path) -> None:
     ]
 
 
+def test_byte_order_mark_before_the_header(tmp_path: Path) -> None:
+    path = tmp_path / "excel.csv"
+    path.write_bytes("VendorID,trip_distance\n2,1.5\n".encode("utf-8-sig"))
+    assert list(read_trips(path)) == [{"vendor_id": 2, "trip_distance": 1.5}]
+
+
 def test_records_in_chunks() -> None:
     chunks = list(records_in_chunks(({"i": i} for i in range(10)), 4))
     assert [len(c) for c in chunks] == [4, 4, 2]
