@@ -223,6 +223,8 @@ class Transaction(TypedDict, total=False):
 
 WIRE_FIELDS: tuple[str, ...] = tuple(Transaction.__annotations__)
 _WIRE_KEYS = frozenset(WIRE_FIELDS)
+#: TLC's spellings as TLC (or a lower-casing copy) writes them, looked up before the any-case rule.
+_SPELLINGS = {**wire.TLC_ALIASES, **{k.lower(): v for k, v in wire.TLC_ALIASES.items()}, **{w: w for w in WIRE_FIELDS}}
 
 ONE = TypeAdapter(Transaction)
 
@@ -294,7 +296,7 @@ def to_wire_names(raw: dict[str, Any], loc: tuple[Any, ...]) -> tuple[dict[str, 
     sent_as: dict[str, str] = {}
     issues = []
     for key, value in raw.items():
-        name = wire.wire_name(key)
+        name = _SPELLINGS.get(key) or wire.wire_name(key)
         if name in out:
             first = sent_as.get(name, name)
             issues.append(
