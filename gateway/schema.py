@@ -193,8 +193,9 @@ _SCHEMA_EXTRA: dict[str, Any] = {
 
 @with_config(ConfigDict(extra="forbid", title="Transaction", json_schema_extra=_SCHEMA_EXTRA))
 class Transaction(TypedDict, total=False):
-    """One taxi trip payment under its wire names; TLC's own column names (``VendorID``, ``PULocationID``,
-    ``Airport_fee``... in any case) are accepted too and renamed. Rules: :mod:`gateway.schema`."""
+    """One taxi trip payment under its wire names. TLC's own column names (`VendorID`, `PULocationID`,
+    `Airport_fee`, ..., in any case) are accepted too and renamed; a field sent under two names is a 422.
+    Rules: the gateway README, "Validation"."""
 
     transaction_id: Identifier | None
     taxi_id: Identifier | None
