@@ -247,13 +247,40 @@ def _body_spec(max_batch: int, example: dict[str, Any]) -> dict[str, Any]:
                 "schema": {
                     "anyOf": [ref, {"type": "array", "items": ref, "minItems": 1, "maxItems": max_batch}],
                 },
-                "example": example,
+                "examples": {
+                    "wire": {"summary": "wire field names", "value": example},
+                    "tlc": {"summary": "a 2025 record exactly as TLC writes it", "value": TLC_RECORD_EXAMPLE},
+                },
             }
         },
     }
 
 
 SHORT_EXAMPLE: dict[str, Any] = {"trip_distance": 2.5, "fare_amount": 12.50, "duration_minutes": 15}
+#: The first trip of TLC's January 2025 yellow-taxi file, exactly as TLC writes it (its column names;
+#: a JSON encoder's rendering of its Parquet types): accepted as it is, see :mod:`gateway.schema`.
+TLC_RECORD_EXAMPLE: dict[str, Any] = {
+    "VendorID": 1,
+    "tpep_pickup_datetime": "2025-01-01T00:18:38",
+    "tpep_dropoff_datetime": "2025-01-01T00:26:59",
+    "passenger_count": 1.0,
+    "trip_distance": 1.6,
+    "RatecodeID": 1.0,
+    "store_and_fwd_flag": "N",
+    "PULocationID": 229,
+    "DOLocationID": 237,
+    "payment_type": 1,
+    "fare_amount": 10.0,
+    "extra": 3.5,
+    "mta_tax": 0.5,
+    "tip_amount": 3.0,
+    "tolls_amount": 0.0,
+    "improvement_surcharge": 1.0,
+    "total_amount": 18.0,
+    "congestion_surcharge": 2.5,
+    "Airport_fee": 0.0,
+    "cbd_congestion_fee": 0.0,
+}
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:

@@ -17,11 +17,13 @@ extra, mta_tax, tip_amount,   number or null, -10,000 .. 10,000 $
 tolls_amount,
 improvement_surcharge,
 total_amount,
-congestion_surcharge
+congestion_surcharge,
+airport_fee,
+cbd_congestion_fee
 duration_minutes              number or null, 0 .. 1440 (24 h)
 pickup/dropoff_datetime       string or null: ISO 8601 / RFC 3339, or TLC ``YYYY-MM-DD HH:MM:SS``,
                               ``MM/DD/YYYY HH:MM:SS AM``; year 2000 .. 2100; local (meter) time
-passenger_count               integer or null, 0 .. 9
+passenger_count               integer or null, 0 .. 9 (TLC's Parquet ``1.0`` is an integer)
 vendor_id                     integer or null, 1 .. 99
 rate_code_id                  integer or null, one of 1 .. 6 or 99 (TLC: 99 = unknown)
 payment_type                  integer or null, 0 .. 6 (TLC codes; 0 = flex fare)
@@ -36,12 +38,35 @@ derived by :func:`taxifraud.wire.encode_rows`); when both datetimes are given, d
 before pickup, and a derived duration must be at most 1440 minutes.
 
 Types are strict: a number must be a JSON number (``"12.5"`` and ``true`` are rejected), an integer field
-also accepts an integral float such as ``1.0`` (what pandas writes for nullable integer columns).
+also accepts an integral float such as ``1.0`` (what TLC's Parquet files and pandas write for nullable
+integer columns such as ``passenger_count`` and ``RatecodeID``). A timestamp is text: TLC's CSV text
+``2025-02-01 00:12:34``, or ISO 8601 as a JSON encoder writes a Parquet timestamp
+(``2025-02-01T00:12:34``, ``2025-02-01T00:12:34.000``); epoch numbers are rejected, their unit and zone
+being a guess.
 
-Unknown fields are **rejected** (422 naming each one): a typo such as ``fare`` for ``fare_amount``, or a raw
-TLC column name such as ``PULocationID``, would otherwise reach the model as a silently missing feature.
-``ingested_at`` is server-owned and is rejected too. ``null`` means "missing" (NaN for the model) for every
-optional field.
+Field names: every wire name above, or TLC's own column name for it, in any case (the record exactly as
+TLC writes it, 2018 to today):
+
+==========================  ==================================================
+TLC column                  wire field
+==========================  ==================================================
+``VendorID``                ``vendor_id``
+``tpep_pickup_datetime``    ``pickup_datetime`` (``lpep_`` too)
+``tpep_dropoff_datetime``   ``dropoff_datetime`` (``lpep_`` too)
+``RatecodeID``              ``rate_code_id``
+``PULocationID``            ``pickup_location_id``
+``DOLocationID``            ``dropoff_location_id``
+``Airport_fee``             ``airport_fee``
+==========================  ==================================================
+
+(TLC's other columns already have their wire name.) :func:`to_wire_names` renames them before validation,
+so what is produced to Kafka always carries wire names, and an error names the key as the client sent it.
+A record that gives one field under two spellings (``PULocationID`` and ``pickup_location_id``) is
+rejected with a 422 naming both, since which value is meant cannot be known.
+
+Unknown fields are **rejected** (422 naming each one): a typo such as ``fare`` for ``fare_amount`` would
+otherwise reach the model as a silently missing feature. ``ingested_at`` is server-owned and is rejected
+too. ``null`` means "missing" (NaN for the model) for every optional field.
 
 A body is one transaction object or a non-empty JSON array of them (at most ``GATEWAY_MAX_BATCH``, else
 413). Errors come back as ``{"detail": [{"loc": ["body", <index>, <field>], "msg": ..., "type": ...}]}``.
@@ -168,7 +193,9 @@ _SCHEMA_EXTRA: dict[str, Any] = {
 
 @with_config(ConfigDict(extra="forbid", title="Transaction", json_schema_extra=_SCHEMA_EXTRA))
 class Transaction(TypedDict, total=False):
-    """One taxi trip payment, snake_case TLC field names. See the module docstring for the rules."""
+    """One taxi trip payment under its wire names. TLC's own column names (`VendorID`, `PULocationID`,
+    `Airport_fee`, ..., in any case) are accepted too and renamed; a field sent under two names is a 422.
+    Rules: the gateway README, "Validation"."""
 
     transaction_id: Identifier | None
     taxi_id: Identifier | None
@@ -191,9 +218,14 @@ class Transaction(TypedDict, total=False):
     improvement_surcharge: Amount | None
     total_amount: Amount | None
     congestion_surcharge: Amount | None
+    airport_fee: Amount | None
+    cbd_congestion_fee: Amount | None
 
 
 WIRE_FIELDS: tuple[str, ...] = tuple(Transaction.__annotations__)
+_WIRE_KEYS = frozenset(WIRE_FIELDS)
+#: TLC's spellings as TLC (or a lower-casing copy) writes them, looked up before the any-case rule.
+_SPELLINGS = {**wire.TLC_ALIASES, **{k.lower(): v for k, v in wire.TLC_ALIASES.items()}, **{w: w for w in WIRE_FIELDS}}
 
 ONE = TypeAdapter(Transaction)
 
@@ -254,11 +286,45 @@ def check_trip(tx: Mapping[str, Any], loc: tuple[Any, ...]) -> list[dict[str, An
 _UNKNOWN_FIELD = "Unknown field: not part of the transaction wire format (see the Transaction schema)"
 
 
-def _pydantic_issues(exc: ValidationError, prefix: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
-    return [
-        _issue((*prefix, *err["loc"]), _UNKNOWN_FIELD if err["type"] == "extra_forbidden" else err["msg"], err["type"])
-        for err in exc.errors(include_url=False, include_input=False, include_context=False)
-    ]
+def to_wire_names(raw: dict[str, Any], loc: tuple[Any, ...]) -> tuple[dict[str, Any], dict[str, str], list[Any]]:
+    """Rename TLC's column names (any case) to wire names; returns (record, wire name -> key sent, issues).
+
+    Called only for a record with a key that is not a wire name, so records that already use wire names
+    pay nothing but one set comparison. Keys that are neither pass through unchanged, for the schema to
+    reject as unknown; a field given under two spellings becomes a ``duplicate_field`` issue naming both.
+    """
+    out: dict[str, Any] = {}
+    sent_as: dict[str, str] = {}
+    issues = []
+    for key, value in raw.items():
+        name = _SPELLINGS.get(key) or wire.wire_name(key)
+        if name in out:
+            first = sent_as.get(name, name)
+            issues.append(
+                _issue(
+                    (*loc, key),
+                    f"{first!r} and {key!r} are two spellings of the field {name!r}: send it once",
+                    "duplicate_field",
+                )
+            )
+            continue
+        out[name] = value
+        if name != key:
+            sent_as[name] = key
+    return out, sent_as, issues
+
+
+def _pydantic_issues(
+    exc: ValidationError, prefix: tuple[Any, ...] = (), sent_as: Mapping[str, str] | None = None
+) -> list[dict[str, Any]]:
+    issues = []
+    for err in exc.errors(include_url=False, include_input=False, include_context=False):
+        loc = err["loc"]
+        if sent_as and loc and loc[0] in sent_as:  # name the key as the client spelled it
+            loc = (sent_as[str(loc[0])], *loc[1:])
+        msg = _UNKNOWN_FIELD if err["type"] == "extra_forbidden" else err["msg"]
+        issues.append(_issue((*prefix, *loc), msg, err["type"]))
+    return issues
 
 
 def parse_transactions(body: bytes, max_batch: int) -> tuple[list[dict[str, Any]], bool]:
@@ -273,11 +339,15 @@ def parse_transactions(body: bytes, max_batch: int) -> tuple[list[dict[str, Any]
     except ValueError as exc:
         raise Rejected(422, [_issue((), f"Invalid JSON: {exc}", "json_invalid")]) from None
     if isinstance(data, dict):
+        sent_as: dict[str, str] = {}
+        renamed: list[Any] = []
+        if not _WIRE_KEYS.issuperset(data):  # TLC's column names, or unknown keys for the schema to name
+            data, sent_as, renamed = to_wire_names(data, ())
         try:
             items = [ONE.validate_python(data)]
         except ValidationError as exc:
-            raise Rejected(422, _pydantic_issues(exc)[:MAX_REPORTED_ERRORS]) from None
-        issues = check_trip(items[0], ())
+            raise Rejected(422, (renamed + _pydantic_issues(exc, (), sent_as))[:MAX_REPORTED_ERRORS]) from None
+        issues = renamed + check_trip(items[0], ())
         is_batch = False
     elif isinstance(data, list):
         if not data:
@@ -288,10 +358,14 @@ def parse_transactions(body: bytes, max_batch: int) -> tuple[list[dict[str, Any]
         items = []
         issues = []
         for i, raw in enumerate(data):
+            sent_as = {}
+            if type(raw) is dict and not _WIRE_KEYS.issuperset(raw):  # TLC's names (see to_wire_names)
+                raw, sent_as, renamed = to_wire_names(raw, (i,))
+                issues.extend(renamed)
             try:
                 tx = ONE.validate_python(raw)
             except ValidationError as exc:
-                issues.extend(_pydantic_issues(exc, (i,)))
+                issues.extend(_pydantic_issues(exc, (i,), sent_as))
                 continue
             items.append(tx)
             issues.extend(check_trip(tx, (i,)))

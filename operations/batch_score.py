@@ -1,19 +1,22 @@
-"""``taxifraud score``: batch-score a CSV through the same ONNX graph Triton serves, in-process.
+"""``taxifraud score``: batch-score a trip file through the same ONNX graph Triton serves, in-process.
 
-Every input row yields exactly one output row. Rows that cannot be scored (a missing required
-field, an unparseable value) get an empty score and the reason in ``reasons``: they never vanish.
+The input is a CSV or Parquet file as TLC publishes it, or one with our wire names
+(:mod:`operations.trip_files` reads both). Every input row yields exactly one output row. Rows that
+cannot be scored (a missing required field, an unparseable value) get an empty score and the reason in
+``reasons``: they never vanish.
 """
 
 from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from operations.trip_files import read_trips, records_in_chunks
 from taxifraud import wire
 from taxifraud.config import TritonSettings
 from taxifraud.model_meta import ModelMeta
@@ -22,17 +25,6 @@ from taxifraud.verdicts import build_verdicts
 
 OUTPUT_COLUMNS = ("transaction_id", "score", "is_fraud", "reasons")
 CHUNK_ROWS = 4096
-
-
-def _chunks(reader: Iterator[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
-    chunk: list[dict[str, Any]] = []
-    for record in reader:
-        chunk.append(record)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
 
 
 def score_records(records: list[dict[str, Any]], scorer: OnnxScorer, meta: ModelMeta) -> list[dict[str, Any]]:
@@ -64,23 +56,31 @@ def _unscorable(record: dict[str, Any], reason: str) -> dict[str, Any]:
     return {"transaction_id": record.get("transaction_id"), "score": None, "is_fraud": None, "reasons": [reason]}
 
 
-def score_csv(input_path: str, output_path: str, model_repository: str | None = None) -> tuple[int, int, int]:
-    """Score ``input_path`` into ``output_path``; returns (rows, unscorable rows, flagged rows)."""
+def score_file(input_path: str, output_path: str, model_repository: str | None = None) -> tuple[int, int, int]:
+    """Score ``input_path`` (CSV or Parquet) into the CSV ``output_path``; returns (rows, unscorable, flagged).
+
+    A row without a ``transaction_id`` is named ``<file stem>:<row number>`` (1-based, header excluded).
+    """
     repo = Path(model_repository) if model_repository else TritonSettings().model_repository
     meta = ModelMeta.load(repo)
     scorer = OnnxScorer(repo)
-    stem = Path(input_path).stem
+    return write_scores(read_trips(input_path), output_path, scorer, meta, Path(input_path).stem)
+
+
+def write_scores(
+    records: Iterable[dict[str, Any]], output_path: str, scorer: OnnxScorer, meta: ModelMeta, id_prefix: str
+) -> tuple[int, int, int]:
+    """Score ``records`` in chunks into the CSV ``output_path``, one row each, in order; see :func:`score_file`."""
     count = unscorable = flagged = 0
-    with open(input_path, newline="") as src, open(output_path, "w", newline="") as dst:
+    with open(output_path, "w", newline="") as dst:
         writer = csv.DictWriter(dst, fieldnames=OUTPUT_COLUMNS)
         writer.writeheader()
-        records = (wire.normalize_keys(r) for r in csv.DictReader(src))
         line = 0
-        for chunk in _chunks(records, CHUNK_ROWS):
+        for chunk in records_in_chunks(records, CHUNK_ROWS):
             for record in chunk:
                 line += 1
                 if not record.get("transaction_id"):
-                    record["transaction_id"] = f"{stem}:{line}"
+                    record["transaction_id"] = f"{id_prefix}:{line}"
             for result in score_records(chunk, scorer, meta):
                 count += 1
                 unscorable += result["score"] is None

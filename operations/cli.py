@@ -119,9 +119,9 @@ def cmd_consumer(args: argparse.Namespace) -> int:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    from operations.batch_score import score_csv
+    from operations.batch_score import score_file
 
-    count, unscorable, flagged = score_csv(args.input, args.output, args.model_repository)
+    count, unscorable, flagged = score_file(args.input, args.output, args.model_repository)
     print(f"scored {count} rows -> {args.output}: {flagged} flagged, {unscorable} unscorable (see reasons)")
     return 0
 
@@ -168,8 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("gateway", help="run the HTTP gateway (GATEWAY_* settings)").set_defaults(func=cmd_gateway)
     sub.add_parser("consumer", help="run one streaming consumer (CONSUMER_* settings)").set_defaults(func=cmd_consumer)
 
-    score = sub.add_parser("score", help="score a CSV of trips in-process with the same ONNX graph")
-    score.add_argument("input", help="CSV with wire-field (or TLC) column names")
+    score = sub.add_parser("score", help="score a CSV or Parquet trip file in-process with the same ONNX graph")
+    score.add_argument("input", help="CSV or Parquet, TLC's own files as they are or wire-field column names")
     score.add_argument("-o", "--output", required=True, help="output CSV: transaction_id, score, is_fraud, reasons")
     score.add_argument("--model-repository", default=None, help="default: MODEL_REPOSITORY or ./model_repository")
     score.set_defaults(func=cmd_score)

@@ -1,7 +1,8 @@
 """``taxifraud replay``: send taxi trips into the system at a chosen rate, with labelled injected fraud.
 
-Sources: real TLC files (CSV or Parquet, TLC's own column names or ours) or the calibrated generator
-(:mod:`operations.traffic`) when no file is given. Targets: the HTTP gateway (what clients do) or
+Sources: real TLC files as TLC publishes them (CSV or Parquet, any of TLC's column spellings or ours, read
+by :mod:`operations.trip_files`) or the calibrated generator (:mod:`operations.traffic`) when no file is
+given. Targets: the HTTP gateway (what clients do) or
 straight to Kafka (to load the consumer alone). Every trip gets a ``transaction_id`` that encodes
 nothing; the labels (which ids carry injected fraud, and of which family) stay with the caller, so
 the system under test cannot peek at them.
@@ -11,8 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import csv
 import itertools
 import logging
 import sys
@@ -30,7 +29,7 @@ import orjson
 
 from operations.fraud_injection import FAMILIES, inject
 from operations.traffic import TripGenerator
-from taxifraud import wire
+from operations.trip_files import read_trips
 from taxifraud.config import KafkaSettings
 
 log = logging.getLogger(__name__)
@@ -39,44 +38,6 @@ GENERATOR_POOL = 20_000
 
 
 # -- sources ------------------------------------------------------------------------------------
-def read_trip_file(path: Path) -> Iterator[dict[str, Any]]:
-    """Trips from a CSV or Parquet file with TLC or wire column names, as wire dicts."""
-    if path.suffix.lower() in (".parquet", ".pq"):
-        try:
-            import pyarrow.parquet as pq
-        except ImportError as exc:  # pragma: no cover - depends on the install
-            raise SystemExit("reading Parquet needs pyarrow: pip install pyarrow") from exc
-        table = pq.read_table(path)
-        for batch in table.to_batches(max_chunksize=8192):
-            for record in batch.to_pylist():
-                yield _clean(wire.normalize_keys(record))
-    else:
-        with open(path, newline="") as fh:
-            for record in csv.DictReader(fh):
-                yield _clean(wire.normalize_keys(record))
-
-
-def _clean(record: dict[str, Any]) -> dict[str, Any]:
-    """Drop empty cells and render datetimes as text, so the JSON body is what a client would send."""
-    out: dict[str, Any] = {}
-    for key, value in record.items():
-        if value is None or value == "":
-            continue
-        if hasattr(value, "strftime"):
-            value = value.strftime("%Y-%m-%d %H:%M:%S")
-        elif isinstance(value, str) and key not in (
-            "pickup_datetime",
-            "dropoff_datetime",
-            "store_and_fwd_flag",
-            "transaction_id",
-            "taxi_id",
-        ):
-            with contextlib.suppress(ValueError):
-                value = float(value)
-        out[key] = value
-    return out
-
-
 @dataclass
 class LabelledTrips:
     """An endless or bounded stream of (transaction, fraud family or None).
@@ -141,7 +102,7 @@ def trip_source(data: list[str] | None, seed: int) -> Iterator[dict[str, Any]]:
     """Trips from files (cycled, so a run can outlast them) or from the calibrated generator."""
     if data:
         paths = [Path(p) for p in data]
-        return itertools.cycle(itertools.chain.from_iterable(read_trip_file(p) for p in paths))
+        return itertools.cycle(itertools.chain.from_iterable(read_trips(p) for p in paths))
     # Generating a trip costs ~100 us of Python; a load generator that must outrun the system under
     # test cycles through a pre-generated pool instead (ids, and injected fraud, still differ per send).
     return itertools.cycle(list(TripGenerator.from_file(seed=seed).trips(GENERATOR_POOL)))
@@ -342,7 +303,9 @@ def batches_for(
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="taxifraud replay", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", nargs="*", help="TLC trip files (CSV/Parquet); default: calibrated generator")
+    parser.add_argument(
+        "--data", nargs="*", help="trip files, CSV or Parquet, TLC's as published or wire names; default: generator"
+    )
     parser.add_argument("--count", type=int, default=None, help="trips to send")
     parser.add_argument("--duration", type=float, default=None, help="seconds to send for")
     parser.add_argument("--rate", type=float, default=1000.0, help="transactions/s; 0 = as fast as possible")

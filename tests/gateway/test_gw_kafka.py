@@ -130,3 +130,40 @@ def test_in_flight_bound_is_503_queue_full(settings_factory: Callable[..., Setti
         assert client.post("/transactions", json=[SEED_BODY] * 3).status_code == 202
         assert metric(client, 'gateway_produce_failures_total{reason="queue_full"}') >= 4
     assert len(read_topic(settings, settings.topic_transactions, 4, timeout=3)) == 3  # nothing of the 503
+
+
+@pytest.mark.integration
+def test_tlc_record_is_stored_under_wire_names(client: TestClient, settings: Settings) -> None:
+    """A 2025 record exactly as TLC writes it reaches the topic renamed, every value kept."""
+    from gateway.app import TLC_RECORD_EXAMPLE
+
+    resp = client.post("/transactions", json=TLC_RECORD_EXAMPLE)
+    assert resp.status_code == 202, resp.text
+    [msg] = read_topic(settings, settings.topic_transactions, 1)
+    stored = {k: v for k, v in msg.items() if not k.startswith("_") and k not in ("ingested_at", "transaction_id")}
+    assert stored == wire.normalize_keys(TLC_RECORD_EXAMPLE)
+    assert {"airport_fee", "cbd_congestion_fee", "pickup_location_id"} <= set(msg)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("name", ["yellow_2025-01_head10k.parquet", "yellow_2024-11_head10k.csv"])
+def test_replay_of_tlc_files_over_http_is_stored(settings: Settings, name: str) -> None:
+    """``taxifraud replay --data`` on TLC's own files: every trip accepted by a real gateway and on the topic."""
+    import asyncio
+
+    from gw_helpers import serve_in_thread
+
+    from operations.replay import LabelledTrips, ReplayStats, batches_for, send_http, trip_source
+    from tests.recent_files import recent_file
+
+    path = recent_file(name)
+    n = 2000
+    trips = LabelledTrips(trip_source([str(path)], seed=0), fraud_rate=0.0, seed=0, run_id="tlc")
+    stats = ReplayStats()
+    with serve_in_thread(create_app(settings)) as url:
+        asyncio.run(send_http(batches_for(trips, 100, n, None, 0), url, 0, 4, stats))
+    assert (stats.sent, stats.accepted, stats.rejected, stats.errors) == (n, n, 0, 0), stats.error_samples
+    stored = read_topic(settings, settings.topic_transactions, n)
+    assert sorted(m["transaction_id"] for m in stored) == sorted(trips.labels)
+    assert all(set(m) - {"_key", "_partition", "ingested_at"} <= set(wire.WIRE_FIELDS) for m in stored)
+    assert any("airport_fee" in m for m in stored)

@@ -25,7 +25,8 @@ JSON = st.recursive(
 )
 FIELD_NAMES = st.sampled_from(
     ["trip_distance", "fare_amount", "duration_minutes", "pickup_datetime", "dropoff_datetime", "tip_amount",
-     "passenger_count", "rate_code_id", "payment_type", "taxi_id", "transaction_id", "store_and_fwd_flag", "x"]
+     "passenger_count", "rate_code_id", "payment_type", "taxi_id", "transaction_id", "store_and_fwd_flag", "x",
+     "PULocationID", "pickup_location_id", "Airport_fee", "airport_fee", "RATECODEID", "tpep_pickup_datetime"]
 )  # fmt: skip
 NEAR_MISS = st.dictionaries(FIELD_NAMES, JSON, max_size=10)
 

@@ -41,6 +41,8 @@ FULL = {
     "improvement_surcharge": 0.3,
     "total_amount": 19.8,
     "congestion_surcharge": 2.5,
+    "airport_fee": 0.0,
+    "cbd_congestion_fee": 0.0,
 }
 
 
@@ -58,9 +60,9 @@ def test_wire_fields_are_the_contract() -> None:
         "vendor_id", "pickup_datetime", "dropoff_datetime", "passenger_count", "trip_distance", "rate_code_id",
         "store_and_fwd_flag", "pickup_location_id", "dropoff_location_id", "payment_type", "fare_amount", "extra",
         "mta_tax", "tip_amount", "tolls_amount", "improvement_surcharge", "total_amount", "congestion_surcharge",
-        "transaction_id", "duration_minutes", "taxi_id",
+        "transaction_id", "duration_minutes", "taxi_id", "airport_fee", "cbd_congestion_fee",
     }  # fmt: skip
-    assert set(WIRE_FIELDS) == expected
+    assert set(WIRE_FIELDS) == expected == set(wire.WIRE_FIELDS)
     assert set(wire.NUMERIC_WIRE_FIELDS) <= expected
 
 
@@ -171,6 +173,8 @@ BOUNDS = [
     ("tolls_amount", -10_000.0, 10_000.0, -1e9, 1e9),
     ("improvement_surcharge", -10_000.0, 10_000.0, -1e9, 1e9),
     ("congestion_surcharge", -10_000.0, 10_000.0, -1e9, 1e9),
+    ("airport_fee", -10_000.0, 10_000.0, -1e9, 1e9),
+    ("cbd_congestion_fee", -10_000.0, 10_000.0, -1e9, 1e9),
     ("passenger_count", 0, 9, -1, 10),
     ("vendor_id", 1, 99, 0, 100),
     ("payment_type", 0, 6, -1, 7),
@@ -216,8 +220,8 @@ def test_integral_floats_and_nulls_accepted() -> None:
 
 
 def test_unknown_fields_rejected_by_name(offline_client: TestClient) -> None:
-    issues = post_422(offline_client, {**SEED_BODY, "fare": 3, "PULocationID": 161, "ingested_at": "x"})
-    assert sorted(loc for loc, _, _ in issues) == [("body", "PULocationID"), ("body", "fare"), ("body", "ingested_at")]
+    issues = post_422(offline_client, {**SEED_BODY, "fare": 3, "PULocation": 161, "ingested_at": "x"})
+    assert sorted(loc for loc, _, _ in issues) == [("body", "PULocation"), ("body", "fare"), ("body", "ingested_at")]
     assert all(t == "extra_forbidden" and "Unknown field" in m for _, t, m in issues)
 
 

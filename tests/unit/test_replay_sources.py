@@ -1,4 +1,4 @@
-"""Replay reads TLC files as they come: CSV or Parquet, TLC's own column names or ours."""
+"""Replay reads TLC files as they come (CSV or Parquet, TLC's own column names or ours) and labels injected fraud."""
 
 from __future__ import annotations
 
@@ -6,10 +6,14 @@ import csv
 from pathlib import Path
 
 import numpy as np
+import orjson
 import pytest
 
-from operations.replay import LabelledTrips, read_trip_file
+from gateway.schema import parse_transactions
+from operations.replay import LabelledTrips, trip_source
+from operations.trip_files import read_trips
 from taxifraud import wire
+from tests.recent_files import RECENT_FILES, recent_file
 
 TLC_ROW = {
     "VendorID": "2",
@@ -43,7 +47,7 @@ def test_csv_with_tlc_names(tmp_path: Path) -> None:
         writer = csv.DictWriter(fh, fieldnames=list(TLC_ROW))
         writer.writeheader()
         writer.writerow(TLC_ROW)
-    (trip,) = list(read_trip_file(path))
+    (trip,) = list(read_trips(path))
     assert trip["pickup_location_id"] == 231.0 and trip["pickup_datetime"] == "2019-03-20 16:30:11"
     assert "congestion_surcharge" not in trip, "empty cells are left out, as a client would"
     np.testing.assert_array_equal(wire.encode_row(trip), _expected_row())
@@ -78,7 +82,7 @@ def test_parquet_with_typed_columns(tmp_path: Path) -> None:
     )
     path = tmp_path / "trips.parquet"
     pq.write_table(table, path)
-    (trip,) = list(read_trip_file(path))
+    (trip,) = list(read_trips(path))
     np.testing.assert_array_equal(wire.encode_row(trip), _expected_row())
 
 
@@ -95,3 +99,15 @@ def test_labelled_trips_inject_at_the_asked_rate() -> None:
 
 def source_row() -> dict[str, float]:
     return {"trip_distance": 2.0, "fare_amount": 10.0, "duration_minutes": 12.0, "total_amount": 10.0}
+
+
+@pytest.mark.parametrize("name", RECENT_FILES)
+def test_replay_of_real_recent_files_is_accepted_by_the_gateway(name: str) -> None:
+    """What replay would send from TLC's own 2023-2025 files, injected fraud included, passes validation."""
+    path = recent_file(name)
+    trips = LabelledTrips(trip_source([str(path)], seed=0), fraud_rate=0.05, seed=3, run_id="r")
+    batch = trips.take(3000)
+    assert len(batch) == 3000  # the 2023 sample has 3,024 rows; the others 10,000
+    accepted, _ = parse_transactions(orjson.dumps(batch), max_batch=len(batch))
+    assert accepted == batch
+    assert sum(1 for family in trips.labels.values() if family) > 0
