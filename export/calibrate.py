@@ -19,11 +19,12 @@ from taxifraud.wire import COLUMN_INDEX, MODEL_INPUT_COLUMNS
 
 log = logging.getLogger(__name__)
 
-#: Spread = the larger of two Gaussian-equivalent sigmas of |z - zhat|: from its 99th percentile (the body)
-#: and from its 99.9th percentile (the tail). For a Gaussian error both agree; for a heavy-tailed one
-#: (rare payment types, the real $1.95 total gaps) the tail one wins, so every feature exceeds a given z
-#: about equally rarely on normal trips and no single feature owns the false positives of a max-score.
-SPREAD_QUANTILES = ((0.99, 2.5758), (0.999, 3.2905))
+#: Spread = a Gaussian-equivalent sigma of the *body* of |z - zhat| (its 99th percentile / 2.576). The
+#: tail is the rarity curve's job (``fit_tails``): a feature that is exactly right on 99.7% of ordinary
+#: trips (a surcharge the tariff explains) keeps a spread of a few cents, so its rare real deviations set
+#: the curve's far knots instead of inflating the spread until a charge billed where the rule does not
+#: apply looks ordinary.
+SPREAD_QUANTILES = ((0.99, 2.5758),)
 MIN_BUCKET_COUNT = 2000
 #: Smallest spread in feature units: 0.1 in log units is ~10%; below that rounding would look like fraud.
 MIN_FEATURE_SPREAD = {"log": 0.1, "log$": 0.1, "units": 0.1, "flag": 0.1, "cyc": 0.1, "raw": 0.5, "tariff$": 0.02}

@@ -159,10 +159,29 @@ FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)
 #: out-of-city rate codes, disputes, 4 a.m. pickups) otherwise made up most of the false alarms on
 #: validation months, and an unusual hour is not a payment fraud.
 SCORED_GROUPS = ("money", "distance", "duration")
+#: Rule checks: features whose ordinary value is 0 by TLC's rules (a charge the tariff explains, a total
+#: that adds up under a vendor convention, a fare within what the meter can bill). They are judged against
+#: that 0, not against the network's reconstruction: the tariff *is* their model, and a reconstruction's
+#: noise of a few tens of cents would hide exactly the small overcharges they exist to catch.
+RULE_CHECKS = (
+    "fare_above_meter",
+    "total_gap",
+    "extra_vs_tariff",
+    "mta_tax_vs_tariff",
+    "improvement_vs_tariff",
+    "congestion_vs_tariff",
+    "airport_fee_vs_tariff",
+    "cbd_fee_vs_tariff",
+    "congestion_unexpected",
+    "airport_fee_unexpected",
+    "cbd_fee_unexpected",
+    "jfk_rate_off_route",
+)
 #: Scored although in a context group: rule checks on the context itself (the JFK flat rate on a trip that
 #: neither starts nor ends at JFK), and the route's typical length.
 SCORED_CONTEXT = ("route_distance", "jfk_rate_off_route")
 SCORED: tuple[bool, ...] = tuple(f.group in SCORED_GROUPS or f.name in SCORED_CONTEXT for f in FEATURES)
+RULE: tuple[bool, ...] = tuple(f.name in RULE_CHECKS for f in FEATURES)
 FEATURE_INDEX = {name: i for i, name in enumerate(FEATURE_NAMES)}
 N_FEATURES = len(FEATURES)
 
@@ -350,10 +369,14 @@ class FeatureGraph(nn.Module):
         wd_angle = weekday * (2.0 * math.pi / 7.0)
         night = _in_hours(hour, tariff.NIGHT_HOURS)
         rush = (weekday < 5) & _in_hours(hour, tariff.RUSH_HOURS)
-        # A surcharge window the trip ran into counts too (the meter adds it while running): the dropoff hour.
+        # A surcharge window the trip ran into counts too (the meter adds it while running: the dropoff
+        # hour), and so does one within a quarter hour of the pickup (meter clocks drift; the 2019 files
+        # bill the night surcharge from 7:45 pm on some cabs).
         end_hour = torch.remainder(hour + torch.clamp(dur, 0.0, 240.0) / 60.0, 24.0)
-        night_any = night | _in_hours(end_hour, tariff.NIGHT_HOURS)
-        rush_any = rush | ((weekday < 5) & _in_hours(end_hour, tariff.RUSH_HOURS))
+        night_any = _in_hours(hour, tariff.NIGHT_HOURS, CLOCK_SLACK_H) | _in_hours(end_hour, tariff.NIGHT_HOURS)
+        rush_any = (weekday < 5) & (
+            _in_hours(hour, tariff.RUSH_HOURS, CLOCK_SLACK_H) | _in_hours(end_hour, tariff.RUSH_HOURS)
+        )
 
         # What `extra` may hold by the tariff: any of the night and rush-hour surcharges whose window the
         # trip touched (a JFK flat fare has its own rush surcharge and no night one), plus the LaGuardia
@@ -484,9 +507,13 @@ class FeatureGraph(nn.Module):
         return feats, mask, present
 
 
-def _in_hours(hour: torch.Tensor, window: tuple[float, float]) -> torch.Tensor:
-    """Hour of day inside [start, end), wrapping past midnight when start > end (8 pm - 6 am)."""
-    start, end = window
+#: How far (hours) a pickup may be from a surcharge window and still be billed it: meter clocks drift.
+CLOCK_SLACK_H = 0.25
+
+
+def _in_hours(hour: torch.Tensor, window: tuple[float, float], slack: float = 0.0) -> torch.Tensor:
+    """Hour of day inside [start - slack, end + slack), wrapping past midnight when start > end (8 pm - 6 am)."""
+    start, end = (window[0] - slack) % 24.0, (window[1] + slack) % 24.0
     if start <= end:
         return (hour >= start) & (hour < end)
     return (hour >= start) | (hour < end)

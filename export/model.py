@@ -30,6 +30,7 @@ from torch import nn
 from export.features import (
     GROUP_NAMES,
     N_FEATURES,
+    RULE,
     SCORED,
     FeatureGraph,
     group_hides,
@@ -63,6 +64,7 @@ class FraudAutoencoder(nn.Module):
     hides: torch.Tensor
     primary: torch.Tensor
     scored: torch.Tensor
+    rule: torch.Tensor
     tail_x: torch.Tensor
     tail_slope: torch.Tensor
 
@@ -78,6 +80,7 @@ class FraudAutoencoder(nn.Module):
         self.register_buffer("hides", group_hides())
         self.register_buffer("primary", primary_group())
         self.register_buffer("scored", torch.tensor(SCORED, dtype=torch.bool))
+        self.register_buffer("rule", torch.tensor(RULE, dtype=torch.bool))
         # Rarity curve per feature: knots (error values, first one 0) and the slope after each knot.
         self.register_buffer("tail_x", torch.arange(N_TAIL + 1, dtype=torch.float32).repeat(k, 1))
         self.register_buffer("tail_slope", torch.ones(k, N_TAIL + 1))
@@ -123,6 +126,8 @@ class FraudAutoencoder(nn.Module):
         feats, mask, present = self.features(raw)
         z = self.standardize(feats, mask)
         zhat = self.group_reconstruction(z, mask)
+        # Rule checks are judged against the value TLC's rules give an ordinary trip, 0 (see RULE_CHECKS).
+        zhat = torch.where(self.rule, -self.center / self.scale, zhat)
         resid = torch.where(mask, torch.abs(z - zhat), torch.zeros_like(z))
         bucket = present.to(torch.long).sum(dim=1)
         expected = zhat * self.scale + self.center
