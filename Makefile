@@ -20,7 +20,7 @@ COMPOSE_FILES := -f docker-compose.yml $(if $(filter cpu,$(TRITON_MODEL_CONFIG))
 N ?= 2
 # The Python packages, top layer first (docs/architecture.md); pyproject.toml's import-linter contracts
 # (`lint-imports`) keep every import pointing down this list.
-PY_PACKAGES := operations gateway consumer export taxifraud
+PY_PACKAGES := operations gateway consumer export review taxifraud
 
 .PHONY: help setup setup-dev system-deps java-deps run demo test test-fast bench lint train export up down logs ps scale clean
 

@@ -52,6 +52,9 @@ class KafkaSettings(BaseSettings):
     topic_verdicts: str = "fraud-verdicts"
     topic_alerts: str = "fraud-alerts"
     topic_dlq: str = "transactions.dlq"
+    topic_labels: str = Field(
+        "fraud-labels", description="analyst labels, keyed by transaction_id; compacted (the latest label wins)"
+    )
     topic_partitions: int = Field(6, ge=1, le=1024, description="partitions for topics we create")
     topic_replication_factor: int = Field(1, ge=1, le=7)
     kafka_session_timeout_ms: int = Field(
@@ -146,7 +149,11 @@ class KafkaSettings(BaseSettings):
         return env
 
     def topics(self) -> list[str]:
-        return [self.topic_transactions, self.topic_verdicts, self.topic_alerts, self.topic_dlq]
+        return [self.topic_transactions, self.topic_verdicts, self.topic_alerts, self.topic_dlq, self.topic_labels]
+
+    def topic_configs(self) -> dict[str, dict[str, str]]:
+        """Per-topic settings for the topics we create: labels are compacted, so only the latest one stays."""
+        return {self.topic_labels: {"cleanup.policy": "compact"}}
 
 
 class TritonSettings(BaseSettings):

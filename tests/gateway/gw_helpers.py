@@ -30,6 +30,7 @@ def make_settings(bootstrap: str, **overrides: Any) -> Settings:
         "topic_verdicts": f"verdicts-{suffix}",
         "topic_alerts": f"alerts-{suffix}",
         "topic_dlq": f"dlq-{suffix}",
+        "topic_labels": f"labels-{suffix}",
         "topic_partitions": PARTITIONS,
         "gateway_score_enabled": False,
         "gateway_api_keys": "",
