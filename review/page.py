@@ -72,10 +72,10 @@ def trip_summary(tx: Mapping[str, Any]) -> str:
         f"{_fmt(tx.get('trip_distance'), ' mi')}",
         f"{_fmt(tx.get('duration_minutes'), ' min')}",
         f"fare {_fmt(tx.get('fare_amount'), money=True)}",
-        f"total {_fmt(tx.get('total_amount'), money=True)}",
     ]
-    if tx.get("tip_amount") is not None:
-        parts.append(f"tip {_fmt(tx.get('tip_amount'), money=True)}")
+    for name, field in (("tip", "tip_amount"), ("tolls", "tolls_amount"), ("total", "total_amount")):
+        if tx.get(field) is not None:
+            parts.append(f"{name} {_fmt(tx.get(field), money=True)}")
     pu, do = tx.get("pickup_location_id"), tx.get("dropoff_location_id")
     if pu is not None or do is not None:
         parts.append(f"zones {pu if pu is not None else '?'}→{do if do is not None else '?'}")
