@@ -58,7 +58,7 @@ def test_review_page_lists_pipeline_alerts_and_labels_them(pipeline: Stack, tmp_
     with Browser() as browser:
         browser.goto(pipeline.review_url + "/")
         dom = browser.dom()
-        row = f'tr class="alert" data-transaction-id="rv-fraud-click"'
+        row = 'tr class="alert" data-transaction-id="rv-fraud-click"'
         assert row in dom, dom[:3000]
         assert "$400.00" in dom and "1.00 mi" in dom  # the trip
         assert "unreviewed" in dom
