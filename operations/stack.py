@@ -224,6 +224,8 @@ class Stack:
             "TOPIC_ALERTS": s.topic_alerts,
             "TOPIC_DLQ": s.topic_dlq,
             "TOPIC_LABELS": s.topic_labels,
+            "TOPIC_VERDICTS_SHADOW": s.topic_verdicts_shadow,
+            "TOPIC_MODEL_CONTROL": s.topic_model_control,
             "TOPIC_PARTITIONS": str(s.topic_partitions),
             "KAFKA_SESSION_TIMEOUT_MS": str(s.kafka_session_timeout_ms),
             "TRITON_GRPC_URL": self.triton_grpc,

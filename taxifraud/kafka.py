@@ -74,7 +74,7 @@ def ensure_topics(settings: KafkaSettings, timeout: float = 15.0) -> None:
         [
             NewTopic(
                 t,
-                num_partitions=settings.topic_partitions,
+                num_partitions=settings.topic_partition_count(t),
                 replication_factor=settings.topic_replication_factor,
                 config=configs.get(t, {}),
             )
@@ -85,7 +85,7 @@ def ensure_topics(settings: KafkaSettings, timeout: float = 15.0) -> None:
     for topic, future in futures.items():
         try:
             future.result()
-            log.info("created topic %s with %d partitions", topic, settings.topic_partitions)
+            log.info("created topic %s with %d partitions", topic, settings.topic_partition_count(topic))
         except KafkaException as exc:
             if exc.args and exc.args[0].name() == "TOPIC_ALREADY_EXISTS":
                 continue

@@ -31,6 +31,8 @@ def make_settings(bootstrap: str, **overrides: Any) -> Settings:
         "topic_alerts": f"alerts-{suffix}",
         "topic_dlq": f"dlq-{suffix}",
         "topic_labels": f"labels-{suffix}",
+        "topic_verdicts_shadow": f"shadow-{suffix}",
+        "topic_model_control": f"control-{suffix}",
         "topic_partitions": PARTITIONS,
         "gateway_score_enabled": False,
         "gateway_api_keys": "",
