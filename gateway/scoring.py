@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 from taxifraud import wire
+from taxifraud.config import DEFAULT_MODEL_VERSION
 from taxifraud.triton_client import TritonScorer, TritonUnavailable
 
 from .settings import Settings
@@ -41,7 +42,7 @@ class ScoreService:
     def _load_meta(self) -> None:
         from taxifraud.model_meta import ModelMeta  # the model may not exist on a transactions-only gateway
 
-        version = self.settings.triton_model_version or "1"
+        version = self.settings.triton_model_version or DEFAULT_MODEL_VERSION
         self.meta = ModelMeta.load(self.settings.model_repository, self.settings.triton_model_name, version)
         log.info("model %s metadata loaded: threshold %.4f", self.meta.model_version, self.meta.threshold)
 
