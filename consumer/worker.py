@@ -747,6 +747,7 @@ class Worker:
 
     def _meta(self, version: str) -> ModelMeta:
         """``model_meta.json`` of a Triton version ("" = the configured one), read once per version."""
+        version = version or self.s.triton_model_version or DEFAULT_MODEL_VERSION
         meta = self.metas.get(version)
         if meta is None:
             meta = self.metas[version] = ModelMeta.load(self.s.model_repository, self.s.triton_model_name, version)

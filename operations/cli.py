@@ -163,6 +163,7 @@ DELEGATED: dict[str, tuple[str, str, str]] = {
     "replay": ("operations.replay", "main", "replay trips (files or generator) to the gateway or Kafka"),
     "demo": ("operations.demo", "main", "run the stack, replay trips with injected fraud, report"),
     "bench": ("operations.bench", "main", "measure throughput and latency, write bench/results.*"),
+    "recalibrate": ("operations.recalibrate", "main", "precision/recall from analyst labels; --write a new version"),
     "model": ("operations.model_versions", "main", "model versions: list | shadow N | promote N | rollback | load"),
 }
 

@@ -18,7 +18,14 @@ from datetime import datetime, timedelta
 import httpx
 import pytest
 
-from operations.model_versions import LifecycleSettings, list_versions, switch, triton_versions, write_version
+from operations.model_versions import (
+    LifecycleSettings,
+    list_versions,
+    load_in_triton,
+    switch,
+    triton_versions,
+    write_version,
+)
 from operations.stack import Stack
 from taxifraud.config import REPO_ROOT
 from taxifraud.verdicts import parse_rfc3339
@@ -171,3 +178,36 @@ def expected_version(at: datetime, promoted: datetime, rolled_back: datetime, wi
     if at >= rolled_back + window:
         return "1"
     return None  # inside a switch window: either
+
+
+def test_recalibrate_from_labels_writes_a_version_that_triton_loads_live(
+    versioned: tuple[Stack, LifecycleSettings],
+) -> None:
+    from operations.recalibrate import labelled_verdicts, recalibrate
+
+    stack, settings = versioned
+    batch = [dict(NORMAL_FULL, transaction_id=f"rc-normal-{i}") for i in range(10)]
+    batch += [dict(FRAUD, transaction_id=f"rc-fraud-{i}") for i in range(5)]
+    post(stack, batch)
+    ids = {str(tx["transaction_id"]) for tx in batch}
+    read_until(stack.bootstrap, settings.topic_verdicts, ids, timeout=60)
+    labels = [{"transaction_id": f"rc-fraud-{i}", "label": "fraud" if i < 4 else "legit"} for i in range(5)]
+    labels += [{"transaction_id": f"rc-normal-{i}", "label": "legit"} for i in range(10)]
+    resp = httpx.post(f"{stack.gateway_url}/labels", json=labels, timeout=30)
+    assert resp.status_code == 202, resp.text
+
+    items = [i for i in labelled_verdicts(settings) if i.transaction_id.startswith("rc-")]
+    assert len(items) == 15
+    result = recalibrate(items, min_precision=0.7)
+    assert result.at_current["true_positives"] == 4 and result.at_current["false_positives"] == 1
+    assert result.at_current["precision"] == 0.8 and result.at_current["recall"] == 1.0
+    assert result.threshold is not None
+
+    info = write_version(settings, "1", result.threshold)
+    assert info.version == "3"
+    assert load_in_triton(settings) == {"1": "READY", "2": "READY", "3": "READY"}  # loaded while serving
+    assert switch(settings, "shadow", "3").shadow == "3"
+    wait_metric(stack, 'consumer_model_version{role="shadow",version="3"}')
+    post(stack, [dict(NORMAL_FULL, transaction_id="rc-after")])
+    shadow = read_until(stack.bootstrap, settings.topic_verdicts_shadow, {"rc-after"}, timeout=60)
+    assert shadow["rc-after"][0]["model_version"] == info.model_version
