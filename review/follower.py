@@ -1,6 +1,7 @@
-"""Follows ``fraud-alerts`` and ``fraud-labels`` from their beginning into a :class:`review.state.ReviewState`.
+"""Follows ``fraud-alerts``, ``fraud-labels`` and ``fraud-verdicts-shadow`` from their beginning into a
+:class:`review.state.ReviewState`.
 
-Every partition of both topics is assigned directly (no consumer group, nothing committed): each review
+Every partition of the three topics is assigned directly (no consumer group, nothing committed): each review
 instance builds the whole picture itself on start, and the labels topic is compacted, so reading it from
 the beginning costs one record per labelled transaction. The loop is confluent-kafka's usual one (poll,
 error branch, close in ``finally``) in a daemon thread; a topic that does not exist yet is waited for.
@@ -44,7 +45,7 @@ class Follower:
 
     def _partitions(self, consumer: Consumer) -> list[TopicPartition]:
         """Every partition of both topics, waiting (with backoff) until both exist."""
-        topics = (self.settings.topic_alerts, self.settings.topic_labels)
+        topics = (self.settings.topic_alerts, self.settings.topic_labels, self.settings.topic_verdicts_shadow)
         delay = 0.5
         while not self.stopping.is_set():
             try:
@@ -79,7 +80,7 @@ class Follower:
             consumer.assign(partitions)
             backlog = {(tp.topic, tp.partition) for tp in partitions}
             log.info("following %s and %s", self.settings.topic_alerts, self.settings.topic_labels)
-            alerts_topic = self.settings.topic_alerts
+            alerts_topic, shadow_topic = self.settings.topic_alerts, self.settings.topic_verdicts_shadow
             while not self.stopping.is_set():
                 msg = consumer.poll(0.2)
                 if msg is None:
@@ -101,7 +102,14 @@ class Follower:
                 if not isinstance(record, dict):
                     self.bad_records += 1
                     continue
-                applied = self.state.add_alert(record) if msg.topic() == alerts_topic else self.state.add_label(record)
+                topic = msg.topic()
+                applied: object
+                if topic == alerts_topic:
+                    applied = self.state.add_alert(record)
+                elif topic == shadow_topic:
+                    applied = self.state.add_shadow(record)
+                else:
+                    applied = self.state.add_label(record)
                 if applied is None:
                     self.bad_records += 1
         except Exception:

@@ -45,6 +45,21 @@ class QualityCollector(Collector):
                 precision.add_metric([name], fraud / total)
         yield precision
         yield in_window
+        by_version = GaugeMetricFamily(
+            "review_version_precision",
+            "Per model version: its flagged labelled transactions labelled fraud / its flagged labelled transactions"
+            " (live versions from the alerts, a shadow version from its verdicts)",
+            labels=["version"],
+        )
+        labelled_by_version = GaugeMetricFamily(
+            "review_version_labelled", "Per model version: flagged transactions that have a label", labels=["version"]
+        )
+        for version, (fraud, total) in sorted(q.versions.items()):
+            labelled_by_version.add_metric([version], total)
+            if total:
+                by_version.add_metric([version], fraud / total)
+        yield by_version
+        yield labelled_by_version
         yield GaugeMetricFamily("review_alerts_tracked", "Alerts held by the review service", value=q.tracked_alerts)
         unreviewed = GaugeMetricFamily(
             "review_alerts_unreviewed_ratio", "Share of tracked alerts without a label (absent: no alerts)"

@@ -18,6 +18,7 @@ Definitions (docs/observability.md):
 from __future__ import annotations
 
 import collections
+import dataclasses
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -92,6 +93,9 @@ class Quality:
     labelled: dict[tuple[str, str], int]
     #: window -> (alerts labelled fraud, alerts labelled) among labels in that window
     windows: dict[str, tuple[int, int]]
+    #: model version -> (flagged labelled transactions labelled fraud, flagged labelled transactions): the live
+    #: versions from the alerts, a shadow version from its verdicts of the same transactions
+    versions: dict[str, tuple[int, int]] = dataclasses.field(default_factory=dict)
 
     @property
     def unreviewed_share(self) -> float | None:
@@ -109,6 +113,8 @@ class ReviewState:
         self.max_alerts = max_alerts
         self._alerts: collections.OrderedDict[str, Alert] = collections.OrderedDict()
         self._labels = LabelBook()
+        #: shadow verdicts that flag the transaction or shadow a live alert: transaction -> (version, flagged)
+        self._shadow: collections.OrderedDict[str, tuple[str, bool]] = collections.OrderedDict()
         self._lock = threading.Lock()
         self.alerts_read = 0
         self.labels_read = 0
@@ -124,6 +130,22 @@ class ReviewState:
             while len(self._alerts) > self.max_alerts:
                 self._alerts.popitem(last=False)
         return alert
+
+    def add_shadow(self, record: Mapping[str, Any]) -> bool | None:
+        """A ``fraud-verdicts-shadow`` record; kept only where it flags or the live version flagged (what
+        analysts label). Returns whether it was kept, None for a record that is not a verdict."""
+        tid, version = record.get("transaction_id"), record.get("model_version")
+        if not isinstance(tid, str) or not isinstance(version, str):
+            return None
+        flagged = bool(record.get("is_fraud"))
+        if not flagged and not record.get("live_is_fraud"):
+            return False
+        with self._lock:
+            self._shadow.pop(tid, None)
+            self._shadow[tid] = (version, flagged)
+            while len(self._shadow) > 2 * self.max_alerts:
+                self._shadow.popitem(last=False)
+        return True
 
     def add_label(self, record: Mapping[str, Any]) -> LabelEntry | None:
         with self._lock:
@@ -162,15 +184,24 @@ class ReviewState:
         starts = {name: (now - length if length is not None else None) for name, length in WINDOWS.items()}
         labelled: collections.Counter[tuple[str, str]] = collections.Counter()
         windows = {name: [0, 0] for name in WINDOWS}
+        versions: dict[str, list[int]] = {}
         with self._lock:
             tracked = len(self._alerts)
             reviewed = 0
             for tid, entry in self._labels.items():
+                shadow = self._shadow.get(tid)
+                if shadow is not None and shadow[1]:
+                    counts = versions.setdefault(shadow[0], [0, 0])
+                    counts[0] += entry.label == "fraud"
+                    counts[1] += 1
                 alert = self._alerts.get(tid)
                 labelled[(entry.label, alert.family if alert else UNKNOWN_FAMILY)] += 1
                 if alert is None:
                     continue
                 reviewed += 1
+                counts = versions.setdefault(alert.model_version, [0, 0])
+                counts[0] += entry.label == "fraud"
+                counts[1] += 1
                 try:
                     at = parse_rfc3339(entry.labelled_at)
                 except ValueError:
@@ -184,4 +215,5 @@ class ReviewState:
             unreviewed_alerts=tracked - reviewed,
             labelled=dict(labelled),
             windows={name: (f, t) for name, (f, t) in windows.items()},
+            versions={v: (f, t) for v, (f, t) in versions.items()},
         )

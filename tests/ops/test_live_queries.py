@@ -24,10 +24,12 @@ pytestmark = pytest.mark.integration
 
 PROM_DIR = Path(__file__).resolve().parents[2] / "prometheus"
 # Panels that are legitimately empty on a healthy CPU stack: nothing dead-lettered, no alert firing.
-EMPTY_WHEN_HEALTHY = {"DLQ messages by error", "Firing alerts"}
+EMPTY_WHEN_HEALTHY = {"DLQ messages by error", "Firing alerts", "Shadow agreement with the live version"}
 # Metrics that only appear after something goes wrong, or on a GPU.
 APPEAR_ON_FAILURE = {
     "consumer_dlq_messages_total",
+    "consumer_shadow_verdicts_total",  # only while a version shadows the live one
+    "consumer_shadow_errors_total",
     "nv_gpu_utilization",
     "nv_gpu_memory_used_bytes",
     "nv_gpu_memory_total_bytes",

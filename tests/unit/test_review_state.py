@@ -84,3 +84,24 @@ def test_metrics_and_page_show_the_same_figures() -> None:
     assert "a1" in html and "a2" in html and "confirmed fraud" in html and "50.0%" in html
     assert "http://" not in html and "https://" not in html  # nothing from the internet
     assert "8.00 min" in trip_summary({"duration_minutes": 8, "fare_amount": 400.0})
+
+
+def test_precision_per_version_live_from_alerts_shadow_from_its_verdicts() -> None:
+    state = ReviewState(max_alerts=100)
+    for i in range(4):
+        state.add_alert(alert(f"a{i}"))  # live version "1" flagged all four
+    # the shadow version "2" flags a0 and a1 only, and a transaction the live one let through
+    for tid, flagged, live in (("a0", True, True), ("a1", True, True), ("a2", False, True), ("a3", False, True)):
+        assert state.add_shadow(
+            {"transaction_id": tid, "model_version": "2", "is_fraud": flagged, "live_is_fraud": live}
+        )
+    assert state.add_shadow({"transaction_id": "x", "model_version": "2", "is_fraud": True, "live_is_fraud": False})
+    assert (
+        state.add_shadow({"transaction_id": "n", "model_version": "2", "is_fraud": False, "live_is_fraud": False})
+        is False
+    )
+    for tid, value in (("a0", "fraud"), ("a1", "fraud"), ("a2", "legit"), ("a3", "legit"), ("x", "fraud")):
+        state.add_label(label(tid, value, 1))
+    q = state.quality(NOW)
+    assert q.versions["1"] == (2, 4)  # live: half of its labelled alerts were fraud
+    assert q.versions["2"] == (3, 3)  # shadow: everything it flagged and someone labelled was fraud
