@@ -443,7 +443,7 @@ class Worker:
                 verdicts = build_verdicts(
                     batch.decoded.transactions, batch.decoded.rows, result.outputs, self._meta(result.version)
                 )
-            except (ValueError, IndexError, KeyError) as exc:
+            except (ValueError, IndexError, KeyError, OSError) as exc:
                 # Triton serves a model that model_meta.json does not describe (e.g. re-exported while
                 # running): a deployment fault, not a data fault. Retry like an outage, re-reading the meta.
                 self._model_mismatch(batch, exc)

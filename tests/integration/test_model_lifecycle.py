@@ -211,3 +211,29 @@ def test_recalibrate_from_labels_writes_a_version_that_triton_loads_live(
     post(stack, [dict(NORMAL_FULL, transaction_id="rc-after")])
     shadow = read_until(stack.bootstrap, settings.topic_verdicts_shadow, {"rc-after"}, timeout=60)
     assert shadow["rc-after"][0]["model_version"] == info.model_version
+
+
+def test_model_command_lists_versions_roles_and_triton_state(
+    versioned: tuple[Stack, LifecycleSettings], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from operations.cli import main as cli_main
+
+    _, settings = versioned
+    for key, value in {
+        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+        "MODEL_REPOSITORY": str(settings.model_repository),
+        "TRITON_GRPC_URL": settings.triton_grpc_url,
+        "TOPIC_MODEL_CONTROL": settings.topic_model_control,
+    }.items():
+        monkeypatch.setenv(key, value)
+    capsys.readouterr()
+    assert cli_main(["model", "list"]) == 0
+    out = capsys.readouterr().out
+    state = out.splitlines()[0]
+    assert state.startswith("model fraud_autoencoder: live 1, shadow 3"), out
+    rows = {line.split()[0]: line.split() for line in out.splitlines()[2:]}
+    assert set(rows) == {"1", "2", "3"}
+    assert rows["1"][1:3] == ["live", "READY"] and rows["3"][1:3] == ["shadow", "READY"]
+    assert cli_main(["model", "promote", "9"]) == 2  # not in the repository: refused, nothing written
+    assert cli_main(["model", "unshadow"]) == 0
+    assert "shadow -" in capsys.readouterr().out
