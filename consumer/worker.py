@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 import orjson
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from prometheus_client import start_http_server
 
 from consumer.decode import Decoded, decode_batch
@@ -51,7 +51,7 @@ from taxifraud import wire
 from taxifraud.config import DEFAULT_MODEL_VERSION
 from taxifraud.heap import settle_after_startup
 from taxifraud.kafka import consumer_config, ensure_topics, producer_config, receive
-from taxifraud.model_control import ModelControl
+from taxifraud.model_control import ControlReader
 from taxifraud.model_meta import ModelMeta
 from taxifraud.reasons import reason_family
 from taxifraud.triton_client import TritonUnavailable
@@ -169,7 +169,7 @@ class Worker:
         self.live = settings.triton_model_version or DEFAULT_MODEL_VERSION
         self.shadow: str | None = None
         self.metas: dict[str, ModelMeta] = {self.live: meta}
-        self.control_consumer: Consumer | None = None
+        self.control: ControlReader | None = None
         self.next_control = 0.0
 
     # ------------------------------------------------------------------ lifecycle
@@ -235,8 +235,8 @@ class Worker:
                     self.consumer.close()  # leaves the group now, instead of blocking it for a session
                 except Exception:
                     log.exception("closing the consumer failed")
-            if self.control_consumer is not None:
-                self.control_consumer.close()
+            if self.control is not None:
+                self.control.close()
             if self.producer is not None:
                 self.producer.flush(5)
             self.triton.stop()
@@ -755,32 +755,12 @@ class Worker:
 
     def _start_control(self) -> None:
         """Read the model-control topic (one partition, compacted) from its start: the latest record wins."""
-        self.control_consumer = Consumer(
-            consumer_config(
-                self.s,
-                f"{self.s.consumer_group_id}-control-{self.client_id}",
-                **{"enable.auto.commit": False, "fetch.wait.max.ms": 10},
-            ),
-            logger=RDKAFKA_LOG,
-        )
-        self.control_consumer.assign([TopicPartition(self.s.topic_model_control, 0, OFFSET_BEGINNING)])
-        self.metrics.model_version.labels(role="live", version=self.live or "default").set(1)
+        self.control = ControlReader(self.s, self.s.triton_model_name, self.client_id, logger=RDKAFKA_LOG)
+        self.metrics.model_version.labels(role="live", version=self.live).set(1)
 
     def _follow_control(self) -> None:
-        if self.control_consumer is None:
-            return
-        latest: ModelControl | None = None
-        for msg in self.control_consumer.consume(100, 0):
-            if msg.error() is not None:
-                continue
-            try:
-                record = orjson.loads(msg.value() or b"null")
-            except orjson.JSONDecodeError:
-                continue
-            state = ModelControl.from_record(record) if isinstance(record, dict) else None
-            if state is not None and state.model == self.s.triton_model_name:
-                latest = state
-        if latest is None or (latest.live, latest.shadow) == (self.live, self.shadow):
+        latest = self.control.poll() if self.control is not None else None
+        if latest is None or latest.roles() == (self.live, self.shadow):
             return
         try:  # both versions' metadata must be readable before anything is sent to them
             self._meta(latest.live)

@@ -18,6 +18,12 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+import orjson
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+
+from taxifraud.config import KafkaSettings
+from taxifraud.kafka import consumer_config
+
 
 class ControlError(ValueError):
     """A transition that cannot be made (unknown version, nothing to roll back to, ...)."""
@@ -50,6 +56,10 @@ class ModelControl:
 
     def record(self) -> dict[str, Any]:
         return asdict(self)
+
+    def roles(self) -> tuple[str, str | None]:
+        """What a scorer acts on: the live version and the shadow one."""
+        return self.live, self.shadow
 
 
 def _known(version: str, available: set[str]) -> None:
@@ -98,3 +108,40 @@ def rollback(state: ModelControl, available: set[str], at: str) -> ModelControl:
 def numbered_versions(names: list[str]) -> list[str]:
     """Triton's version directories (positive integers), in numeric order."""
     return sorted((n for n in names if n.isdigit() and int(n) > 0), key=int)
+
+
+class ControlReader:
+    """Reads the ``model-control`` topic (one partition, from its start) and keeps the latest state of one
+    model; :meth:`poll` never blocks, so callers read it between batches or requests. Shared by the consumer
+    and the gateway's ``/score``, so both follow the same switches."""
+
+    def __init__(self, settings: KafkaSettings, model: str, client_id: str, logger: Any = None) -> None:
+        self.model = model
+        self.state: ModelControl | None = None
+        conf = consumer_config(
+            settings, f"model-control-{client_id}", **{"enable.auto.commit": False, "fetch.wait.max.ms": 10}
+        )
+        self._consumer = Consumer(conf, logger=logger) if logger is not None else Consumer(conf)
+        self._consumer.assign([TopicPartition(settings.topic_model_control, 0, OFFSET_BEGINNING)])
+
+    def poll(self) -> ModelControl | None:
+        """Read what has arrived; returns the new state if it changed, else None."""
+        latest = None
+        for msg in self._consumer.consume(100, 0):
+            if msg.error() is not None:
+                continue
+            try:
+                record = orjson.loads(msg.value() or b"null")
+            except orjson.JSONDecodeError:
+                continue
+            state = ModelControl.from_record(record) if isinstance(record, dict) else None
+            if state is not None and state.model == self.model:
+                latest = state
+        unchanged = self.state is not None and latest is not None and latest.roles() == self.state.roles()
+        if latest is None or unchanged:
+            return None
+        self.state = latest
+        return latest
+
+    def close(self) -> None:
+        self._consumer.close()

@@ -139,9 +139,11 @@ def test_promote_and_rollback_under_load(versioned: tuple[Stack, LifecycleSettin
         promoted = switch(settings, "promote", "2")
         assert (promoted.live, promoted.previous) == ("2", "1")
         time.sleep(4)
+        assert score_version(stack) == versions["2"]  # the gateway's /score follows the promotion too
         rolled = switch(settings, "rollback")
         assert (rolled.live, rolled.previous) == ("1", "2")
         time.sleep(3)
+        assert score_version(stack) == versions["1"]
     finally:
         stop.set()
         sender.join(30)
@@ -168,6 +170,16 @@ def test_promote_and_rollback_under_load(versioned: tuple[Stack, LifecycleSettin
         if tid.endswith("-fraud"):  # the threshold each version bakes into its graph decides the known trip
             assert v["is_fraud"] is (served_by == "1"), v
     assert by_version["1"] > 0 and by_version["2"] > 0, by_version
+
+
+def score_version(stack: Stack) -> str:
+    """The version the gateway's synchronous /score uses now (the first answer after a switch may still be the
+    old one: the gateway reads the control topic between requests)."""
+    for _ in range(2):
+        resp = httpx.post(f"{stack.gateway_url}/score", json=FRAUD, timeout=30)
+        assert resp.status_code == 200, resp.text
+        version = str(resp.json()["verdicts"][0]["model_version"])
+    return version
 
 
 def expected_version(at: datetime, promoted: datetime, rolled_back: datetime, window: timedelta) -> str | None:
