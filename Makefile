@@ -18,9 +18,11 @@ COMPOSE ?= docker compose
 # TRITON_MODEL_CONFIG=cpu serves configs/cpu.pbtxt and drops the GPU reservation (docker-compose.cpu.yml).
 COMPOSE_FILES := -f docker-compose.yml $(if $(filter cpu,$(TRITON_MODEL_CONFIG)),-f docker-compose.cpu.yml)
 N ?= 2
+# Extra arguments of `make demo`, e.g. DEMO_ARGS=--review (label a share of the alerts, show labelled precision).
+DEMO_ARGS ?=
 # The Python packages, top layer first (docs/architecture.md); pyproject.toml's import-linter contracts
 # (`lint-imports`) keep every import pointing down this list.
-PY_PACKAGES := operations gateway consumer export taxifraud
+PY_PACKAGES := operations gateway consumer export review taxifraud
 
 .PHONY: help setup setup-dev system-deps java-deps run demo test test-fast bench lint train export up down logs ps scale clean
 
@@ -68,8 +70,8 @@ setup-dev: setup $(STAMP_DEV) ## setup plus training (torch) and the dev tools
 run: setup ## run the whole embedded stack in the foreground (Ctrl-C stops it)
 	$(BIN)/taxifraud up
 
-demo: setup ## start the stack, replay real-looking trips with injected fraud, live view, final report
-	$(BIN)/taxifraud demo
+demo: setup ## start the stack, replay real-looking trips with injected fraud, live view, final report (DEMO_ARGS=--review: label alerts too)
+	$(BIN)/taxifraud demo $(DEMO_ARGS)
 
 test: setup-dev ## run lint and the whole test suite (starts and stops every service it needs)
 	$(BIN)/ruff check .

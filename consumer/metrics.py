@@ -133,5 +133,20 @@ class ConsumerMetrics:
             "model_feature_psi", "PSI of a feature vs. the training baseline", ["feature"], registry=reg
         )
         self.score_psi = Gauge("model_score_psi", "PSI of the anomaly score vs. the training baseline", registry=reg)
+        self.shadow_verdicts = Counter(
+            "consumer_shadow_verdicts",
+            "shadow verdicts acknowledged, by agreement with the live verdict of the same transaction",
+            ["live_version", "shadow_version", "agreement"],
+            registry=reg,
+        )
+        self.shadow_errors = Counter(
+            "consumer_shadow_errors", "shadow Triton calls that failed (the live verdicts went out)", registry=reg
+        )
+        self.model_version = Gauge(
+            "consumer_model_version",
+            "1 for the model version in each role (live, shadow)",
+            ["role", "version"],
+            registry=reg,
+        )
         for flag in ("true", "false"):
             self.verdicts.labels(is_fraud=flag)

@@ -31,6 +31,11 @@ class ScoreResult:
     outputs: dict[str, np.ndarray]
     seconds: float  # wall time of the whole call
     chunks: tuple[int, ...]  # rows per Triton request (the batch split by max_batch_size)
+    version: str = ""  # the version that scored ``outputs`` ("" = TRITON_MODEL_VERSION)
+    shadow_version: str | None = None
+    #: the shadow version's outputs for the same rows; None without a shadow or when its call failed
+    shadow_outputs: dict[str, np.ndarray] | None = None
+    shadow_error: str | None = None
 
 
 class TritonCaller:
@@ -67,8 +72,12 @@ class TritonCaller:
             fut.cancel()
             raise TritonUnavailable(f"no answer from Triton within {timeout:.1f}s") from exc
 
-    def submit(self, rows: np.ndarray) -> concurrent.futures.Future[ScoreResult]:
-        return asyncio.run_coroutine_threadsafe(self._score(rows), self._loop)
+    def submit(
+        self, rows: np.ndarray, version: str | None = None, shadow: str | None = None
+    ) -> concurrent.futures.Future[ScoreResult]:
+        """Score ``rows`` on ``version``; with ``shadow``, on that version too, concurrently (one Triton request
+        per version, the same rows). A failing shadow never fails or delays the live result beyond its own call."""
+        return asyncio.run_coroutine_threadsafe(self._score(rows, version, shadow), self._loop)
 
     def stop(self, timeout: float = 5.0) -> None:
         if not self._thread.is_alive():
@@ -109,19 +118,31 @@ class TritonCaller:
             self._stale = False
             return scorer
 
-    async def _score(self, rows: np.ndarray) -> ScoreResult:
+    async def _score(self, rows: np.ndarray, version: str | None = None, shadow: str | None = None) -> ScoreResult:
         scorer = self._scorer
         if scorer is None or self._stale:
             scorer = await self._reconnect()
         started = time.perf_counter()
+        shadow_task = asyncio.ensure_future(scorer.infer(rows, shadow)) if shadow else None
         try:
-            outputs = await scorer.infer(rows)
+            outputs = await scorer.infer(rows, version)
         except TritonUnavailable:
+            if shadow_task is not None:
+                shadow_task.cancel()
             self._stale = True
             raise
         except Exception as exc:  # an unexpected client error is still "retry later", never data loss
+            if shadow_task is not None:
+                shadow_task.cancel()
             self._stale = True
             raise TritonUnavailable(f"{type(exc).__name__}: {exc}") from exc
+        seconds = time.perf_counter() - started
+        shadow_outputs, shadow_error = None, None
+        if shadow_task is not None:
+            try:
+                shadow_outputs = await shadow_task
+            except Exception as exc:  # the shadow is an experiment: its failure costs only its verdicts
+                shadow_error = f"{type(exc).__name__}: {exc}"
         step = scorer.max_batch_size or len(rows)
         chunks = tuple(min(step, len(rows) - i) for i in range(0, len(rows), step))
-        return ScoreResult(outputs, time.perf_counter() - started, chunks)
+        return ScoreResult(outputs, seconds, chunks, version or "", shadow, shadow_outputs, shadow_error)

@@ -48,8 +48,10 @@ from consumer.offsets import OffsetTracker, Unit
 from consumer.scoring import ScoreResult, TritonCaller
 from consumer.settings import Settings
 from taxifraud import wire
+from taxifraud.config import DEFAULT_MODEL_VERSION
 from taxifraud.heap import settle_after_startup
 from taxifraud.kafka import consumer_config, ensure_topics, producer_config, receive
+from taxifraud.model_control import ControlReader
 from taxifraud.model_meta import ModelMeta
 from taxifraud.reasons import reason_family
 from taxifraud.triton_client import TritonUnavailable
@@ -58,6 +60,9 @@ from taxifraud.verdicts import build_alert, build_verdicts
 log = logging.getLogger(__name__)
 #: librdkafka's own log lines (connection refused, ...) go through logging, not raw to stderr.
 RDKAFKA_LOG = logging.getLogger("consumer.rdkafka")
+
+#: How often the model-control topic is read for a live/shadow switch (between batches, never inside one).
+CONTROL_INTERVAL_S = 0.1
 
 #: How long a delivery failure waits before the record is produced again.
 REDELIVERY_BACKOFF_S = 1.0
@@ -86,6 +91,7 @@ class Batch:
         "redo",
         "retry_at",
         "seq",
+        "shadow_agreement",
         "sink",
         "submitted",
         "units",
@@ -109,6 +115,8 @@ class Batch:
         self.n_fraud = 0
         self.alert_families: collections.Counter[str] = collections.Counter()
         self.dlq_kinds: collections.Counter[str] = collections.Counter()
+        #: (live version, shadow version, agreement) -> shadow verdicts, counted once acknowledged
+        self.shadow_agreement: collections.Counter[tuple[str, str, str]] = collections.Counter()
 
     def on_delivery(self, err: KafkaError | None, msg: Message) -> None:
         """Delivery report (runs inside producer.poll/flush on the main thread)."""
@@ -157,6 +165,12 @@ class Worker:
         self.last_error_log = 0.0
         self.batch_wait_s = settings.consumer_batch_wait_ms / 1000.0
         self.drift = self._drift_windows()
+        # Model lifecycle (taxifraud.model_control): the live and shadow versions, switched between batches.
+        self.live = settings.triton_model_version or DEFAULT_MODEL_VERSION
+        self.shadow: str | None = None
+        self.metas: dict[str, ModelMeta] = {self.live: meta}
+        self.control: ControlReader | None = None
+        self.next_control = 0.0
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -203,6 +217,7 @@ class Worker:
             log.info(
                 "consumer %s joined group %s on %s", self.client_id, self.s.consumer_group_id, self.s.topic_transactions
             )
+            self._start_control()
             settle_after_startup()  # keep full GC passes over the start-up heap out of the p99 (taxifraud.heap)
             try:
                 self._loop()
@@ -220,6 +235,8 @@ class Worker:
                     self.consumer.close()  # leaves the group now, instead of blocking it for a session
                 except Exception:
                     log.exception("closing the consumer failed")
+            if self.control is not None:
+                self.control.close()
             if self.producer is not None:
                 self.producer.flush(5)
             self.triton.stop()
@@ -423,8 +440,10 @@ class Worker:
                 self._score_failed(batch, exc)
                 continue
             try:
-                verdicts = build_verdicts(batch.decoded.transactions, batch.decoded.rows, result.outputs, self.meta)
-            except (ValueError, IndexError, KeyError) as exc:
+                verdicts = build_verdicts(
+                    batch.decoded.transactions, batch.decoded.rows, result.outputs, self._meta(result.version)
+                )
+            except (ValueError, IndexError, KeyError, OSError) as exc:
                 # Triton serves a model that model_meta.json does not describe (e.g. re-exported while
                 # running): a deployment fault, not a data fault. Retry like an outage, re-reading the meta.
                 self._model_mismatch(batch, exc)
@@ -438,8 +457,10 @@ class Worker:
             self._produce_outputs(batch, result, verdicts)
 
     def _submit(self, batch: Batch) -> None:
+        """Send the batch to the live version (and the shadow one) as they are now: a switch that arrives
+        later applies to later batches only, so no batch is scored twice or held back by a switch."""
         batch.submitted = time.monotonic()
-        batch.future = self.triton.submit(batch.decoded.rows)
+        batch.future = self.triton.submit(batch.decoded.rows, self.live, self.shadow)
 
     def _score_failed(self, batch: Batch, exc: BaseException) -> None:
         batch.attempts += 1
@@ -475,7 +496,8 @@ class Worker:
             exc,
         )
         try:
-            self.meta = ModelMeta.load(self.s.model_repository)
+            self.metas.clear()  # every version's metadata is read again on its next use
+            self.meta = self._meta(self.live)
         except (OSError, ValueError, KeyError) as load_exc:
             log.error("cannot re-read model metadata: %s", load_exc)
         self._score_failed(batch, exc)
@@ -498,10 +520,45 @@ class Worker:
                 batch.alert_families[reason_family(reasons[0]) if reasons else "unknown"] += 1
                 batch.n_fraud += 1
             batch.n_verdicts += 1
+        if result.shadow_version is not None:
+            self._produce_shadow(batch, result, verdicts, skip)
         scores = np.asarray(result.outputs[wire.OUTPUT_SCORE], dtype=np.float64).reshape(-1)
         self.metrics.score.observe_many(scores)
         self._observe_drift(decoded.rows, scores)
         self._outputs_sent(batch)
+
+    def _produce_shadow(
+        self, batch: Batch, result: ScoreResult, verdicts: list[dict[str, Any]], skip: np.ndarray | None
+    ) -> None:
+        """The shadow version's verdicts of the same rows to ``TOPIC_VERDICTS_SHADOW``, and their agreement
+        with the live ones. They count as outputs of the batch (at least once, like the live verdicts)."""
+        shadow = result.shadow_version or ""
+        if result.shadow_outputs is None:
+            self.metrics.shadow_errors.inc()
+            log.warning("shadow version %s failed for batch %d: %s", shadow, batch.seq, result.shadow_error)
+            return
+        decoded = batch.decoded
+        try:
+            shadow_verdicts = build_verdicts(
+                decoded.transactions, decoded.rows, result.shadow_outputs, self._meta(shadow)
+            )
+        except (ValueError, IndexError, KeyError, OSError) as exc:
+            self.metrics.shadow_errors.inc()
+            log.warning("shadow version %s: outputs do not match its model_meta.json (%s)", shadow, exc)
+            return
+        live_name = verdicts[0]["model_version"] if verdicts else ""
+        shadow_name = shadow_verdicts[0]["model_version"] if shadow_verdicts else ""
+        topic = self.s.topic_verdicts_shadow
+        for i, (live, other) in enumerate(zip(verdicts, shadow_verdicts, strict=True)):
+            if skip is not None and skip[i]:
+                continue
+            other["live_is_fraud"] = live["is_fraud"]
+            self._produce(batch, topic, orjson.dumps(other), live["transaction_id"].encode())
+            if live["is_fraud"] == other["is_fraud"]:
+                agreement = "agree_fraud" if live["is_fraud"] else "agree_legit"
+            else:
+                agreement = "live_only" if live["is_fraud"] else "shadow_only"
+            batch.shadow_agreement[(live_name, shadow_name, agreement)] += 1
 
     def _revoked_rows(self, batch: Batch) -> np.ndarray | None:
         """Mask of rows whose partition was revoked since consumption (the new owner re-scores them)."""
@@ -567,6 +624,8 @@ class Worker:
                 m.alerts.labels(reason=family).inc(count)
             for kind, count in batch.dlq_kinds.items():
                 m.dlq.labels(error=kind).inc(count)
+            for (live, shadow, agreement), count in batch.shadow_agreement.items():
+                m.shadow_verdicts.labels(live_version=live, shadow_version=shadow, agreement=agreement).inc(count)
         self.completed.clear()
         self._store()
 
@@ -684,9 +743,52 @@ class Worker:
                     batch.future.cancel()
                 self.scoring.remove(batch)
 
+    # ------------------------------------------------------------------ model lifecycle
+
+    def _meta(self, version: str) -> ModelMeta:
+        """``model_meta.json`` of a Triton version ("" = the configured one), read once per version."""
+        version = version or self.s.triton_model_version or DEFAULT_MODEL_VERSION
+        meta = self.metas.get(version)
+        if meta is None:
+            meta = self.metas[version] = ModelMeta.load(self.s.model_repository, self.s.triton_model_name, version)
+        return meta
+
+    def _start_control(self) -> None:
+        """Read the model-control topic (one partition, compacted) from its start: the latest record wins."""
+        self.control = ControlReader(self.s, self.s.triton_model_name, self.client_id, logger=RDKAFKA_LOG)
+        self.metrics.model_version.labels(role="live", version=self.live).set(1)
+
+    def _follow_control(self) -> None:
+        latest = self.control.poll() if self.control is not None else None
+        if latest is None or latest.roles() == (self.live, self.shadow):
+            return
+        try:  # both versions' metadata must be readable before anything is sent to them
+            self._meta(latest.live)
+            if latest.shadow is not None:
+                self._meta(latest.shadow)
+        except (OSError, ValueError, KeyError) as exc:
+            log.error("model control %s ignored: cannot read model_meta.json (%s)", latest.record(), exc)
+            return
+        log.warning(
+            "model control (%s): live %s -> %s, shadow %s -> %s, from the next batch",
+            latest.action,
+            self.live or "default",
+            latest.live,
+            self.shadow,
+            latest.shadow,
+        )
+        self.metrics.model_version.clear()
+        self.metrics.model_version.labels(role="live", version=latest.live).set(1)
+        if latest.shadow is not None:
+            self.metrics.model_version.labels(role="shadow", version=latest.shadow).set(1)
+        self.live, self.shadow = latest.live, latest.shadow
+
     # ------------------------------------------------------------------ periodic metrics
 
     def _periodic(self, now: float) -> None:
+        if now >= self.next_control:
+            self.next_control = now + CONTROL_INTERVAL_S
+            self._follow_control()
         if self.pause_new and self.paused:
             self.pause_new = False
             self._set_paused(True, "new partitions while Triton is unavailable")
@@ -770,7 +872,9 @@ def run(settings: Settings) -> int:
         level=settings.consumer_log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s",
     )
-    meta = ModelMeta.load(settings.model_repository)
+    meta = ModelMeta.load(
+        settings.model_repository, settings.triton_model_name, settings.triton_model_version or DEFAULT_MODEL_VERSION
+    )
     metrics = ConsumerMetrics(meta.threshold)
     if settings.consumer_metrics_port:
         start_http_server(settings.consumer_metrics_port, addr=settings.consumer_metrics_host)

@@ -1,7 +1,8 @@
 # syntax=docker/dockerfile:1
-# One image definition, two targets (the gateway and the consumer share every dependency):
+# One image definition, three targets (the gateway, the consumer and the review page share every dependency):
 #   docker build -f docker/app.Dockerfile --target gateway  -t taxifraud-gateway:0.1.0 .
 #   docker build -f docker/app.Dockerfile --target consumer -t taxifraud-consumer:0.1.0 .
+#   docker build -f docker/app.Dockerfile --target review   -t taxifraud-review:0.1.0 .
 # Runtime dependencies only: `pip install .` without extras (no torch, no embedded broker/Triton).
 # The model repository is mounted at /models at run time (MODEL_REPOSITORY=/models).
 
@@ -54,3 +55,12 @@ HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 \
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["taxifraud"]
 CMD ["consumer"]
+
+FROM runtime AS review
+ENV REVIEW_HOST=0.0.0.0 \
+    REVIEW_PORT=8020
+EXPOSE 8020
+HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request as u; u.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('REVIEW_PORT', '8020'), timeout=3)"]
+ENTRYPOINT ["taxifraud"]
+CMD ["review"]

@@ -20,6 +20,11 @@ Endpoints
     with ``"source": "score"`` and the transaction, goes to ``TOPIC_VERDICTS`` and each fraud alert to
     ``TOPIC_ALERTS``, as the audit trail. The answer waits for those to be acknowledged: a decision that
     was not recorded is answered 503, like a Triton failure.
+``POST /labels``
+    One analyst label ``{"transaction_id", "label": "fraud" | "legit", "analyst"?, "note"?}`` or an array of
+    them (rules: :mod:`taxifraud.labels`), produced to the compacted ``TOPIC_LABELS`` keyed by
+    ``transaction_id`` with ``labelled_at``; 202 ``{"accepted", "transaction_ids", "labelled_at"}`` only after
+    the broker's ack. Same auth, limits and 503s as ``POST /transactions``.
 ``GET /health`` (the seed's ``HealthResponse``)
     ``{"status": "healthy", "timestamp", "version", "kafka_connected": true}`` with 200 while the broker
     answers metadata requests (checked at most once a second, :mod:`gateway.health`); ``"unhealthy"``,
@@ -50,6 +55,7 @@ from pydantic import BaseModel, Field
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
+from taxifraud import labels
 from taxifraud.heap import settle_after_startup
 from taxifraud.lifecycle import die_with_parent_if_asked
 
@@ -61,6 +67,7 @@ from .handlers import (
     FastPathMiddleware,
     Gateway,
     Reply,
+    handle_labels,
     handle_score,
     handle_seed_transaction,
     handle_transactions,
@@ -73,7 +80,7 @@ from .settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
 
-WRITE_PATHS = ("/transactions", "/transaction", "/api/v1/transaction", "/score")
+WRITE_PATHS = ("/transactions", "/transaction", "/api/v1/transaction", "/score", "/labels")
 #: The seed's own example request body, as its ``POST /api/v1/transaction`` documented it.
 SEED_API_EXAMPLE: dict[str, Any] = {
     "transaction_id": "550e8400-e29b-41d4-a716-446655440000",
@@ -136,6 +143,12 @@ class Verdict(BaseModel):
     scored_at: str
 
 
+class LabelsAccepted(BaseModel):
+    accepted: int = Field(description="labels stored by the broker")
+    transaction_ids: list[str] = Field(description="the labelled transactions, in request order")
+    labelled_at: str = Field(description="the labels' timestamp, RFC 3339 UTC")
+
+
 class Scored(BaseModel):
     verdicts: list[Verdict] = Field(description="in request order")
 
@@ -194,6 +207,14 @@ async def post_score(request: Request) -> Response:
     Normally answered by :class:`gateway.handlers.FastPathMiddleware`, like ``POST /transactions``.
     """
     return await _fast_path_handler(handle_score, request)
+
+
+async def post_labels(request: Request) -> Response:
+    """Store analyst labels on the compacted labels topic; 202 only once the broker has acknowledged them.
+
+    Normally answered by :class:`gateway.handlers.FastPathMiddleware`, like ``POST /transactions``.
+    """
+    return await _fast_path_handler(handle_labels, request)
 
 
 async def health(request: Request) -> Response:
@@ -283,6 +304,27 @@ TLC_RECORD_EXAMPLE: dict[str, Any] = {
 }
 
 
+LABEL_EXAMPLE: dict[str, Any] = {
+    "transaction_id": "550e8400e29b41d4a716446655440000",
+    "label": "fraud",
+    "analyst": "ana",
+    "note": "driver confirmed the meter was tampered with",
+}
+
+
+def _label_body_spec(max_batch: int) -> dict[str, Any]:
+    ref = {"$ref": "#/components/schemas/Label"}
+    return {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {"anyOf": [ref, {"type": "array", "items": ref, "minItems": 1, "maxItems": max_batch}]},
+                "example": LABEL_EXAMPLE,
+            }
+        },
+    }
+
+
 def _openapi(app: FastAPI) -> dict[str, Any]:
     """FastAPI's document plus what it cannot infer: the raw-body schema, the batch limit, the API key."""
     if app.openapi_schema:
@@ -294,6 +336,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     tx_schema = schema.transaction_schema()
     components.setdefault("schemas", {}).update(tx_schema.pop("$defs", {}))
     components["schemas"]["Transaction"] = tx_schema
+    components["schemas"]["Label"] = labels.ONE.json_schema(ref_template="#/components/schemas/{model}")
     auth_on = bool(settings and settings.api_keys())
     if auth_on:
         components["securitySchemes"] = {"ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}}
@@ -301,8 +344,11 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         operation = doc["paths"].get(path, {}).get("post")
         if operation is None:
             continue
-        example = SEED_API_EXAMPLE if path == "/api/v1/transaction" else SHORT_EXAMPLE
-        operation["requestBody"] = _body_spec(max_batch, example)
+        if path == "/labels":
+            operation["requestBody"] = _label_body_spec(max_batch)
+        else:
+            example = SEED_API_EXAMPLE if path == "/api/v1/transaction" else SHORT_EXAMPLE
+            operation["requestBody"] = _body_spec(max_batch, example)
         if auth_on:
             operation["security"] = [{"ApiKey": []}]
         else:
@@ -394,6 +440,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         responses={200: {"model": Scored, "description": "verdicts, in request order"}, **write_responses},
         summary="Score transactions synchronously on Triton",
         tags=["transactions"],
+    )
+    app.add_api_route(
+        "/labels",
+        post_labels,
+        methods=["POST"],
+        status_code=202,
+        responses={
+            202: {"model": LabelsAccepted, "description": "stored by the broker"},
+            **write_responses,
+            422: {"model": Problem, "description": "invalid label(s); detail names each field and rule"},
+        },
+        summary="Record analyst labels (fraud | legit) of transactions",
+        tags=["labels"],
     )
     app.add_api_route(
         "/health",

@@ -25,10 +25,11 @@ from typing import Any
 import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from taxifraud.labels import LabelRejected, label_record, parse_labels
 from taxifraud.verdicts import build_alert, utc_now_rfc3339
 
 from . import schema
-from .metrics import BATCH_SIZE, PRODUCE_FAILURES, SCORE_REQUESTS, TRANSACTIONS_ACCEPTED
+from .metrics import BATCH_SIZE, LABELS_ACCEPTED, PRODUCE_FAILURES, SCORE_REQUESTS, TRANSACTIONS_ACCEPTED
 from .producer import AsyncProducer, Outgoing, ProduceFailed
 from .scoring import ScoreService, ScoringUnavailable
 from .settings import Settings
@@ -258,6 +259,42 @@ async def handle_score(gw: Gateway, scope: Scope, receive: Receive) -> Reply:
     return Reply(200, orjson.dumps({"verdicts": verdicts}))
 
 
+async def handle_labels(gw: Gateway, scope: Scope, receive: Receive) -> Reply:
+    """Validate analyst labels (:mod:`taxifraud.labels`) and produce them to ``TOPIC_LABELS`` keyed by
+    ``transaction_id`` (compacted: a later label replaces an earlier one); 202 only after the broker's ack.
+
+    Same auth, body limit and batch limit (``GATEWAY_MAX_BATCH``) as ``POST /transactions``.
+    """
+    if not gw.authorized(scope):
+        return problem(401, "missing or invalid X-API-Key")
+    try:
+        body = await read_body(scope, receive, gw.settings.gateway_max_body_bytes)
+        labels, _ = parse_labels(body, gw.settings.gateway_max_batch)
+    except schema.Rejected as exc:
+        return problem(exc.status, exc.detail)
+    except LabelRejected as exc:
+        return problem(exc.status, exc.detail)
+    labelled_at = utc_now_rfc3339()
+    records = [label_record(label, labelled_at) for label in labels]
+    topic = gw.settings.topic_labels
+    try:
+        await gw.producer.send([(topic, r["transaction_id"].encode(), orjson.dumps(r)) for r in records])
+    except ProduceFailed as exc:
+        return _not_stored(exc, len(records), gw, "labels")
+    for record in records:
+        LABELS_ACCEPTED.labels(record["label"]).inc()
+    return Reply(
+        202,
+        orjson.dumps(
+            {
+                "accepted": len(records),
+                "transaction_ids": [r["transaction_id"] for r in records],
+                "labelled_at": labelled_at,
+            }
+        ),
+    )
+
+
 #: A write endpoint's handler: the raw ASGI request in, the reply out.
 FastHandler = Callable[[Gateway, Scope, Receive], Awaitable[Reply]]
 
@@ -267,6 +304,7 @@ FAST_PATHS: dict[str, FastHandler] = {
     "/transaction": handle_transactions,
     "/api/v1/transaction": handle_seed_transaction,
     "/score": handle_score,
+    "/labels": handle_labels,
 }
 
 

@@ -50,12 +50,17 @@ BATCH_SIZE = Histogram(
     "Transactions per valid request",
     buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000),
 )
+LABELS_ACCEPTED = Counter(
+    "gateway_labels_accepted", "Analyst labels acknowledged by the broker (POST /labels), by label", ["label"]
+)
 SCORE_REQUESTS = Counter("gateway_score_requests", "POST /score requests by outcome: ok, triton_error", ["outcome"])
 
 for _reason in ("timeout", "queue_full", "broker_error", "authentication"):
     PRODUCE_FAILURES.labels(_reason)
 for _outcome in ("ok", "triton_error"):
     SCORE_REQUESTS.labels(_outcome)
+for _label in ("fraud", "legit"):
+    LABELS_ACCEPTED.labels(_label)
 
 #: Paths reported under their own ``route`` label; everything else is ``other``.
 KNOWN_ROUTES = frozenset(
@@ -64,6 +69,7 @@ KNOWN_ROUTES = frozenset(
         "/transaction",
         "/api/v1/transaction",
         "/score",
+        "/labels",
         "/health",
         "/healthz",
         "/readyz",

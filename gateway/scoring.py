@@ -9,18 +9,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from typing import Any
 
 from taxifraud import wire
+from taxifraud.config import DEFAULT_MODEL_VERSION
+from taxifraud.model_control import ControlReader
 from taxifraud.triton_client import TritonScorer, TritonUnavailable
 
 from .settings import Settings
 
 log = logging.getLogger(__name__)
+RDKAFKA_LOG = logging.getLogger("gateway.rdkafka.control")
 
 #: After a failed connect, do not hammer Triton on every request for this long.
 RECONNECT_BACKOFF_S = 1.0
+#: How often a request looks at the model-control topic for a promotion or rollback (never blocking).
+CONTROL_INTERVAL_S = 0.2
 
 
 class ScoringUnavailable(Exception):
@@ -37,16 +43,49 @@ class ScoreService:
         self._lock = asyncio.Lock()
         self._last_attempt = 0.0
         self._last_error = "not connected yet"
+        # The live version follows `taxifraud model promote/rollback`, like the consumers' (no shadow here).
+        self.live = settings.triton_model_version or DEFAULT_MODEL_VERSION
+        self.metas: dict[str, Any] = {}
+        self.control: ControlReader | None = None
+        self._next_control = 0.0
 
-    def _load_meta(self) -> None:
+    def _meta_of(self, version: str) -> Any:
         from taxifraud.model_meta import ModelMeta  # the model may not exist on a transactions-only gateway
 
-        version = self.settings.triton_model_version or "1"
-        self.meta = ModelMeta.load(self.settings.model_repository, self.settings.triton_model_name, version)
-        log.info("model %s metadata loaded: threshold %.4f", self.meta.model_version, self.meta.threshold)
+        meta = self.metas.get(version)
+        if meta is None:
+            meta = ModelMeta.load(self.settings.model_repository, self.settings.triton_model_name, version)
+            self.metas[version] = meta
+            log.info(
+                "model %s (version %s) metadata loaded: threshold %.4f", meta.model_version, version, meta.threshold
+            )
+        return meta
+
+    def _load_meta(self) -> None:
+        self.meta = self._meta_of(self.live)
+
+    def _follow_control(self) -> None:
+        """Switch the live version at a promotion or rollback (read between requests, never blocking)."""
+        now = time.monotonic()
+        if self.control is None or now < self._next_control:
+            return
+        self._next_control = now + CONTROL_INTERVAL_S
+        state = self.control.poll()
+        if state is None or state.live == self.live:
+            return
+        try:
+            meta = self._meta_of(state.live)
+        except (OSError, ValueError, KeyError) as exc:
+            log.error("model control: version %s ignored for /score, metadata not loadable: %s", state.live, exc)
+            return
+        log.warning("model control (%s): /score now on version %s", state.action, state.live)
+        self.live, self.meta = state.live, meta
 
     async def start(self) -> None:
         """Best-effort warm-up at start-up; failures are logged and retried on the first request."""
+        self.control = ControlReader(
+            self.settings, self.settings.triton_model_name, f"gateway-{os.getpid()}", logger=RDKAFKA_LOG
+        )
         try:
             await self.ensure()
         except ScoringUnavailable as exc:
@@ -83,13 +122,15 @@ class ScoreService:
         """Verdicts for stamped transactions, in order (the consumer's exact code path for the same trip)."""
         from taxifraud.verdicts import build_verdicts
 
+        self._follow_control()
         scorer = await self.ensure()
         rows = wire.encode_rows(transactions)
+        meta = self.meta
         try:
-            outputs = await scorer.infer(rows)
+            outputs = await scorer.infer(rows, self.live)
         except TritonUnavailable as exc:
             raise ScoringUnavailable(f"Triton unavailable: {exc}") from None
-        return build_verdicts(transactions, rows, outputs, self.meta)
+        return build_verdicts(transactions, rows, outputs, meta)
 
     async def readiness(self) -> dict[str, Any]:
         """For ``/readyz``: model metadata loaded and Triton reports the model ready."""
@@ -102,6 +143,8 @@ class ScoreService:
         return {"ok": True, "model": scorer.model_name, "model_version": self.meta.model_version}
 
     async def close(self) -> None:
+        if self.control is not None:
+            self.control.close()
         if self.scorer is not None:
             await self.scorer.close()
             self.scorer = None

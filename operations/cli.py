@@ -118,6 +118,30 @@ def cmd_consumer(args: argparse.Namespace) -> int:
     return run(Settings())
 
 
+def cmd_review(args: argparse.Namespace) -> int:
+    from review.app import run
+    from review.settings import load_settings
+
+    run(load_settings())
+    return 0
+
+
+def cmd_label(args: argparse.Namespace) -> int:
+    from operations.labels import post_labels
+
+    body = {"transaction_id": args.transaction_id, "label": args.label}
+    if args.analyst:
+        body["analyst"] = args.analyst
+    if args.note:
+        body["note"] = args.note
+    status, answer = post_labels([body], gateway_url=args.gateway, api_key=args.api_key)
+    if status != 202:
+        log.error("label not stored (HTTP %d): %s", status, answer)
+        return 1
+    sys.stdout.write(f"labelled {args.transaction_id} {args.label} at {answer['labelled_at']}\n")
+    return 0
+
+
 def cmd_score(args: argparse.Namespace) -> int:
     from operations.batch_score import score_file
 
@@ -139,6 +163,8 @@ DELEGATED: dict[str, tuple[str, str, str]] = {
     "replay": ("operations.replay", "main", "replay trips (files or generator) to the gateway or Kafka"),
     "demo": ("operations.demo", "main", "run the stack, replay trips with injected fraud, report"),
     "bench": ("operations.bench", "main", "measure throughput and latency, write bench/results.*"),
+    "recalibrate": ("operations.recalibrate", "main", "precision/recall from analyst labels; --write a new version"),
+    "model": ("operations.model_versions", "main", "model versions: list | shadow N | promote N | rollback | load"),
 }
 
 
@@ -167,6 +193,18 @@ def build_parser() -> argparse.ArgumentParser:
     triton.set_defaults(func=cmd_triton)
     sub.add_parser("gateway", help="run the HTTP gateway (GATEWAY_* settings)").set_defaults(func=cmd_gateway)
     sub.add_parser("consumer", help="run one streaming consumer (CONSUMER_* settings)").set_defaults(func=cmd_consumer)
+
+    sub.add_parser("review", help="run the analyst review page (REVIEW_* settings)").set_defaults(func=cmd_review)
+    label = sub.add_parser("label", help="label a transaction fraud or legit (through the gateway's POST /labels)")
+    label.add_argument("transaction_id")
+    label.add_argument("label", choices=["fraud", "legit"])
+    label.add_argument("--analyst", default=None, help="who labels it")
+    label.add_argument("--note", default=None, help="free text kept with the label")
+    label.add_argument(
+        "--gateway", default=None, help="gateway URL (default: the embedded stack's, STACK_GATEWAY_PORT)"
+    )
+    label.add_argument("--api-key", default=None, help="X-API-Key (default: env TAXIFRAUD_API_KEY)")
+    label.set_defaults(func=cmd_label)
 
     score = sub.add_parser("score", help="score a CSV or Parquet trip file in-process with the same ONNX graph")
     score.add_argument("input", help="CSV or Parquet, TLC's own files as they are or wire-field column names")

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import orjson
 from rich.console import Console
@@ -30,6 +31,7 @@ from rich.live import Live
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from operations.demo_review import DemoReviewer, review_precision
 from operations.replay import LabelledTrips, ReplayStats, batches_for, send_http, trip_source
 from operations.stack import Stack, StackSettings
 from operations.verdict_collector import Seen, VerdictCollector
@@ -102,9 +104,17 @@ class LiveSnapshot:
     latency_p50_ms: float
     latency_p99_ms: float
     top_reasons: tuple[tuple[str, int], ...]
+    #: with --review: (alerts labelled, their precision by the labels, the review service's labelled precision)
+    review: tuple[int, float, float | None] | None = None
 
 
-def take_snapshot(stats: ReplayStats, trips: LabelledTrips, collector: VerdictCollector) -> LiveSnapshot:
+def take_snapshot(
+    stats: ReplayStats,
+    trips: LabelledTrips,
+    collector: VerdictCollector,
+    reviewer: DemoReviewer | None = None,
+    review_url: str | None = None,
+) -> LiveSnapshot:
     """The only way the live view reads the other threads' state: each owner's locked accessor."""
     counts = stats.snapshot()
     taken, injected = trips.counts()
@@ -121,7 +131,19 @@ def take_snapshot(stats: ReplayStats, trips: LabelledTrips, collector: VerdictCo
         latency_p50_ms=lat["p50"],
         latency_p99_ms=lat["p99"],
         top_reasons=view.top_reasons,
+        review=_review_figures(reviewer, review_url),
     )
+
+
+def _review_figures(reviewer: DemoReviewer | None, review_url: str | None) -> tuple[int, float, float | None] | None:
+    if reviewer is None or review_url is None:
+        return None
+    counts = reviewer.counts()
+    try:
+        service, _ = review_precision(review_url)
+    except httpx.HTTPError:
+        service = None
+    return counts.labelled, counts.precision, service
 
 
 def live_table(snap: LiveSnapshot) -> Table:
@@ -136,6 +158,11 @@ def live_table(snap: LiveSnapshot) -> Table:
     table.add_row("errors", f"{snap.errors}")
     for reason, n in snap.top_reasons:
         table.add_row(f"  reason: {reason}", f"{n:,}")
+    if snap.review is not None:
+        labelled, truth, service = snap.review
+        shown = "-" if service is None else f"{service:.3f}"
+        table.add_row("alerts labelled (demo reviewer)", f"{labelled:,}")
+        table.add_row("labelled precision: review page / labels", f"{shown} / {truth:.3f}")
     return table
 
 
@@ -180,6 +207,12 @@ def run_demo(args: argparse.Namespace, console: Console) -> dict[str, Any]:
         )
         trips = LabelledTrips(trip_source(args.data, args.seed), args.fraud_rate, seed=args.seed)
         collector = stack.verdict_collector(prefix=trips.run_id).start()
+        reviewer = (
+            DemoReviewer(collector, trips, stack.gateway_url, args.review_share, seed=args.seed).start()
+            if args.review
+            else None
+        )
+        review_url = stack.review_url if args.review else None
         stats = ReplayStats()
         batches = batches_for(trips, args.batch, None, args.duration, args.rate)
 
@@ -206,7 +239,7 @@ def run_demo(args: argparse.Namespace, console: Console) -> dict[str, Any]:
         sender.start()
         with Live(console=console, refresh_per_second=4) as live:
             while sender.is_alive():
-                snap = take_snapshot(stats, trips, collector)
+                snap = take_snapshot(stats, trips, collector, reviewer, review_url)
                 progress.update(task, completed=min(snap.elapsed_s, args.duration))
                 grid = Table.grid()
                 grid.add_row(progress)
@@ -215,8 +248,9 @@ def run_demo(args: argparse.Namespace, console: Console) -> dict[str, Any]:
                 time.sleep(0.25)
             sender.join()
             missing = collector.wait_for(trips.accepted_ids(), timeout=args.wait)
+            review = _finish_review(reviewer, review_url)
             grid = Table.grid()
-            grid.add_row(live_table(take_snapshot(stats, trips, collector)))
+            grid.add_row(live_table(take_snapshot(stats, trips, collector, reviewer, review_url)))
             live.update(grid)
         if not console.is_terminal:
             console.line()  # Live leaves its last frame unterminated when output is not a terminal
@@ -248,15 +282,41 @@ def run_demo(args: argparse.Namespace, console: Console) -> dict[str, Any]:
         "quality": quality,
         "families": families,
         "top_reasons": collector.top_reasons(5),
+        "review": review,
         "png": png,
         "report_md": report_dir / "demo-report.md",
         "report_json": report_dir / "demo-report.json",
     }
 
 
+def _finish_review(
+    reviewer: DemoReviewer | None, review_url: str | None, timeout: float = 30.0
+) -> dict[str, Any] | None:
+    """Label the last alerts, wait until the review service counts every label, and read its precision."""
+    if reviewer is None or review_url is None:
+        return None
+    reviewer.stop()
+    counts = reviewer.counts()
+    deadline = time.monotonic() + timeout
+    service, counted = review_precision(review_url)
+    while counted < counts.labelled and time.monotonic() < deadline:
+        time.sleep(0.5)
+        service, counted = review_precision(review_url)
+    return {
+        "labelled": counts.labelled,
+        "label_errors": counts.errors,
+        "labelled_fraud": counts.labelled_fraud,
+        "precision_by_labels": counts.precision,
+        "review_service_precision": service,
+        "review_service_labelled": counted,
+    }
+
+
 def succeeded(r: dict[str, Any]) -> bool:
-    """Exit 0 only for a clean run: trips accepted, no errors, every accepted trip got its verdict."""
-    return not r["failures"] and r["errors"] == 0 and r["accepted"] > 0 and r["missing_verdicts"] == 0
+    """Exit 0 only for a clean run: trips accepted, no errors, every accepted trip got its verdict (and, with
+    --review, every label was stored)."""
+    review_ok = r.get("review") is None or r["review"]["label_errors"] == 0
+    return not r["failures"] and r["errors"] == 0 and r["accepted"] > 0 and r["missing_verdicts"] == 0 and review_ok
 
 
 def report_rows(r: dict[str, Any]) -> list[tuple[str, str]]:
@@ -275,6 +335,17 @@ def report_rows(r: dict[str, Any]) -> list[tuple[str, str]]:
         ("precision / recall / FPR", f"{q.precision:.3f} / {q.recall:.3f} / {q.fpr:.4f}"),
         ("confusion tp/fp/fn/tn", f"{q.tp}/{q.fp}/{q.fn}/{q.tn}"),
     ]
+    review = r.get("review")
+    if review is not None:
+        service = review["review_service_precision"]
+        rows += [
+            ("alerts labelled (demo reviewer)", f"{review['labelled']:,} (errors {review['label_errors']})"),
+            (
+                "labelled precision: review page / injected labels",
+                f"{'-' if service is None else f'{service:.3f}'} / {review['precision_by_labels']:.3f}"
+                f" (all alerts: {q.precision:.3f})",
+            ),
+        ]
     rows += [(f"  recall {family}", f"{caught}/{total}") for family, (caught, total) in r["families"].items()]
     rows += [(f"  top reason: {reason}", f"{n:,}") for reason, n in r["top_reasons"]]
     rows += [("  error", text) for text in [*r["failures"], *r["error_samples"]]]
@@ -330,6 +401,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-prometheus", action="store_true")
+    parser.add_argument(
+        "--review",
+        action="store_true",
+        help="label a share of the alerts from the injected ground truth (POST /labels)",
+    )
+    parser.add_argument("--review-share", type=float, default=0.5, help="share of alerts the --review reviewer labels")
     parser.add_argument(
         "--report-dir", default=str(REPO_ROOT / "run"), help="where demo-report.{md,json,png} go (default run/)"
     )

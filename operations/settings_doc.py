@@ -20,6 +20,7 @@ SERVICES = (
     ("shared", "taxifraud.config", "TritonSettings"),
     ("gateway", "gateway.settings", "Settings"),
     ("consumer", "consumer.settings", "Settings"),
+    ("review", "review.settings", "Settings"),
     ("embedded stack", "operations.stack", "StackSettings"),
 )
 

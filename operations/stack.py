@@ -66,6 +66,8 @@ class StackSettings(KafkaSettings, TritonSettings):
     stack_gateway_workers: int = Field(1, ge=1, le=64)
     stack_consumers: int = Field(1, ge=0, le=64, description="consumer processes in one group")
     stack_consumer_metrics_port: int = Field(9101, description="first consumer; the next ones count up")
+    stack_review: bool = Field(True, description="run the analyst review page (review/)")
+    stack_review_port: int = Field(8020, description="the analyst review page and its /metrics")
     stack_prometheus: bool = Field(True, description="start Debian's prometheus if it is installed")
     stack_prometheus_port: int = 9090
     stack_run_dir: Path = Field(REPO_ROOT / "run", description="logs and scratch files of this stack")
@@ -111,6 +113,10 @@ class Stack:
         if s.stack_tls or self.broker_security is not None:
             return tls.ensure_ca(self.tls_dir).cert
         return None
+
+    @property
+    def review_url(self) -> str:
+        return f"http://{self.settings.stack_host}:{self.settings.stack_review_port}"
 
     @property
     def prometheus_url(self) -> str:
@@ -192,6 +198,8 @@ class Stack:
                 "STACK_TRITON_GRPC_PORT": s.stack_triton_grpc_port,
                 "STACK_TRITON_METRICS_PORT": s.stack_triton_metrics_port,
             }
+            if s.stack_review:
+                ports["STACK_REVIEW_PORT"] = s.stack_review_port
             for i in range(s.stack_consumers):
                 ports[f"STACK_CONSUMER_METRICS_PORT (+{i})" if i else "STACK_CONSUMER_METRICS_PORT"] = (
                     self.consumer_metrics_port(i)
@@ -215,6 +223,9 @@ class Stack:
             "TOPIC_VERDICTS": s.topic_verdicts,
             "TOPIC_ALERTS": s.topic_alerts,
             "TOPIC_DLQ": s.topic_dlq,
+            "TOPIC_LABELS": s.topic_labels,
+            "TOPIC_VERDICTS_SHADOW": s.topic_verdicts_shadow,
+            "TOPIC_MODEL_CONTROL": s.topic_model_control,
             "TOPIC_PARTITIONS": str(s.topic_partitions),
             "KAFKA_SESSION_TIMEOUT_MS": str(s.kafka_session_timeout_ms),
             "TRITON_GRPC_URL": self.triton_grpc,
@@ -275,6 +286,8 @@ class Stack:
         for i in range(s.stack_consumers):
             self.start_consumer(i)
         self.start_gateway()
+        if s.stack_review:
+            self.start_review()
         if s.stack_prometheus and prom.prometheus_binary():
             self.start_prometheus()
         elif s.stack_prometheus:
@@ -341,6 +354,17 @@ class Stack:
         proc.wait_ready(lambda: _http_ok(f"{self.gateway_url}/healthz", self.ca_file), 60, what="answering /healthz")
         return proc
 
+    def start_review(self) -> ManagedProcess:
+        """The analyst review page; ready once it has read the backlog of alerts and labels."""
+        s = self.settings
+        env = {**self.service_env(), "REVIEW_HOST": s.stack_host, "REVIEW_PORT": str(s.stack_review_port)}
+        proc = ManagedProcess(
+            "review", [sys.executable, "-m", "operations.cli", "review"], s.stack_run_dir / "review.log", env=env
+        ).start()
+        self.services.append(proc)
+        proc.wait_ready(lambda: _http_ok(f"{self.review_url}/readyz"), 60, what="answering /readyz")
+        return proc
+
     def start_prometheus(self) -> ManagedProcess:
         s = self.settings
         host = s.stack_host
@@ -350,6 +374,8 @@ class Stack:
             "triton": [f"{host}:{s.stack_triton_metrics_port}"],
             "prometheus": [f"{host}:{s.stack_prometheus_port}"],
         }
+        if s.stack_review:
+            targets["review"] = [f"{host}:{s.stack_review_port}"]
         if s.stack_embedded_broker:
             targets["kafka"] = [f"{host}:{s.stack_broker_metrics_port}"]
         # Over TLS the gateway's /metrics is HTTPS too: Prometheus verifies it against the stack's CA.
@@ -442,6 +468,10 @@ def _announce(stack: Stack) -> None:
         f"metrics :{s.stack_triton_metrics_port}",
         f"  consumers    {s.stack_consumers}, metrics from :{s.stack_consumer_metrics_port}",
     ]
+    if s.stack_review:
+        lines.append(
+            f"  review       {stack.review_url}   (analyst review page; labels: taxifraud label ID fraud|legit)"
+        )
     if any(p.name == "prometheus" for p in stack.services):
         lines.append(f"  prometheus   {stack.prometheus_url}")
     lines.append(f"  logs         {s.stack_run_dir}/*.log")

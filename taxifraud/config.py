@@ -17,6 +17,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL_REPOSITORY = REPO_ROOT / "model_repository"
 MODEL_NAME = "fraud_autoencoder"
+#: The version used when TRITON_MODEL_VERSION is empty. Triton serves every version in the directory, so an
+#: empty version would mean "the highest", a freshly written shadow candidate: always name one instead.
+DEFAULT_MODEL_VERSION = "1"
 
 
 def _empty_as_none(value: object) -> object:
@@ -52,6 +55,15 @@ class KafkaSettings(BaseSettings):
     topic_verdicts: str = "fraud-verdicts"
     topic_alerts: str = "fraud-alerts"
     topic_dlq: str = "transactions.dlq"
+    topic_labels: str = Field(
+        "fraud-labels", description="analyst labels, keyed by transaction_id; compacted (the latest label wins)"
+    )
+    topic_verdicts_shadow: str = Field(
+        "fraud-verdicts-shadow", description="verdicts of the shadow model version (taxifraud model shadow N)"
+    )
+    topic_model_control: str = Field(
+        "model-control", description="which model version is live and which shadows it; compacted, one partition"
+    )
     topic_partitions: int = Field(6, ge=1, le=1024, description="partitions for topics we create")
     topic_replication_factor: int = Field(1, ge=1, le=7)
     kafka_session_timeout_ms: int = Field(
@@ -146,7 +158,27 @@ class KafkaSettings(BaseSettings):
         return env
 
     def topics(self) -> list[str]:
-        return [self.topic_transactions, self.topic_verdicts, self.topic_alerts, self.topic_dlq]
+        return [
+            self.topic_transactions,
+            self.topic_verdicts,
+            self.topic_alerts,
+            self.topic_dlq,
+            self.topic_labels,
+            self.topic_verdicts_shadow,
+            self.topic_model_control,
+        ]
+
+    def topic_configs(self) -> dict[str, dict[str, str]]:
+        """Per-topic settings for the topics we create: labels and model control are compacted, so only the
+        latest record of a key stays."""
+        return {
+            self.topic_labels: {"cleanup.policy": "compact"},
+            self.topic_model_control: {"cleanup.policy": "compact"},
+        }
+
+    def topic_partition_count(self, topic: str) -> int:
+        """Partitions of a topic we create: one for model control (one ordered stream of switches)."""
+        return 1 if topic == self.topic_model_control else self.topic_partitions
 
 
 class TritonSettings(BaseSettings):
@@ -156,7 +188,9 @@ class TritonSettings(BaseSettings):
 
     triton_grpc_url: str = Field("127.0.0.1:8001", description="Triton gRPC endpoint host:port")
     triton_model_name: str = MODEL_NAME
-    triton_model_version: str = Field("", description="empty: Triton's latest version")
+    triton_model_version: str = Field(
+        "", description="empty: version 1, whose model_meta.json is read (the consumers follow `taxifraud model`)"
+    )
     triton_timeout_s: float = Field(2.0, gt=0, description="deadline of one inference call")
     model_repository: Path = Field(
         DEFAULT_MODEL_REPOSITORY, description="holds model metadata (threshold, feature names) next to the ONNX"

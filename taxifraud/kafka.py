@@ -62,15 +62,22 @@ def consumer_config(settings: KafkaSettings, group_id: str, **overrides: Any) ->
 
 
 def ensure_topics(settings: KafkaSettings, timeout: float = 15.0) -> None:
-    """Create our topics with ``topic_partitions`` partitions; existing topics are left alone."""
+    """Create our topics with ``topic_partitions`` partitions (and ``topic_configs()``, e.g. the compacted
+    labels topic); existing topics are left alone."""
     admin = AdminClient(settings.kafka_client_config())
     existing = set(admin.list_topics(timeout=timeout).topics)
     wanted = [t for t in dict.fromkeys(settings.topics()) if t not in existing]
     if not wanted:
         return
+    configs = settings.topic_configs()
     futures = admin.create_topics(
         [
-            NewTopic(t, num_partitions=settings.topic_partitions, replication_factor=settings.topic_replication_factor)
+            NewTopic(
+                t,
+                num_partitions=settings.topic_partition_count(t),
+                replication_factor=settings.topic_replication_factor,
+                config=configs.get(t, {}),
+            )
             for t in wanted
         ],
         operation_timeout=timeout,
@@ -78,7 +85,7 @@ def ensure_topics(settings: KafkaSettings, timeout: float = 15.0) -> None:
     for topic, future in futures.items():
         try:
             future.result()
-            log.info("created topic %s with %d partitions", topic, settings.topic_partitions)
+            log.info("created topic %s with %d partitions", topic, settings.topic_partition_count(topic))
         except KafkaException as exc:
             if exc.args and exc.args[0].name() == "TOPIC_ALREADY_EXISTS":
                 continue

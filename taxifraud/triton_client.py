@@ -16,7 +16,7 @@ import tritonclient.grpc.aio as grpcclient
 from tritonclient.utils import InferenceServerException
 
 from taxifraud import wire
-from taxifraud.config import TritonSettings
+from taxifraud.config import DEFAULT_MODEL_VERSION, TritonSettings
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ class TritonScorer:
     def __init__(self, settings: TritonSettings) -> None:
         self.settings = settings
         self.model_name = settings.triton_model_name
-        self.model_version = settings.triton_model_version
+        self.model_version = settings.triton_model_version or DEFAULT_MODEL_VERSION
         self.max_batch_size = 0
         self._client: grpcclient.InferenceServerClient | None = None
 
@@ -73,7 +73,7 @@ class TritonScorer:
             raise RuntimeError("TritonScorer.connect() was not awaited")
         return self._client
 
-    async def _infer_chunk(self, rows: np.ndarray) -> dict[str, np.ndarray]:
+    async def _infer_chunk(self, rows: np.ndarray, version: str) -> dict[str, np.ndarray]:
         client = self._require_client()
         tensor = grpcclient.InferInput(wire.INPUT_TENSOR, list(rows.shape), "FP32")
         tensor.set_data_from_numpy(np.ascontiguousarray(rows, dtype=np.float32))
@@ -82,7 +82,7 @@ class TritonScorer:
             result = await client.infer(
                 self.model_name,
                 [tensor],
-                model_version=self.model_version,
+                model_version=version,
                 outputs=outputs,
                 client_timeout=self.settings.triton_timeout_s,
             )
@@ -90,8 +90,9 @@ class TritonScorer:
             raise TritonUnavailable(f"inference failed: {exc.status()} {exc.message()}") from exc
         return {name: result.as_numpy(name) for name in wire.OUTPUT_TENSORS}
 
-    async def infer(self, rows: np.ndarray) -> dict[str, np.ndarray]:
-        """Score ``rows``; chunks above ``max_batch_size`` go out concurrently and are re-joined in order."""
+    async def infer(self, rows: np.ndarray, version: str | None = None) -> dict[str, np.ndarray]:
+        """Score ``rows`` on ``version`` (default: ``TRITON_MODEL_VERSION``); chunks above ``max_batch_size`` go
+        out concurrently and are re-joined in order."""
         if rows.ndim != 2 or rows.shape[1] != wire.N_INPUT_COLUMNS:
             raise ValueError(f"expected [batch, {wire.N_INPUT_COLUMNS}] rows, got {rows.shape}")
         if len(rows) == 0:
@@ -100,7 +101,8 @@ class TritonScorer:
             raise RuntimeError("TritonScorer.connect() was not awaited")
         step = self.max_batch_size
         chunks = [rows[i : i + step] for i in range(0, len(rows), step)]
-        results = await asyncio.gather(*(self._infer_chunk(chunk) for chunk in chunks))
+        use = self.model_version if version is None else version
+        results = await asyncio.gather(*(self._infer_chunk(chunk, use) for chunk in chunks))
         if len(results) == 1:
             return results[0]
         return {name: np.concatenate([r[name] for r in results]) for name in wire.OUTPUT_TENSORS}

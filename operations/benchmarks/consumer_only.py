@@ -219,6 +219,9 @@ def topic_names(prefix: str) -> dict[str, str]:
         "topic_verdicts": f"{prefix}.verdicts",
         "topic_alerts": f"{prefix}.alerts",
         "topic_dlq": f"{prefix}.dlq",
+        "topic_labels": f"{prefix}.labels",
+        "topic_verdicts_shadow": f"{prefix}.verdicts-shadow",
+        "topic_model_control": f"{prefix}.model-control",
     }
 
 

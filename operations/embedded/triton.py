@@ -90,6 +90,10 @@ def triton_process(
         f"--model-repository={model_repository.resolve()}",
         f"--backend-directory={backends.resolve()}",
         f"--model-config-name={config_name}",
+        # Explicit model control: `taxifraud model load` (and `recalibrate --write`) makes Triton pick up a new
+        # version directory while the loaded versions keep serving; no restart to ship a model.
+        "--model-control-mode=explicit",
+        "--load-model=*",
         f"--http-port={http_port}",
         f"--grpc-port={grpc_port}",
         f"--metrics-port={metrics_port}",

@@ -138,7 +138,9 @@ class FakeTriton:
     def __init__(self) -> None:
         self.calls: list[tuple[np.ndarray, concurrent.futures.Future[ScoreResult]]] = []
 
-    def submit(self, rows: np.ndarray) -> concurrent.futures.Future[ScoreResult]:
+    def submit(
+        self, rows: np.ndarray, version: str | None = None, shadow: str | None = None
+    ) -> concurrent.futures.Future[ScoreResult]:
         fut: concurrent.futures.Future[ScoreResult] = concurrent.futures.Future()
         self.calls.append((rows, fut))
         return fut

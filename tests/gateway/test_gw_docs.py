@@ -20,6 +20,7 @@ ENDPOINTS = [
     "/transaction",
     "/api/v1/transaction",
     "/score",
+    "/labels",
     "/health",
     "/healthz",
     "/readyz",

@@ -1,4 +1,5 @@
-"""``make demo``, short: the README's first command runs to the end, exits 0, and leaves its report and PNG.
+"""``make demo``, short: the README's first command runs to the end, exits 0, and leaves its report and PNG;
+with ``--review`` it also closes the label loop.
 
 It runs exactly what ``make demo`` runs (``.venv/bin/taxifraud demo``), as a separate process that starts
 and stops its own whole stack, with a 15 s replay instead of 60 s, every port free (``STACK_*_PORT``)
@@ -41,7 +42,7 @@ def stack_env(run_dir: Path) -> dict[str, str]:
 
 def test_short_demo_exits_0_with_report_and_png(tmp_path: Path) -> None:
     report_dir = tmp_path / "report"
-    argv = [*demo_command(), "demo", "--duration", str(DURATION_S), "--report-dir", str(report_dir)]
+    argv = [*demo_command(), "demo", "--duration", str(DURATION_S), "--report-dir", str(report_dir), "--review"]
     proc = subprocess.run(
         argv,
         cwd=REPO_ROOT,
@@ -67,7 +68,15 @@ def test_short_demo_exits_0_with_report_and_png(tmp_path: Path) -> None:
     assert q["tp"] + q["fp"] + q["fn"] + q["tn"] == report["verdicts"]
     assert q["recall"] > 0.5 and q["precision"] > 0.5, q  # the detector works end to end, not only the plumbing
 
+    # --review: a share of the alerts labelled from the ground truth went through POST /labels to the review
+    # service, whose labelled precision is exactly the labels' own figure.
+    review = report["review"]
+    assert review["labelled"] > 0 and review["label_errors"] == 0, review
+    assert review["review_service_labelled"] == review["labelled"], review
+    assert review["review_service_precision"] == pytest.approx(review["precision_by_labels"]), review
+
     md = (report_dir / "demo-report.md").read_text()
+    assert "labelled precision: review page / injected labels" in md
     assert f"{report['accepted']:,} / {report['verdicts']:,}" in md  # accepted / verdicts
     assert f"{report['alerts']:,} / {report['injected']:,}" in md  # alerts / injected fraud
     assert re.search(r"\| result \| ok \|", md), md

@@ -19,12 +19,12 @@ TRITON_EXTRA = {
     "nv_gpu_memory_total_bytes",
 }
 PROMETHEUS_BUILTIN = {"up"}
-PREFIXES = ("gateway_", "consumer_", "model_", "nv_", "kafka_broker_", "redpanda_")
+PREFIXES = ("gateway_", "consumer_", "model_", "review_", "nv_", "kafka_broker_", "redpanda_")
 
-_NAME_RE = re.compile(r"`((?:gateway|consumer|model|nv|kafka_broker|redpanda)_[a-z0-9_]+)")
+_NAME_RE = re.compile(r"`((?:gateway|consumer|model|review|nv|kafka_broker|redpanda)_[a-z0-9_]+)")
 # A metric-looking identifier in PromQL: a known prefix, not preceded by a word char, `"` or `{`-label
 # context. Label values like is_fraud="true" never start with these prefixes.
-_PROMQL_NAME_RE = re.compile(r"(?<![\w:\"'])((?:gateway|consumer|model|nv|kafka_broker|redpanda)_[a-zA-Z0-9_]+)")
+_PROMQL_NAME_RE = re.compile(r"(?<![\w:\"'])((?:gateway|consumer|model|review|nv|kafka_broker|redpanda)_[a-zA-Z0-9_]+)")
 
 
 def metrics_section(text: str) -> str:

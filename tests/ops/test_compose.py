@@ -15,7 +15,7 @@ import yaml
 REPO_ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
 CPU_OVERLAY = REPO_ROOT / "docker-compose.cpu.yml"
-APP_SERVICES = {"gateway": "gateway.settings", "consumer": "consumer.settings"}
+APP_SERVICES = {"gateway": "gateway.settings", "consumer": "consumer.settings", "review": "review.settings"}
 TOPIC_KEYS = ["TOPIC_TRANSACTIONS", "TOPIC_VERDICTS", "TOPIC_ALERTS", "TOPIC_DLQ"]
 
 

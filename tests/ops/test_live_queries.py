@@ -24,10 +24,12 @@ pytestmark = pytest.mark.integration
 
 PROM_DIR = Path(__file__).resolve().parents[2] / "prometheus"
 # Panels that are legitimately empty on a healthy CPU stack: nothing dead-lettered, no alert firing.
-EMPTY_WHEN_HEALTHY = {"DLQ messages by error", "Firing alerts"}
+EMPTY_WHEN_HEALTHY = {"DLQ messages by error", "Firing alerts", "Shadow agreement with the live version"}
 # Metrics that only appear after something goes wrong, or on a GPU.
 APPEAR_ON_FAILURE = {
     "consumer_dlq_messages_total",
+    "consumer_shadow_verdicts_total",  # only while a version shadows the live one
+    "consumer_shadow_errors_total",
     "nv_gpu_utilization",
     "nv_gpu_memory_used_bytes",
     "nv_gpu_memory_total_bytes",
@@ -59,16 +61,27 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, object
         deadline = time.monotonic() + 60
         sent = 0
         while time.monotonic() < deadline and sent < 3000:
-            batch = [dict(TRIP) for _ in range(99)] + [dict(FRAUD)]
+            batch = [dict(TRIP) for _ in range(99)] + [dict(FRAUD, transaction_id=f"live-fraud-{sent}")]
             resp = httpx.post(f"{url}/transactions", json=batch, timeout=30)
             assert resp.status_code == 202, resp.text
             sent += len(batch)
             time.sleep(0.5)
         httpx.get(f"{url}/nonexistent-{uuid.uuid4().hex}", timeout=5)  # a 404 for the status panel
+        # Analysts' labels for the fraud-operations row: two alerts confirmed, one a false alarm.
+        labels = [
+            {"transaction_id": f"live-fraud-{n}", "label": label}
+            for n, label in ((0, "fraud"), (100, "fraud"), (200, "legit"))
+        ]
+        resp = httpx.post(f"{url}/labels", json=labels, timeout=30)
+        assert resp.status_code == 202, resp.text
         prom = stack.prometheus_url
         # rate() over 1m needs two scrapes after the traffic; wait until verdict rates and drift are visible
         deadline = time.monotonic() + 90
-        ready = ("sum(rate(consumer_verdicts_total[1m])) > 0", "max(model_feature_psi)")
+        ready = (
+            "sum(rate(consumer_verdicts_total[1m])) > 0",
+            "max(model_feature_psi)",
+            'max(review_label_precision{window="15m"})',
+        )
         while time.monotonic() < deadline:
             if all(httpx.get(f"{prom}/api/v1/query", params={"query": q}).json()["data"]["result"] for q in ready):
                 break

@@ -15,7 +15,14 @@ from tests.ops.contract import contract_metrics, metric_names_in
 
 PROM_DIR = Path(__file__).resolve().parents[2] / "prometheus"
 CONFIGS = ["prometheus.yml", "prometheus.embedded.yml"]
-EMBEDDED_PORTS = {"prometheus": 9090, "gateway": 8000, "consumer": 9101, "triton": 8002, "kafka": 9404}
+EMBEDDED_PORTS = {
+    "prometheus": 9090,
+    "gateway": 8000,
+    "consumer": 9101,
+    "triton": 8002,
+    "review": 8020,
+    "kafka": 9404,
+}
 
 
 def _load(name: str) -> dict:

@@ -23,6 +23,8 @@ ENTRY_MODULES = {
     "gateway": ["operations.cli", "gateway.server", "gateway.app"],
     # `taxifraud consumer` -> consumer.worker.run
     "consumer": ["operations.cli", "consumer.worker"],
+    # `taxifraud review` -> review.app.run
+    "review": ["operations.cli", "review.app"],
 }
 
 
