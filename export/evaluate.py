@@ -155,6 +155,22 @@ def probes(scorers: Scorers, base: np.ndarray, threshold: float, seed: int) -> d
     return out
 
 
+@torch.no_grad()
+def rule_base_rates(model: FraudAutoencoder, rows: np.ndarray) -> dict[str, float]:
+    """Share of ordinary (clean) trips on which each rule check is not 0: how often real trips already bill
+    what a context family plants, which bounds that family's recall at the stated false-positive budget."""
+    from export.features import FEATURE_INDEX, RULE_CHECKS
+
+    feats, mask, _ = model.features(torch.from_numpy(rows))
+    out = {}
+    for name in RULE_CHECKS:
+        k = FEATURE_INDEX[name]
+        computable = mask[:, k]
+        hit = (feats[:, k].abs() > 0.01) & computable
+        out[name] = round(float(hit.sum()) / max(1, int(computable.sum())), 5)
+    return out
+
+
 def dirt_report(scorers: Scorers, raw: data.TripTable, threshold: float) -> dict[str, Any]:
     """What the model says about the test months' real rows that cleaning set aside, per rule."""
     first = data.first_failed_rule(raw)
@@ -260,6 +276,7 @@ def run(
         for mode in era_modes.values():
             mode.pop("scores")
         results["eras"][era] = {"n_negative": len(e_neg), **era_modes}
+        results["eras"][era]["rule_base_rates"] = rule_base_rates(model, e_neg)
     score_arrays = {k: v.pop("scores") for k, v in modes.items()}
     results.update(modes)
     results["baseline_threshold"] = base_threshold

@@ -18,6 +18,7 @@ FEATURE_MEANING = {
     "distance": "signed log1p(trip_distance)",
     "duration": "signed log1p(duration_minutes)",
     "speed_mph": "log1p(distance / hours); a duration <= 0 counts as 1 s, so it explodes",
+    "speed_over_limit": "log1p(max(0, mph - 80)): a rule check, 0 on every real trip",
     "distance_vs_route": "log1p(distance) - route_distance",
     "duration_vs_route": "log1p(duration) - route_duration",
     "fare_units": "signed log1p((fare - initial charge) / unit charge): the meter units billed, by the tariff of the trip's date",
@@ -662,6 +663,20 @@ def _eras_section(results: dict[str, Any], add: Any) -> None:
             f"{_check(ok)}; families under 0.90 recall: {', '.join(weak) if weak else 'none'}"
         )
     add("")
+    add(
+        "How often ordinary clean test trips already fail a rule check (share of trips where the check is not 0). "
+        "A context family cannot be caught more often than the false-positive budget allows when ordinary trips "
+        "carry the same charge about as often: for `extra_vs_tariff` these are real trips billed a night or "
+        "rush-hour amount outside its hours (or meters whose clock is off by more than a quarter hour)."
+    )
+    add("")
+    rules = list(next(iter(eras.values())).get("rule_base_rates", {}))
+    if rules:
+        add("| rule check | " + " | ".join(eras) + " |")
+        add("|---|" + "---|" * len(eras))
+        for rule in rules:
+            add(f"| `{rule}` | " + " | ".join(f"{e['rule_base_rates'][rule]:.4%}" for e in eras.values()) + " |")
+        add("")
     add("Recall per family and era (this model / previous model, all fields):")
     add("")
     names = list(results["families"])

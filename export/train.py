@@ -277,8 +277,10 @@ def load_state(module: torch.nn.Module, path: Path) -> None:
     # Tables sized by data (the tariff's period count) take the saved shape; weights must match exactly.
     for key in RESIZABLE_BUFFERS:
         owner_name, _, attr = key.rpartition(".")
+        if key not in state:
+            continue
         owner = module.get_submodule(owner_name) if owner_name else module
-        if key in state and hasattr(owner, attr):
+        if hasattr(owner, attr):
             setattr(owner, attr, state[key].clone())
     module.load_state_dict(state)
 

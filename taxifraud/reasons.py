@@ -43,6 +43,7 @@ FEATURE_FAMILY: dict[str, str] = {
     "units_per_minute": "fare",
     "fare_above_meter": "fare",
     "speed_mph": "speed",
+    "speed_over_limit": "speed",
     "distance": "distance",
     "distance_vs_route": "distance",
     "route_distance": "distance",

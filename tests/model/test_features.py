@@ -149,6 +149,7 @@ def test_missing_fields_mask_exactly_the_features_that_need_them() -> None:
         "distance",
         "duration",
         "speed_mph",
+        "speed_over_limit",
         "fare_units",
         "units_per_mile",
         "units_per_minute",

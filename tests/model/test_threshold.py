@@ -11,14 +11,15 @@ import torch
 from export import calibrate
 from export.model import FraudAutoencoder
 from taxifraud.model_meta import ModelMeta
-from taxifraud.wire import N_INPUT_COLUMNS, encode_rows
+from taxifraud.wire import COLUMN_INDEX, N_INPUT_COLUMNS, encode_rows
 from tests.model.conftest import NORMAL_TRIP, REPOSITORY
 
 
 def test_is_fraud_is_score_above_the_meta_threshold(scorer, meta) -> None:
     rng = np.random.default_rng(1)
-    base = encode_rows([NORMAL_TRIP])
-    rows = base * rng.lognormal(0, 0.8, size=(4000, N_INPUT_COLUMNS)).astype(np.float32)
+    rows = np.repeat(encode_rows([NORMAL_TRIP]), 4000, axis=0)
+    for col in ("trip_distance", "duration_minutes", "fare_amount", "tip_amount", "total_amount"):
+        rows[:, COLUMN_INDEX[col]] *= rng.lognormal(0, 0.5, 4000).astype(np.float32)
     out = scorer.infer(rows)
     score, flag = out["anomaly_score"][:, 0], out["is_fraud"][:, 0]
     assert flag.any() and not flag.all(), "the sample must straddle the threshold to test anything"
