@@ -101,7 +101,10 @@ HALF_NORMAL = {0.5: 0.6745, 0.9: 1.6449, 0.99: 2.5758, 0.999: 3.2905, 0.9999: 3.
 
 def fit_tails(model: FraudAutoencoder, variants: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """Rarity curve knots [K, L+1] and slopes [K, L+1] from validation errors (see ``FraudAutoencoder.rarity``)."""
-    z, mask = (np.concatenate(x) for x in zip(*((e, m) for e, m, _ in (spread_errors(model, v) for v in variants)), strict=True))
+    z, mask = (
+        np.concatenate(x)
+        for x in zip(*((e, m) for e, m, _ in (spread_errors(model, v) for v in variants)), strict=True)
+    )
     levels = np.array(TAIL_LEVELS)
     surprise = np.concatenate([[0.0], -np.log10(1.0 - levels)])
     k = z.shape[1]

@@ -96,7 +96,11 @@ FEATURES: tuple[FeatureSpec, ...] = (
     FeatureSpec("units_per_mile", ("fare_amount", "trip_distance"), "money", "units", _DATE),
     FeatureSpec("units_per_minute", ("fare_amount", "duration_minutes"), "money", "units", _DATE),
     FeatureSpec(
-        "fare_above_meter", ("fare_amount", "trip_distance", "duration_minutes"), "money", "log$", (*_DATE, "rate_code_id")
+        "fare_above_meter",
+        ("fare_amount", "trip_distance", "duration_minutes"),
+        "money",
+        "log$",
+        (*_DATE, "rate_code_id"),
     ),
     FeatureSpec("total_gap", (*_CORE_PARTS, "total_amount"), "money", "log$", ("airport_fee", "cbd_congestion_fee")),
     FeatureSpec("tip_units", ("tip_amount",), "money", "units", _DATE),
@@ -118,7 +122,9 @@ FEATURES: tuple[FeatureSpec, ...] = (
     FeatureSpec("cbd_fee_vs_tariff", ("cbd_congestion_fee",), "money", "tariff$", _DATE),
     FeatureSpec("congestion_unexpected", ("congestion_surcharge", *_PLACE), "money", "log", _DATE),
     FeatureSpec("airport_fee_unexpected", ("airport_fee", "pickup_location_id"), "money", "flag", _DATE),
-    FeatureSpec("cbd_fee_unexpected", ("cbd_congestion_fee", *_PLACE), "money", "flag", (*_DATE, "congestion_surcharge")),
+    FeatureSpec(
+        "cbd_fee_unexpected", ("cbd_congestion_fee", *_PLACE), "money", "flag", (*_DATE, "congestion_surcharge")
+    ),
     # Context: judged by nothing, but every other feature is judged with it.
     FeatureSpec("passengers", ("passenger_count",), "meta", "raw"),
     FeatureSpec("rate_standard", ("rate_code_id",), "meta", "flag"),
@@ -393,7 +399,9 @@ class FeatureGraph(nn.Module):
         lga = self.in_zone_set(pu, "laguardia") | self.in_zone_set(do, "laguardia")
         zero = torch.zeros_like(extra)
         n_night = torch.where(jfk_flat | ~night_any, zero, rule("night_surcharge"))
-        n_rush = torch.where(rush_any, torch.where(jfk_flat, rule("jfk_rush_hour_surcharge"), rule("rush_hour_surcharge")), zero)
+        n_rush = torch.where(
+            rush_any, torch.where(jfk_flat, rule("jfk_rush_hour_surcharge"), rule("rush_hour_surcharge")), zero
+        )
         n_lga = torch.where(lga, rule("lga_surcharge"), zero)
         may_fold = ~(has("vendor_id") & (vendor == 2))
         n_cong = torch.where(may_fold, cong, zero)

@@ -21,24 +21,30 @@ FEATURE_MEANING = {
     "speed_over_limit": "log1p(max(0, mph - 80)): a rule check, 0 on every real trip",
     "distance_vs_route": "log1p(distance) - route_distance",
     "duration_vs_route": "log1p(duration) - route_duration",
-    "fare_units": "signed log1p((fare - initial charge) / unit charge): the meter units billed, by the tariff of the trip's date",
+    "fare_units": "signed log1p((fare - initial charge) / unit charge): the meter units billed, "
+    "by the tariff of the trip's date",
     "units_per_mile": "signed log1p(units / max(distance, 0.05)); a metered trip bills at least 5 per mile",
     "units_per_minute": "signed log1p(units / max(duration, 0.25))",
-    "fare_above_meter": "signed log1p(fare - the most the meter can bill: initial + unit x (5 x miles + minutes)); rate code 1 or missing only",
-    "total_gap": "signed log1p(total - sum of parts), after the nearest vendor convention (congestion surcharge / airport fee left out, newer fees unitemised)",
+    "fare_above_meter": "signed log1p(fare - the most the meter can bill: initial + unit x (5 x miles + minutes)); "
+    "rate code 1 or missing only",
+    "total_gap": "signed log1p(total - sum of parts), after the nearest vendor convention (congestion surcharge / "
+    "airport fee left out, newer fees unitemised)",
     "tip_units": "signed log1p(tip / unit charge)",
     "tip_share": "signed log1p(tip / max(abs(fare), 2.5))",
     "tolls": "signed log1p(tolls_amount)",
     "extra_units": "signed log1p(extra / unit charge)",
-    "extra_vs_tariff": "signed log1p(extra - the tariff's night / rush-hour / LaGuardia surcharges for the pickup time and place, less folded congestion surcharge or airport fee)",
+    "extra_vs_tariff": "signed log1p(extra - the nearest legal combination of the night / rush-hour / LaGuardia "
+    "surcharges for the hours the ride touched and its zones, and a folded congestion surcharge or airport fee)",
     "mta_tax_vs_tariff": "signed log1p(mta_tax - the nearer of $0 and the tariff's MTA tax)",
     "improvement_vs_tariff": "signed log1p(improvement surcharge - the nearer of $0 and the tariff's)",
     "congestion_vs_tariff": "signed log1p(congestion surcharge - the nearer of $0 and the tariff's)",
     "airport_fee_vs_tariff": "signed log1p(airport fee - the nearer of $0 and the tariff's)",
     "cbd_fee_vs_tariff": "signed log1p(congestion relief zone fee - the nearer of $0 and the tariff's)",
-    "congestion_unexpected": "1 when the congestion surcharge is billed and neither end is in the congestion zone",
+    "congestion_unexpected": "-log(share of the zone pair's trips that pay the congestion surcharge with no "
+    "end in the zone), when it is billed",
     "airport_fee_unexpected": "1 when the airport fee is billed on a non-airport pickup",
-    "cbd_fee_unexpected": "1 when the relief-zone fee is billed, neither end is below 60th St and no congestion surcharge was billed",
+    "cbd_fee_unexpected": "1 when the relief-zone fee is billed, neither end is below 60th St and no congestion "
+    "surcharge was billed",
     "passengers": "passenger_count clipped to 0..9",
     "route_distance": "typical log1p(distance) of the pickup/dropoff zone pair in training, shrunk to its borough pair",
     "route_duration": "typical log1p(duration) of the zone pair in training, shrunk to its borough pair",
@@ -277,7 +283,8 @@ def model_card(results: dict[str, Any], meta: dict[str, Any], out: Path) -> None
         "`feature_errors[k] = |z_k - zhat_k| / spread[n_present, k]`, where `spread` is a robust sigma of "
         "feature k's reconstruction error on **validation** months: the 99th percentile of |z - zhat| / 2.576, "
         "the body of the error; its tail is left to the rarity curve below, so a feature that is exactly right "
-        "on almost every ordinary trip (a tariff check) keeps a spread of cents. It is looked up by how many of the 17 input columns are present (a "
+        "on almost every ordinary trip (a tariff check) keeps a spread of cents. It is looked up by how many of "
+        "the input columns are present (a "
         "3-field reconstruction is vaguer than a 17-field one, and one spread for both would make the 3-field "
         "body either noisy or blind) and by payment class (card, cash, other or missing: a cash trip's "
         "recorded tip is always $0 while a card trip's varies, and the 2020 rows without payment type price "
@@ -599,8 +606,18 @@ def _tariff_section(meta: dict[str, Any], add: Any) -> None:
         "the zone sets their rules name, so an ordinary 2025 trip looks like an ordinary 2019 trip to the network."
     )
     add("")
-    keys = ("initial_charge", "unit_charge", "improvement_surcharge", "night_surcharge", "rush_hour_surcharge",
-            "jfk_flat_fare", "lga_surcharge", "congestion_surcharge", "airport_fee", "cbd_congestion_fee")
+    keys = (
+        "initial_charge",
+        "unit_charge",
+        "improvement_surcharge",
+        "night_surcharge",
+        "rush_hour_surcharge",
+        "jfk_flat_fare",
+        "lga_surcharge",
+        "congestion_surcharge",
+        "airport_fee",
+        "cbd_congestion_fee",
+    )
     add("| from | until | " + " | ".join(keys) + " |")
     add("|---|---|" + "---|" * len(keys))
     for p in doc["periods"]:
@@ -637,7 +654,8 @@ def _eras_section(results: dict[str, Any], add: Any) -> None:
     add("### Both eras, this model beside the previous one (same cases)")
     add("")
     add(
-        f"The previous model is `{prev.get('model_version', '?')}` (threshold {prev.get('threshold', float('nan')):.4f}; "
+        f"The previous model is `{prev.get('model_version', '?')}` "
+        f"(threshold {prev.get('threshold', float('nan')):.4f}; "
         "kept in `export/previous_model/`), given the 17 columns it knows. Goals: recall >= 0.90 per family, "
         "FPR <= 0.5% on 2018-2020 and <= 1% on post-2022 trips, AUROC >= 0.99; 3 seed fields: recall >= 0.95 "
         "on the families they can reveal at FPR <= 1%."
@@ -646,7 +664,10 @@ def _eras_section(results: dict[str, Any], add: Any) -> None:
     add("| era | negatives | model | FPR | recall | AUROC | 3 fields: FPR | 3 fields: recall (revealable) |")
     add("|---|---|---|---|---|---|---|---|")
     for era, e in eras.items():
-        for label, full_key, seed_key in (("this", "model_full", "model_seed3"), ("previous", "previous_full", "previous_seed3")):
+        for label, full_key, seed_key in (
+            ("this", "model_full", "model_seed3"),
+            ("previous", "previous_full", "previous_seed3"),
+        ):
             f, s3 = e[full_key]["overall"], e[seed_key]
             add(
                 f"| {era} | {e['n_negative']} | {label} | {f['fpr']:.5f} | {f['recall']:.4f} | {f['auroc']:.4f} | "

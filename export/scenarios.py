@@ -69,7 +69,9 @@ def gps_jump(rows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     out = rows.copy()
     jump = rng.uniform(5.0, 40.0, len(rows))
     out[:, C["trip_distance"]] = np.round(rows[:, C["trip_distance"]] + jump, 2)
-    out[:, C["fare_amount"]] = np.round(rows[:, C["fare_amount"]] + UNITS_PER_MILE * _amount(rows, "unit_charge") * jump, 2)
+    out[:, C["fare_amount"]] = np.round(
+        rows[:, C["fare_amount"]] + UNITS_PER_MILE * _amount(rows, "unit_charge") * jump, 2
+    )
     return _retotal(out, rows)
 
 
@@ -296,12 +298,32 @@ def _charges_itemised(rows: np.ndarray) -> np.ndarray:
 
 CONTEXT_FAMILIES: tuple[Family, ...] = (
     Family("night_surcharge_by_day", night_surcharge_by_day, False, _daytime, "night surcharge on a 7 am-3 pm trip"),
-    Family("rush_surcharge_off_peak", rush_surcharge_off_peak, False, _weekend_standard, "rush-hour surcharge on a weekend"),
-    Family("congestion_outside_zone", congestion_outside_zone, False, _outside_congestion_zone, "congestion surcharge, no end in Manhattan"),
-    Family("airport_fee_off_airport", airport_fee_off_airport, False, _not_airport_pickup, "airport fee on a non-airport pickup"),
+    Family(
+        "rush_surcharge_off_peak", rush_surcharge_off_peak, False, _weekend_standard, "rush-hour surcharge on a weekend"
+    ),
+    Family(
+        "congestion_outside_zone",
+        congestion_outside_zone,
+        False,
+        _outside_congestion_zone,
+        "congestion surcharge, no end in Manhattan",
+    ),
+    Family(
+        "airport_fee_off_airport",
+        airport_fee_off_airport,
+        False,
+        _not_airport_pickup,
+        "airport fee on a non-airport pickup",
+    ),
     Family("lga_surcharge_off_route", lga_surcharge_off_route, False, _not_lga, "LaGuardia surcharge, no end at LGA"),
     Family("jfk_flat_off_route", jfk_flat_off_route, True, _metered_not_jfk, "JFK flat fare on a metered non-JFK trip"),
-    Family("surcharge_charged_twice", surcharge_charged_twice, False, _charges_itemised, "MTA tax or improvement surcharge x2"),
+    Family(
+        "surcharge_charged_twice",
+        surcharge_charged_twice,
+        False,
+        _charges_itemised,
+        "MTA tax or improvement surcharge x2",
+    ),
 )
 FAMILIES = FAMILIES + CONTEXT_FAMILIES
 FAMILY_NAMES = tuple(f.name for f in FAMILIES)

@@ -22,9 +22,9 @@ import numpy as np
 import torch
 
 from export import calibrate, data
-from taxifraud import tariff
 from export.features import BOROUGH_CODES, GROUPS, N_ZONE_SLOTS, SEED_FIELDS, FeatureGraph
 from export.model import FraudAutoencoder, SeedBaseline
+from taxifraud import tariff
 from taxifraud.wire import COLUMN_INDEX
 
 log = logging.getLogger(__name__)
@@ -292,9 +292,7 @@ def setup_determinism(cfg: TrainConfig) -> None:
     torch.use_deterministic_algorithms(True)
 
 
-def run(
-    out: Path, cfg: TrainConfig, data_root: Path | None = None, tariff_path: Path = TARIFF_PATH
-) -> dict[str, Any]:
+def run(out: Path, cfg: TrainConfig, data_root: Path | None = None, tariff_path: Path = TARIFF_PATH) -> dict[str, Any]:
     """Load, clean, fit constants, train, calibrate on validation months; write artefacts to ``out``."""
     started = time.monotonic()
     setup_determinism(cfg)

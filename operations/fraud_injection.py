@@ -85,7 +85,11 @@ def fee_not_due(trip: Trip, rng: np.random.Generator) -> Trip:
     """A fee the tariff bills only elsewhere: the airport access fee on a street pickup, at the exact amount
     in force on the trip's date (at an airport pickup: the MTA tax billed twice). Nothing else is odd."""
     rates = _tariff()
-    day = datetime.strptime(str(trip["pickup_datetime"]), "%Y-%m-%d %H:%M:%S").date() if trip.get("pickup_datetime") else None
+    day = (
+        datetime.strptime(str(trip["pickup_datetime"]), "%Y-%m-%d %H:%M:%S").date()
+        if trip.get("pickup_datetime")
+        else None
+    )
     period = rates.period_on(day) if day is not None else rates.current()
     if trip.get("pickup_location_id") not in rates.zones["airports"] and period.amounts["airport_fee"] > 0:
         trip["airport_fee"] = period.amounts["airport_fee"]

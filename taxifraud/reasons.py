@@ -191,7 +191,9 @@ def _evidence(row: np.ndarray, family: str) -> str:
     words = [
         word
         for col, word in _EVIDENCE_WORDS.items()
-        if _val(row, col) is not None and _GROUP_OF_COLUMN[col] != hidden and not (family == "speed" and col == "trip_distance")
+        if _val(row, col) is not None
+        and _GROUP_OF_COLUMN[col] != hidden
+        and not (family == "speed" and col == "trip_distance")
     ]
     if not words:
         return "no other fields"
@@ -381,7 +383,11 @@ def _charge_vs_tariff(row: np.ndarray, worst: str, t: tariff.Tariff) -> str:
     amount = priced.period.amounts[key]
     if amount <= 0:
         first = _first_in_force(t, key)
-        since = f"; it starts on {first.effective_from}" if first is not None and first.effective_from > priced.period.effective_from else ""
+        since = (
+            f"; it starts on {first.effective_from}"
+            if first is not None and first.effective_from > priced.period.effective_from
+            else ""
+        )
         return f"{words} {_money(value)} is not billed under {priced.label}{since}"
     since_day = t.since(key, priced.period.effective_from)
     return (
@@ -427,7 +433,9 @@ def _extra_reason(row: np.ndarray, t: tariff.Tariff) -> str:
             f"extra {_money(extra)} is {_money(extra - allowed)} more than the tariff's surcharges for a pickup "
             f"at {when} ({_money(allowed)}: {which}; {priced.label})"
         )
-    return f"extra {_money(extra)} is unusual for a pickup at {when} (the tariff's surcharges: {_money(allowed)}, {which})"
+    return (
+        f"extra {_money(extra)} is unusual for a pickup at {when} (the tariff's surcharges: {_money(allowed)}, {which})"
+    )
 
 
 def _unexpected_reason(row: np.ndarray, worst: str, t: tariff.Tariff) -> str:
@@ -441,7 +449,10 @@ def _unexpected_reason(row: np.ndarray, worst: str, t: tariff.Tariff) -> str:
         value = _val(row, "airport_fee") or 0.0
         pu = _val(row, "pickup_location_id")
         where = f"zone {pu:.0f}" if pu is not None else "zone unknown"
-        return f"airport fee {_money(value)} on a pickup that was not at an airport ({where}; the fee is for airport pickups)"
+        return (
+            f"airport fee {_money(value)} on a pickup that was not at an airport ({where}; the fee is for "
+            "airport pickups)"
+        )
     value = _val(row, "cbd_congestion_fee") or 0.0
     return (
         f"congestion relief zone fee {_money(value)} on a trip that neither starts nor ends below 60th Street "
@@ -485,9 +496,7 @@ def _other_reason(row: np.ndarray, worst: str, z: float) -> str:
     return f"{worst.replace('_', ' ')} is {z:.0f} spreads from what the other fields imply"
 
 
-def _reason(
-    family: str, worst: str, z: float, row: np.ndarray, exp: dict[str, float], t: tariff.Tariff | None
-) -> str:
+def _reason(family: str, worst: str, z: float, row: np.ndarray, exp: dict[str, float], t: tariff.Tariff | None) -> str:
     builders: dict[str, Callable[[], str]] = {
         "fare": lambda: _fare_reason(row, exp, t),
         "speed": lambda: _speed_reason(row, exp),

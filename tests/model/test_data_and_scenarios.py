@@ -51,7 +51,9 @@ def test_both_eras_in_every_role() -> None:
     for role in ("train", "validation", "test"):
         recent = data.load_recent(role)
         assert len(recent) > 900, role
-        assert (recent.rows[:, C["pickup_day"]] >= (np.datetime64("2022-12-31") - np.datetime64("1970-01-01")).astype(int)).all()
+        assert (
+            recent.rows[:, C["pickup_day"]] >= (np.datetime64("2022-12-31") - np.datetime64("1970-01-01")).astype(int)
+        ).all()
     nights = {month for _, month, role, _ in data.RECENT_FILES if role != "train"}
     assert not nights & {month for _, month, role, _ in data.RECENT_FILES if role == "train"}
 

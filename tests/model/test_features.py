@@ -55,7 +55,7 @@ def test_known_speed_and_fare_in_meter_units() -> None:
 
 def test_an_ordinary_2025_trip_is_ordinary_against_its_tariff() -> None:
     """The 2022 fare increase, the $1 improvement surcharge and the 2025 relief-zone fee are not deviations."""
-    f, m = features(TRIP_2025, NORMAL_TRIP)
+    f, _ = features(TRIP_2025, NORMAL_TRIP)
     for name in (
         "total_gap",
         "improvement_vs_tariff",

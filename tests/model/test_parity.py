@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
+from export.data import TARIFF_PATH
 from export.export_onnx import PARITY_TOL, compare, export_onnx, parity_rows, torch_outputs
 from export.model import FraudAutoencoder
-from export.data import TARIFF_PATH
 from taxifraud import tariff
 from taxifraud.onnx_scorer import OnnxScorer
 from taxifraud.wire import N_INPUT_COLUMNS, encode_rows
