@@ -92,6 +92,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if args.soak_minutes > 0:
             log.info("bench: soak for %.0f min at %.0f/s", args.soak_minutes, args.soak_rate)
             results["soak"] = pipeline.soak(stack, args.soak_rate, args.soak_minutes * 60)
+        if args.scale_count > 0:
+            layouts = scale_out.default_layouts(args.http_batch, args.consumer_batch, batch_sizes=not args.quick)
+            log.info("bench: scale-out over %d layouts", len(layouts))
+            results["scale_out"] = scale_out.measure(stack, layouts, args.scale_count)
         results["broker_jvm"] = _broker_jvm(stack)
     if settings.stack_embedded_broker:
         log.info("bench: embedded broker start-up time, idle CPU and memory")
@@ -100,13 +104,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         )
     log.info("bench: consumer-only throughput from a pre-filled topic")
     results["consumer_only"] = _consumer_only(args.consumer_only_count)
-    if args.scale_count > 0:
-        layouts = scale_out.default_layouts(args.http_batch, args.consumer_batch)
-        if args.quick:
-            layouts = [
-                lay for lay in layouts if (lay.http_batch, lay.consumer_batch) == (args.http_batch, args.consumer_batch)
-            ]
-        results["scale_out"] = scale_out.measure(settings, layouts, args.scale_count)
     results["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     return results
 

@@ -112,6 +112,8 @@ def py_spy(pid: int, seconds: float) -> subprocess.Popen[bytes] | None:
             str(out),
             "--subprocesses",
             "--nonblocking",
+            # Only samples holding the GIL: where Python burns CPU, not where its threads wait (poll loops).
+            "--gil",
             "--rate",
             "200",
         ],
