@@ -6,9 +6,11 @@ can never change what is accepted, rejected or computed.
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -48,3 +50,14 @@ def test_parse_datetime_fast_path_equals_the_general_path(base: str, cut: int, i
 def test_parse_datetime_general_cases_unchanged() -> None:
     for value in (None, "", datetime(2019, 1, 1, 3, 4, 5), "06/03/2019 06:10:45 PM", " 2019-06-03 18:10:45 "):
         assert _outcome(wire.parse_datetime, value) == _outcome(wire.parse_datetime_general, value)
+
+
+def test_ingested_epochs_parses_each_distinct_stamp_once_with_the_same_result() -> None:
+    from consumer.decode import _epoch, ingested_epochs
+
+    stamps = ["2026-11-28T11:50:00.123456Z", "2026-11-28T11:50:00", "garbage", ""]
+    values: list[Any] = [*stamps * 3, None, 5, ["not", "hashable"], {"a": 1}]
+    got = ingested_epochs(values)
+    want = [_epoch(v) if type(v) is str else math.nan for v in values]
+    np.testing.assert_array_equal(got, np.array(want))  # NaN where the stamp is bad or absent
+    assert not np.isnan(got[:2]).any()
