@@ -6,6 +6,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from operations.benchmarks import ledger
+
 
 def _get(d: dict[str, Any], *path: str) -> Any:
     for key in path:
@@ -275,7 +277,8 @@ def _ledger_section(r: dict[str, Any]) -> list[str]:
     ]
     total = entry.get("total_us") or 0.0
     for name, us in entry["us_per_verdict"].items():
-        share = f"{us / total:.0%}" if total and not name.startswith("py-spy") else "not counted (profiler)"
+        counted = not name.startswith(ledger.NOT_THE_SYSTEM)
+        share = f"{us / total:.0%}" if total and counted else "not counted"
         lines.append(f"| {name} | {us:,.1f} | {share} |")
     lines.append(f"| **total** | **{_fmt(entry.get('total_us'))}** | |")
     lines.append("")
@@ -485,7 +488,7 @@ def plot(r: dict[str, Any], path: Path) -> None:
 def _plot_ledger(ax: Any, r: dict[str, Any]) -> None:
     """CPU us per verdict: ours stacked by process, beside the floor stacked by bare step."""
     entry = _get(r, "max_throughput", "ledger") or {}
-    us = {k: v for k, v in (entry.get("us_per_verdict") or {}).items() if not k.startswith("py-spy")}
+    us = {k: v for k, v in (entry.get("us_per_verdict") or {}).items() if not k.startswith(ledger.NOT_THE_SYSTEM)}
     if not us:
         ax.axis("off")
         return
