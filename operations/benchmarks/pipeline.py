@@ -112,6 +112,12 @@ def _sending_cpu(replay_output: str) -> float | None:
     return None
 
 
+def _broker_requests(stack: Stack) -> dict[str, float]:
+    """Requests the embedded broker has served, by kind (its JMX counters); empty for an external broker."""
+    url = stack.broker_metrics_url
+    return promtext.by_label(promtext.scrape(url), "kafka_broker_requests_total", "request") if url else {}
+
+
 def _accepted(replay_output: str) -> int:
     for line in replay_output.splitlines():
         if line.startswith("sent "):
@@ -134,6 +140,7 @@ def max_throughput(
     pids = {p.name: p.pid for p in stack.services if p.alive()}
     meter = profile.CpuMeter(pids).start()
     before = _consumer_histograms(stack, SPANS)
+    requests0 = _broker_requests(stack)
     self_cpu0 = time.process_time()
     t0 = time.time()
     proc = replay_process(stack, run_id, 0, count=count, batch=batch, concurrency=concurrency)
@@ -154,6 +161,7 @@ def max_throughput(
     cpu = meter.seconds()
     self_cpu = time.process_time() - self_cpu0
     after = _consumer_histograms(stack, SPANS)
+    requests = {k: v - requests0.get(k, 0.0) for k, v in _broker_requests(stack).items()}
     time.sleep(1.0)  # let late duplicates show up
     collector.stop()
     seen = collector.snapshot()
@@ -184,6 +192,12 @@ def max_throughput(
         "processing_p99_ms": promtext.quantile(processing, 0.99) * 1e3,
         "cpu_cores_busy": ingest_cores,
         "ledger": ledger.ledger(cpu, len(seen)),
+        # What the broker's CPU per verdict is made of: requests of each kind it served per 1,000 verdicts.
+        "broker_requests_per_1000_verdicts": {
+            k: round(v * 1000 / len(seen), 2) for k, v in sorted(requests.items(), key=lambda kv: -kv[1]) if v > 0
+        }
+        if seen
+        else {},
         "py_spy": spy_results,
     }
 

@@ -282,6 +282,10 @@ def _ledger_section(r: dict[str, Any]) -> list[str]:
         lines.append(f"| {name} | {us:,.1f} | {share} |")
     lines.append(f"| **total** | **{_fmt(entry.get('total_us'))}** | |")
     lines.append("")
+    requests = peak.get("broker_requests_per_1000_verdicts") or {}
+    if requests:
+        top = ", ".join(f"{kind} {n:,.1f}" for kind, n in list(requests.items())[:6])
+        lines += [f"Broker requests per 1,000 verdicts (what its CPU per verdict is made of): {top}.", ""]
     if floor:
         per = floor.get("per_verdict") or {}
         hop, row, js = floor.get("kafka_hop") or {}, floor.get("model_row") or {}, floor.get("json_decode_encode") or {}
