@@ -104,11 +104,16 @@ def offered_load(stack: Stack, rate: float, seconds: float, batch: int) -> dict[
     }
 
 
-def _sending_cpu(replay_output: str) -> float | None:
-    """The replay's own CPU seconds from its first request on (its start-up, building the trip pool, apart)."""
+def _sending(replay_output: str) -> tuple[float, float] | None:
+    """(CPU seconds, epoch time of the first request) of the replay's sending, its start-up apart.
+
+    Its start-up (imports, building the trip pool: seconds) is neither a cost per verdict nor part of the
+    time the system had to produce them, so rates and the ledger both start at its first request.
+    """
     for line in replay_output.splitlines():
-        if line.startswith("sent ") and line.endswith(" s CPU sending"):
-            return float(line.rsplit("; ", 1)[1].split()[0])
+        if line.startswith("sent ") and " s CPU sending from " in line:
+            cpu, _, started = line.rsplit("; ", 1)[1].partition(" s CPU sending from ")
+            return float(cpu), float(started)
     return None
 
 
@@ -167,10 +172,11 @@ def max_throughput(
     seen = collector.snapshot()
     last = max((v.seen_at for v in seen.values()), default=t0)
     ingest_cores["load generator (replay)"] = round(replay_cpu / max(ingest_done - t0, 1e-9), 2)
-    sending = _sending_cpu(out)
-    cpu["load generator (replay)"] = replay_cpu if sending is None else sending
+    sending = _sending(out)
+    cpu["load generator (replay)"] = replay_cpu if sending is None else sending[0]
     if sending is not None:  # start-up (imports, the pre-generated trip pool) is no cost per verdict
-        cpu["load generator start-up (not counted)"] = replay_cpu - sending
+        cpu["load generator start-up (not counted)"] = replay_cpu - sending[0]
+        t0 = max(t0, sending[1])
     cpu["verdict reader (bench process)"] = self_cpu
     spy_results = {name: profile.py_spy_result(spy) for name, spy in spies.items()}
     for name, result in spy_results.items():

@@ -334,7 +334,8 @@ def _scale_out_section(r: dict[str, Any]) -> list[str]:
     lines = [
         "## Scale-out on this machine",
         "",
-        "Each layout on a fresh stack, one peak run without a profiler (exactly one verdict each is checked).",
+        "Each layout restarts the gateway and the consumers on the same warm broker and Triton, warms them up, "
+        "then one peak run without a profiler (exactly one verdict each is checked).",
         "",
         "| consumers | gateway workers | HTTP batch | consumer batch | verdicts/s | processing p99 ms | "
         "CPU us per verdict | exactly one each |",

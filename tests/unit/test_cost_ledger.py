@@ -96,14 +96,14 @@ def test_report_renders_ledger_floor_ratio_and_scale_out(tmp_path: Path) -> None
     assert (tmp_path / "results.png").stat().st_size > 0
 
 
-def test_replay_summary_gives_the_cpu_of_sending_and_the_ledger_leaves_start_up_out() -> None:
-    from operations.benchmarks.pipeline import _accepted, _sending_cpu
+def test_replay_summary_gives_the_cpu_and_start_of_sending_and_the_ledger_leaves_start_up_out() -> None:
+    from operations.benchmarks.pipeline import _accepted, _sending
 
     out = (
         "sent 1000, accepted 1000, rejected 0, errors 0 in 1.0s (1,000/s); 50 with injected fraud; "
-        "0.420 s CPU sending\n"
+        "0.420 s CPU sending from 1796163309.125\n"
     )
-    assert _accepted(out) == 1000 and _sending_cpu(out) == 0.42
-    assert _sending_cpu("sent 1, accepted 1, rejected 0, errors 0 in 1.0s (1/s); 0 with injected fraud") is None
+    assert _accepted(out) == 1000 and _sending(out) == (0.42, 1796163309.125)
+    assert _sending("sent 1, accepted 1, rejected 0, errors 0 in 1.0s (1/s); 0 with injected fraud") is None
     entry = ledger.ledger({"load generator (replay)": 0.42, "load generator start-up (not counted)": 2.0}, 1000)
     assert entry["total_us"] == 420.0
