@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
+import orjson
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -61,3 +62,51 @@ def test_ingested_epochs_parses_each_distinct_stamp_once_with_the_same_result() 
     want = [_epoch(v) if type(v) is str else math.nan for v in values]
     np.testing.assert_array_equal(got, np.array(want))  # NaN where the stamp is bad or absent
     assert not np.isnan(got[:2]).any()
+
+
+_DATETIME_TEXT = st.one_of(
+    st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1)).map(
+        lambda d: d.isoformat(sep=" ", timespec="seconds")
+    ),
+    st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1)).map(
+        lambda d: d.isoformat(timespec="milliseconds")
+    ),
+    st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1)).map(lambda d: d.isoformat()),
+)
+
+
+@st.composite
+def _timestamp_text(draw: st.DrawFn) -> str:
+    text = draw(_DATETIME_TEXT)
+    damage = draw(st.sampled_from(["none", "none", "insert", "replace"]))  # where a shortcut could miss it
+    at = draw(st.integers(0, len(text) - 1))
+    char = draw(st.sampled_from(["\x00", "Z", "+01:00", " ", "x", "0", "T"]))
+    if damage == "insert":
+        text = text[:at] + char + text[at:]
+    elif damage == "replace":  # keeps the length (a single character), so it passes a length check
+        text = text[:at] + char[0] + text[at + 1 :]
+    return text
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.tuples(_timestamp_text(), _timestamp_text()), min_size=1, max_size=6))
+def test_fast_column_encoding_equals_encode_rows_whenever_it_applies(pairs: list[tuple[str, str]]) -> None:
+    from consumer.decode import encode_fast
+
+    txs = [{"trip_distance": 1.0, "fare_amount": 7.5, "pickup_datetime": p, "dropoff_datetime": d} for p, d in pairs]
+    fast = encode_fast(txs)
+    if fast is None:
+        return  # the caller encodes row by row: nothing to compare
+    np.testing.assert_array_equal(fast, wire.encode_rows(txs))
+
+
+def test_timestamps_numpy_alone_would_take_go_the_careful_way_and_are_poison_as_there() -> None:
+    """A sign, a NUL or year 0 parse in numpy but not in ``encode_row``: the batch takes the per-row path."""
+    from consumer.decode import ERROR_BAD_VALUE, decode_batch, encode_fast
+
+    for odd in ("+000-01-01 00:00:00", "\x00000-01-01 00:00:00", "0000-01-01 00:00:00", "2019-06-03 18:10:4\x00"):
+        tx = {"transaction_id": "t", "trip_distance": 1.0, "fare_amount": 7.5, "duration_minutes": 3.0}
+        txs = [{**tx, "pickup_datetime": "2019-06-03 18:10:45"}, {**tx, "pickup_datetime": odd}]
+        assert encode_fast(txs) is None, odd
+        decoded = decode_batch([orjson.dumps(t) for t in txs])
+        assert [p.kind for p in decoded.poison] == [ERROR_BAD_VALUE] and len(decoded.transactions) == 1, odd
