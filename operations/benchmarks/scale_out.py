@@ -105,7 +105,11 @@ def projection(entry: dict[str, Any], cores_now: int) -> dict[str, Any]:
     if not total:
         return {}
     broker = float(us.get("broker", 0.0))
-    generator = sum(v for k, v in us.items() if k.startswith(("load generator", "verdict reader")))
+    generator = sum(
+        v
+        for k, v in us.items()
+        if k.startswith(("load generator", "verdict reader")) and not k.startswith(ledger.NOT_THE_SYSTEM)
+    )
     service_only = total - generator
     return {
         "note": "projection from the measured CPU per verdict, assuming perfect scaling; not measured",

@@ -35,7 +35,13 @@ def test_json_floor_is_measured_on_real_work() -> None:
 
 def test_projection_is_marked_and_removes_what_moves_off_the_machine() -> None:
     entry = ledger.ledger(
-        {"broker": 1.0, "consumer-0": 2.0, "load generator (replay)": 0.5, "verdict reader (bench process)": 0.5},
+        {
+            "broker": 1.0,
+            "consumer-0": 2.0,
+            "load generator (replay)": 0.5,
+            "load generator start-up (not counted)": 3.0,
+            "verdict reader (bench process)": 0.5,
+        },
         verdicts=100_000,
     )
     proj = scale_out.projection(entry, cores_now=2)
