@@ -65,6 +65,9 @@ AUTH_ERROR_CODES = frozenset(
     }
 )
 
+#: ``produce()``'s default partition (librdkafka's RD_KAFKA_PARTITION_UA): the configured partitioner picks it.
+UNASSIGNED_PARTITION = -1
+
 #: (topic, key, value) of one message.
 Outgoing = tuple[str, bytes | None, bytes]
 
@@ -289,9 +292,11 @@ class AsyncProducer:
             )
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         acks = _Acks(future, count, self._done, time.monotonic() + self.timeout_s + TIMEOUT_GRACE_S)
+        produce, on_delivery = producer.produce, acks.on_delivery
         try:
             for topic, key, value in messages:
-                producer.produce(topic, value, key, on_delivery=acks.on_delivery)
+                # Positional: keyword parsing was a fifth of produce()'s cost (partition -1 = the partitioner).
+                produce(topic, value, key, UNASSIGNED_PARTITION, on_delivery)
         except BufferError as exc:
             # Only reachable in a race with other requests; messages queued so far may still be stored.
             future.cancel()

@@ -105,6 +105,8 @@ IDENTIFIER_PATTERN = r"^[A-Za-z0-9._:-]+$"
 
 def _integral(value: Any) -> Any:
     """Accept JSON integers and integral floats (``1.0``); reject strings, booleans and fractions."""
+    if type(value) is int:  # the common case first, before the checks below (bool is not exactly int)
+        return value
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise PydanticCustomError("int_type", "Input should be an integer (a JSON number)")
     if isinstance(value, float):

@@ -19,13 +19,16 @@ import orjson
 from operations.benchmarks import (
     broker_floor,
     broker_startup,
+    cost_floor,
     ingest,
     machine,
     model_throughput,
     pipeline,
     promtext,
     report,
+    scale_out,
 )
+from operations.benchmarks import ledger as cost_ledger
 from operations.stack import Stack, StackSettings, free_ports
 from operations.traffic import TripGenerator
 from taxifraud.config import REPO_ROOT
@@ -50,7 +53,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     log.info("bench: single-event ingest vs no-op FastAPI (wrk), gateway + broker only")
     alone = settings.model_copy(update={**free_ports(), "stack_run_dir": settings.stack_run_dir / "ingest"})
     results["ingest_vs_noop"] = ingest.ingest_vs_noop(alone, int(args.step_seconds / 2), rounds=2)
-    with Stack(settings) as stack:
+    with Stack(settings, extra_env={"CONSUMER_BATCH_MAX": str(args.consumer_batch)}) as stack:
         log.info("bench: model throughput, Triton vs in-process ONNX Runtime")
         results["model_throughput"] = model_throughput.measure(
             settings.model_repository, stack.triton_grpc, trips, seconds=args.step_seconds / 3
@@ -65,7 +68,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             str(r): pipeline.offered_load(stack, r, args.step_seconds, batch=max(1, int(r // 100))) for r in args.rates
         }
         log.info("bench: peak end-to-end throughput (%d transactions)", args.max_count)
-        results["max_throughput"] = pipeline.max_throughput(stack, args.max_count)
+        peak = pipeline.max_throughput(stack, args.max_count, batch=args.http_batch, concurrency=args.concurrency)
+        log.info("bench: the cost floor (bare Kafka hop, ONNX Runtime row, orjson) on the same broker")
+        results["cost_floor"] = cost_floor.measure(
+            kafka,
+            _pid(stack, "broker"),
+            settings.model_repository,
+            trips,
+            batch=args.consumer_batch,
+            kafka_messages=args.floor_messages,
+        )
+        peak["ledger"] = cost_ledger.with_floor(peak["ledger"], results["cost_floor"]["total_us"])
+        peak["projection"] = scale_out.projection(peak["ledger"], results["machine"].get("cores") or 2)
+        results["max_throughput"] = peak
         # /score is measured on a broker that already carries the history above (>= 1M messages by default):
         # the embedded broker's latency must not depend on how much it has stored.
         before = _broker_messages_in(stack)
@@ -77,6 +92,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if args.soak_minutes > 0:
             log.info("bench: soak for %.0f min at %.0f/s", args.soak_minutes, args.soak_rate)
             results["soak"] = pipeline.soak(stack, args.soak_rate, args.soak_minutes * 60)
+        if args.scale_count > 0:
+            layouts = scale_out.default_layouts(args.http_batch, args.consumer_batch, batch_sizes=not args.quick)
+            log.info("bench: scale-out over %d layouts", len(layouts))
+            results["scale_out"] = scale_out.measure(stack, layouts, args.scale_count)
         results["broker_jvm"] = _broker_jvm(stack)
     if settings.stack_embedded_broker:
         log.info("bench: embedded broker start-up time, idle CPU and memory")
@@ -87,6 +106,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     results["consumer_only"] = _consumer_only(args.consumer_only_count)
     results["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     return results
+
+
+def _pid(stack: Stack, name: str) -> int | None:
+    try:
+        return stack.service(name).pid
+    except KeyError:  # an external broker: its CPU is not ours to read
+        return None
 
 
 def _broker_metrics(stack: Stack) -> str:
@@ -135,12 +161,42 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--soak-rate", type=float, default=2000.0)
     parser.add_argument("--consumers", type=int, default=1)
     parser.add_argument("--gateway-workers", type=int, default=1)
+    parser.add_argument("--http-batch", type=int, default=1000, help="transactions per HTTP request in peak runs")
+    parser.add_argument("--concurrency", type=int, default=2, help="HTTP requests in flight in peak runs")
+    parser.add_argument(
+        "--consumer-batch", type=int, default=1024, help="CONSUMER_BATCH_MAX of the stack and of the floor"
+    )
+    parser.add_argument("--floor-messages", type=int, default=200_000, help="messages of the bare Kafka hop")
+    parser.add_argument(
+        "--scale-count", type=int, default=200_000, help="transactions per scale-out layout; 0 skips the scale-out"
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a few minutes instead of ~25: short steps, 200k peak, no soak, scale-out over process counts only",
+    )
     return parser
+
+
+#: What ``--quick`` changes (explicit flags given beside it still win over these).
+QUICK = {
+    "step_seconds": 6.0,
+    "max_count": 200_000,
+    "soak_minutes": 0.0,
+    "consumer_only_count": 50_000,
+    "floor_messages": 100_000,
+    "scale_count": 60_000,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.quick:
+        for key, value in QUICK.items():
+            if getattr(args, key) == parser.get_default(key):
+                setattr(args, key, value)
     args.argv = argv
     results = run(args)
     out = Path(args.out)

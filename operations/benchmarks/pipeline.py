@@ -7,7 +7,6 @@ scrapes the services' metrics, so it measures the system rather than competing w
 from __future__ import annotations
 
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -18,7 +17,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from operations.benchmarks import profile, promtext
+from operations.benchmarks import ledger, profile, promtext
 from operations.stack import Stack
 
 
@@ -105,6 +104,25 @@ def offered_load(stack: Stack, rate: float, seconds: float, batch: int) -> dict[
     }
 
 
+def _sending(replay_output: str) -> tuple[float, float] | None:
+    """(CPU seconds, epoch time of the first request) of the replay's sending, its start-up apart.
+
+    Its start-up (imports, building the trip pool: seconds) is neither a cost per verdict nor part of the
+    time the system had to produce them, so rates and the ledger both start at its first request.
+    """
+    for line in replay_output.splitlines():
+        if line.startswith("sent ") and " s CPU sending from " in line:
+            cpu, _, started = line.rsplit("; ", 1)[1].partition(" s CPU sending from ")
+            return float(cpu), float(started)
+    return None
+
+
+def _broker_requests(stack: Stack) -> dict[str, float]:
+    """Requests the embedded broker has served, by kind (its JMX counters); empty for an external broker."""
+    url = stack.broker_metrics_url
+    return promtext.by_label(promtext.scrape(url), "kafka_broker_requests_total", "request") if url else {}
+
+
 def _accepted(replay_output: str) -> int:
     for line in replay_output.splitlines():
         if line.startswith("sent "):
@@ -115,34 +133,60 @@ def _accepted(replay_output: str) -> int:
 def max_throughput(
     stack: Stack, count: int, batch: int = 500, concurrency: int = 4, profile_seconds: float = 8.0
 ) -> dict[str, Any]:
-    """As fast as possible: HTTP batch ingestion -> verdicts topic; every id must get exactly one verdict."""
+    """As fast as possible: HTTP batch ingestion -> verdicts topic; every id must get exactly one verdict.
+
+    Beside the rates, the run's cost ledger: CPU seconds of every process (services, the load generator,
+    this process reading the verdicts) from the first request to the last verdict, per verdict
+    (:mod:`operations.benchmarks.ledger`). ``profile_seconds`` > 0 also samples the Python services
+    with py-spy for that long (its own CPU is shown apart, not in the total).
+    """
     run_id = f"max-{uuid.uuid4().hex[:6]}"
     collector = stack.verdict_collector(prefix=run_id).start()
-    t0 = time.time()
-    proc = replay_process(stack, run_id, 0, count=count, batch=batch, concurrency=concurrency)
     pids = {p.name: p.pid for p in stack.services if p.alive()}
     meter = profile.CpuMeter(pids).start()
-    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    time.sleep(2.0)  # profile the steady state, not start-up
-    spies = {
-        name: profile.py_spy(pid, profile_seconds)
-        for name, pid in pids.items()
-        if name.startswith(("consumer", "gateway"))
-    }
-    out, _ = proc.communicate(timeout=600)
-    cpu = meter.stop()
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)  # the replay process, now reaped
-    replay_cpu = (children.ru_utime + children.ru_stime) - (children_before.ru_utime + children_before.ru_stime)
-    cpu["load generator (replay)"] = round(replay_cpu / max(time.time() - t0, 1e-9), 2)
-    accepted = _accepted(out)
+    before = _consumer_histograms(stack, SPANS)
+    requests0 = _broker_requests(stack)
+    self_cpu0 = time.process_time()
+    t0 = time.time()
+    proc = replay_process(stack, run_id, 0, count=count, batch=batch, concurrency=concurrency)
+    spies: dict[str, Any] = {}
+    if profile_seconds > 0:
+        time.sleep(2.0)  # profile the steady state, not start-up
+        spies = {
+            name: profile.py_spy(pid, profile_seconds)
+            for name, pid in pids.items()
+            if name.startswith(("consumer", "gateway"))
+        }
+    out = proc.stdout.read() if proc.stdout else ""
+    replay_cpu = profile.reap(proc)
     ingest_done = time.time()
+    ingest_cores = meter.stop()
+    accepted = _accepted(out)
     missing = collector.wait_for({f"{run_id}-{i}" for i in range(accepted)}, timeout=120)
+    cpu = meter.seconds()
+    self_cpu = time.process_time() - self_cpu0
+    after = _consumer_histograms(stack, SPANS)
+    requests = {k: v - requests0.get(k, 0.0) for k, v in _broker_requests(stack).items()}
     time.sleep(1.0)  # let late duplicates show up
     collector.stop()
     seen = collector.snapshot()
     last = max((v.seen_at for v in seen.values()), default=t0)
+    ingest_cores["load generator (replay)"] = round(replay_cpu / max(ingest_done - t0, 1e-9), 2)
+    sending = _sending(out)
+    cpu["load generator (replay)"] = replay_cpu if sending is None else sending[0]
+    if sending is not None:  # start-up (imports, the pre-generated trip pool) is no cost per verdict
+        cpu["load generator start-up (not counted)"] = replay_cpu - sending[0]
+        t0 = max(t0, sending[1])
+    cpu["verdict reader (bench process)"] = self_cpu
+    spy_results = {name: profile.py_spy_result(spy) for name, spy in spies.items()}
+    for name, result in spy_results.items():
+        if result.get("cpu_seconds") is not None:
+            cpu[f"py-spy on {name}"] = result["cpu_seconds"]
+    processing = promtext.delta(after[SPANS[0]], before[SPANS[0]])
     return {
         "transactions": count,
+        "http_batch": batch,
+        "concurrency": concurrency,
         "accepted": accepted,
         "verdicts": len(seen),
         "missing": len(missing),
@@ -151,8 +195,16 @@ def max_throughput(
         "ingest_rate": accepted / max(ingest_done - t0, 1e-9),
         "end_to_end_rate": len(seen) / max(last - t0, 1e-9),
         "seconds": last - t0,
-        "cpu_cores_busy": cpu,
-        "py_spy": {name: profile.py_spy_result(spy) for name, spy in spies.items()},
+        "processing_p99_ms": promtext.quantile(processing, 0.99) * 1e3,
+        "cpu_cores_busy": ingest_cores,
+        "ledger": ledger.ledger(cpu, len(seen)),
+        # What the broker's CPU per verdict is made of: requests of each kind it served per 1,000 verdicts.
+        "broker_requests_per_1000_verdicts": {
+            k: round(v * 1000 / len(seen), 2) for k, v in sorted(requests.items(), key=lambda kv: -kv[1]) if v > 0
+        }
+        if seen
+        else {},
+        "py_spy": spy_results,
     }
 
 

@@ -60,7 +60,22 @@ class CpuMeter:
 
     def stop(self) -> dict[str, float]:
         elapsed = max(time.monotonic() - self._t0, 1e-9)
-        return {name: round((cpu_seconds(pid) - self._before[name]) / elapsed, 2) for name, pid in self.pids.items()}
+        return {name: round(seconds / elapsed, 2) for name, seconds in self.seconds().items()}
+
+    def seconds(self) -> dict[str, float]:
+        """CPU seconds each process (with its descendants) used since ``start()``."""
+        return {name: cpu_seconds(pid) - self._before[name] for name, pid in self.pids.items()}
+
+
+def reap(proc: subprocess.Popen[Any]) -> float:
+    """Wait for a child that has closed its output and return the CPU seconds it used, all its threads.
+
+    ``os.wait4`` gives the rusage of exactly this child (``RUSAGE_CHILDREN`` would mix in every other
+    child reaped in between, such as py-spy). The child must already be exiting: read its pipes first.
+    """
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return usage.ru_utime + usage.ru_stime
 
 
 def top_functions(collapsed: str, limit: int = 8) -> list[tuple[str, float]]:
@@ -97,6 +112,8 @@ def py_spy(pid: int, seconds: float) -> subprocess.Popen[bytes] | None:
             str(out),
             "--subprocesses",
             "--nonblocking",
+            # Only samples holding the GIL: where Python burns CPU, not where its threads wait (poll loops).
+            "--gil",
             "--rate",
             "200",
         ],
@@ -108,10 +125,11 @@ def py_spy(pid: int, seconds: float) -> subprocess.Popen[bytes] | None:
 
 
 def py_spy_result(proc: subprocess.Popen[bytes] | None) -> dict[str, Any]:
+    """The hottest functions, and the CPU py-spy itself took from the machine (it shares the cores)."""
     if proc is None:
         return {"error": "py-spy not installed"}
-    proc.wait(timeout=120)
+    cpu = reap(proc) if proc.returncode is None else None
     path: Path = proc.output_path  # type: ignore[attr-defined]
     if not path.exists():
         return {"error": f"py-spy exited with {proc.returncode} (ptrace not permitted?)"}
-    return {"top_self_time": top_functions(path.read_text())}
+    return {"top_self_time": top_functions(path.read_text()), "cpu_seconds": cpu}

@@ -53,6 +53,17 @@ def samples(text: str, name: str, **labels: str) -> list[float]:
     return out
 
 
+def by_label(text: str, name: str, label: str) -> dict[str, float]:
+    """Samples called ``name`` summed per value of ``label`` (e.g. broker requests per request type)."""
+    out: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and label in sample.labels:
+                key = sample.labels[label]
+                out[key] = out.get(key, 0.0) + sample.value
+    return out
+
+
 def delta(after: Buckets, before: Buckets) -> Buckets:
     return {le: after[le] - before.get(le, 0.0) for le in after}
 

@@ -6,6 +6,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from operations.benchmarks import ledger
+
 
 def _get(d: dict[str, Any], *path: str) -> Any:
     for key in path:
@@ -39,6 +41,17 @@ def goal_rows(r: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
             _fmt(e2e, " tx/s", 0)
             + (" (exactly one verdict each)" if _get(r, "max_throughput", "exactly_one_verdict_each") else ""),
             met(None if e2e is None else e2e >= 50_000),
+        )
+    )
+    total = _get(r, "max_throughput", "ledger", "total_us")
+    ratio = _get(r, "max_throughput", "ledger", "ratio_to_floor")
+    rows.append(
+        (
+            "CPU per verdict, all processes, against the floor (bare Kafka hops, model row, JSON)",
+            "-",
+            "<= 2x the floor",
+            f"{_fmt(total, ' us', 1)} vs {_fmt(_get(r, 'cost_floor', 'total_us'), ' us', 1)}: {_fmt(ratio, 'x', 2)}",
+            met(None if ratio is None else ratio <= 2.0),
         )
     )
     for rate in sorted(_get(r, "offered_load") or {}, key=float):
@@ -209,6 +222,8 @@ def markdown(r: dict[str, Any]) -> str:
             elif spy.get("error"):
                 lines += ["", f"py-spy, {name}: {spy['error']}"]
         lines.append("")
+    lines += _ledger_section(r)
+    lines += _scale_out_section(r)
     lines += _ingest_section(r)
     mt = r.get("model_throughput") or {}
     if mt:
@@ -242,6 +257,104 @@ def markdown(r: dict[str, Any]) -> str:
         lines.append("")
     lines += _broker_section(r)
     return "\n".join(lines) + "\n"
+
+
+def _ledger_section(r: dict[str, Any]) -> list[str]:
+    peak = r.get("max_throughput") or {}
+    entry = peak.get("ledger") or {}
+    floor = r.get("cost_floor") or {}
+    if not entry.get("us_per_verdict"):
+        return []
+    lines = [
+        "## Cost ledger: CPU per verdict, by process",
+        "",
+        f"The peak run above ({entry['verdicts']:,} verdicts, HTTP batches of {peak.get('http_batch')}, "
+        f"{peak.get('concurrency')} requests in flight), CPU from /proc from the first request to the last "
+        f"verdict read, divided by the verdicts; at {_fmt(peak.get('end_to_end_rate'), ' verdicts/s', 0)}.",
+        "",
+        "| process | CPU us per verdict | share |",
+        "|---|---|---|",
+    ]
+    total = entry.get("total_us") or 0.0
+    for name, us in entry["us_per_verdict"].items():
+        counted = not name.startswith(ledger.NOT_THE_SYSTEM)
+        share = f"{us / total:.0%}" if total and counted else "not counted"
+        lines.append(f"| {name} | {us:,.1f} | {share} |")
+    lines.append(f"| **total** | **{_fmt(entry.get('total_us'))}** | |")
+    lines.append("")
+    requests = peak.get("broker_requests_per_1000_verdicts") or {}
+    if requests:
+        top = ", ".join(f"{kind} {n:,.1f}" for kind, n in list(requests.items())[:6])
+        lines += [f"Broker requests per 1,000 verdicts (what its CPU per verdict is made of): {top}.", ""]
+    if floor:
+        per = floor.get("per_verdict") or {}
+        hop, row, js = floor.get("kafka_hop") or {}, floor.get("model_row") or {}, floor.get("json_decode_encode") or {}
+        lines += [
+            "The floor, measured in the same run on the same broker (CPU us; what no code of ours can remove):",
+            "",
+            "| bare step | us each | per verdict | us per verdict |",
+            "|---|---|---|---|",
+            f"| Kafka hop: confluent-kafka produce + consume, broker CPU included "
+            f"(clients {_fmt(hop.get('clients_us'))}, broker {_fmt(hop.get('broker_us'))}) | {_fmt(hop.get('us'))} | "
+            f"{per.get('kafka_hop')} | {_fmt((hop.get('us') or 0) * per.get('kafka_hop', 0))} |",
+            f"| ONNX Runtime, 1 thread, batch {row.get('batch')}, per row | {_fmt(row.get('us'))} | "
+            f"{per.get('model_row')} | {_fmt((row.get('us') or 0) * per.get('model_row', 0))} |",
+            f"| orjson decode + encode of one trip | {_fmt(js.get('us'))} | {per.get('json_decode_encode')} | "
+            f"{_fmt((js.get('us') or 0) * per.get('json_decode_encode', 0))} |",
+            f"| **floor** | | | **{_fmt(floor.get('total_us'))}** |",
+            "",
+            f"Ours against the floor: **{_fmt(entry.get('ratio_to_floor'), 'x', 2)}** (goal: within 2x). "
+            f"Largest costs: {', '.join(entry.get('largest') or [])}.",
+            "",
+        ]
+    proj = peak.get("projection") or {}
+    if proj:
+        cores = ", ".join(f"{c} cores {v:,}/s" for c, v in (proj.get("by_cores_services_only") or {}).items())
+        lines += [
+            f"**Projection** ({proj.get('note')}): these {proj.get('cores_now')} cores fully used at this cost: "
+            f"{proj.get('at_full_use_now'):,} verdicts/s; the floor alone would allow "
+            f"{_fmt(_floor_rate(r), '/s', 0)}. Services only (load generator and reader on other hosts): {cores}. "
+            f"Broker off this machine (a Redpanda or Kafka cluster of its own): "
+            f"{_fmt(proj.get('broker_off_box_now'), '/s', 0)} on these cores.",
+            "",
+        ]
+    return lines
+
+
+def _floor_rate(r: dict[str, Any]) -> float | None:
+    floor = _get(r, "cost_floor", "total_us")
+    cores = _get(r, "machine", "cores") or 2
+    return cores * 1e6 / floor if floor else None
+
+
+def _scale_out_section(r: dict[str, Any]) -> list[str]:
+    rows = r.get("scale_out") or []
+    if not rows:
+        return []
+    lines = [
+        "## Scale-out on this machine",
+        "",
+        "Each layout restarts the gateway and the consumers on the same warm broker and Triton, warms them up, "
+        "then one peak run without a profiler (exactly one verdict each is checked).",
+        "",
+        "| consumers | gateway workers | HTTP batch | consumer batch | verdicts/s | processing p99 ms | "
+        "CPU us per verdict | exactly one each |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        if row.get("error"):
+            lines.append(
+                f"| {row.get('consumers')} | {row.get('gateway_workers')} | {row.get('http_batch')} | "
+                f"{row.get('consumer_batch')} | failed: {row['error']} | | | |"
+            )
+            continue
+        lines.append(
+            f"| {row['consumers']} | {row['gateway_workers']} | {row['http_batch']} | {row['consumer_batch']} | "
+            f"{_fmt(row.get('verdicts_per_s'), '', 0)} | {_fmt(row.get('processing_p99_ms'), '', 1)} | "
+            f"{_fmt(row.get('total_us_per_verdict'))} | {'yes' if row.get('exactly_one_verdict_each') else '**no**'} |"
+        )
+    lines.append("")
+    return lines
 
 
 def _soak_worst_change(drift: dict[str, Any]) -> tuple[str, float]:
@@ -322,7 +435,8 @@ def plot(r: dict[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 3, figsize=(17, 4.8))
+    fig, grid = plt.subplots(2, 3, figsize=(17, 9.6))
+    axes = grid.reshape(-1)
     spans = []
     for rate, load in sorted((r.get("offered_load") or {}).items(), key=lambda kv: float(kv[0])):
         floor = _get(r, "broker_floor", rate) or {}
@@ -367,7 +481,51 @@ def plot(r: dict[str, Any], path: Path) -> None:
         ax2.set_ylabel("MiB")
         ax2.legend(fontsize=7, loc="lower right")
         axes[2].set(title="soak", xlabel="minutes", ylabel="verdicts/s")
+    _plot_ledger(axes[3], r)
+    _plot_scale_out(axes[4], r)
+    axes[5].axis("off")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def _plot_ledger(ax: Any, r: dict[str, Any]) -> None:
+    """CPU us per verdict: ours stacked by process, beside the floor stacked by bare step."""
+    entry = _get(r, "max_throughput", "ledger") or {}
+    us = {k: v for k, v in (entry.get("us_per_verdict") or {}).items() if not k.startswith(ledger.NOT_THE_SYSTEM)}
+    if not us:
+        ax.axis("off")
+        return
+    bottom = 0.0
+    for name, value in us.items():
+        ax.bar(0, value, bottom=bottom, label=name)
+        bottom += value
+    floor = r.get("cost_floor") or {}
+    per = floor.get("per_verdict") or {}
+    bottom = 0.0
+    for step, label in (("kafka_hop", "Kafka hops"), ("model_row", "model row"), ("json_decode_encode", "JSON")):
+        value = float((floor.get(step) or {}).get("us") or 0.0) * per.get(step, 0)
+        ax.bar(1, value, bottom=bottom, hatch="//", label=f"floor: {label}")
+        bottom += value
+    ax.set_xticks([0, 1], ["ours (per process)", "floor (bare steps)"])
+    ratio = entry.get("ratio_to_floor")
+    ax.set(title=f"CPU per verdict ({_fmt(ratio, 'x', 2)} the floor)", ylabel="CPU us per verdict")
+    ax.legend(fontsize=6, loc="upper right")
+
+
+def _plot_scale_out(ax: Any, r: dict[str, Any]) -> None:
+    rows = [row for row in (r.get("scale_out") or []) if not row.get("error")]
+    if not rows:
+        ax.axis("off")
+        return
+    labels = [f"{x['consumers']}c/{x['gateway_workers']}g\nb{x['http_batch']}/{x['consumer_batch']}" for x in rows]
+    xs = range(len(rows))
+    ax.bar(xs, [x["verdicts_per_s"] for x in rows], color="#457b9d", label="verdicts/s")
+    ax.set_xticks(list(xs), labels, fontsize=7)
+    ax.set(title="scale-out: consumers/gateway workers, HTTP/consumer batch", ylabel="verdicts/s")
+    twin = ax.twinx()
+    twin.plot(list(xs), [x["processing_p99_ms"] for x in rows], "o-", color="#e63946", label="processing p99")
+    twin.set_ylabel("processing p99 ms")
+    ax.legend(fontsize=7, loc="upper left")
+    twin.legend(fontsize=7, loc="upper right")

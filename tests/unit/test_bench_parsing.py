@@ -120,3 +120,13 @@ def test_broker_section_and_goal_rows() -> None:
     assert score[3] == "9.50 ms" and score[4] == "**no**"
     assert rows["embedded broker start-up (first start / restart on its data)"][3] == "9.1 s / 6.2 s"
     assert rows["embedded broker idle CPU"][3] == "0.012 cores" and rows["embedded broker idle CPU"][4] == "yes"
+
+
+def test_counters_summed_by_label() -> None:
+    text = (
+        "# TYPE kafka_broker_requests_total counter\n"
+        'kafka_broker_requests_total{request="Produce",version="9"} 10.0\n'
+        'kafka_broker_requests_total{request="Produce",version="11"} 5.0\n'
+        'kafka_broker_requests_total{request="Fetch",version="16"} 7.0\n'
+    )
+    assert promtext.by_label(text, "kafka_broker_requests_total", "request") == {"Produce": 15.0, "Fetch": 7.0}
