@@ -100,6 +100,12 @@ def sync_config_dims(model_dir: Path) -> None:
             text = re.sub(
                 rf'(name: "{name}"\s*\n\s*data_type: \w+\s*\n\s*dims: \[ )\d+( \])', rf"\g<1>{width}\g<2>", text
             )
+        # Warmup requests send the input too: `key: "trip_fields"  value: { data_type ... dims: [ N ] }`.
+        text = re.sub(
+            rf'(key: "{INPUT_TENSOR}"\s*\n\s*value: \{{\s*\n\s*data_type: \w+\s*\n\s*dims: \[ )\d+( \])',
+            rf"\g<1>{N_INPUT_COLUMNS}\g<2>",
+            text,
+        )
         path.write_text(text)
 
 
