@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from taxifraud import tariff
-from taxifraud.wire import COLUMN_INDEX, MONEY_COLUMNS, N_INPUT_COLUMNS
+from taxifraud.wire import CHARGE_COLUMNS, COLUMN_INDEX, MONEY_COLUMNS, N_INPUT_COLUMNS
 
 #: Input column groups. Reconstruction hides one group at a time (see ``export.model``).
 GROUPS: dict[str, tuple[str, ...]] = {
@@ -70,15 +70,7 @@ class FeatureSpec:
 #: The charges a total is made of that every TLC record since 2018 itemises. ``airport_fee`` and
 #: ``cbd_congestion_fee`` are newer: a record without them is still checked, with those fees allowed
 #: to hide in the total (see ``FeatureGraph.total_gap``).
-_CORE_PARTS = (
-    "fare_amount",
-    "extra",
-    "mta_tax",
-    "tip_amount",
-    "tolls_amount",
-    "improvement_surcharge",
-    "congestion_surcharge",
-)
+_CORE_PARTS = tuple(c for c in CHARGE_COLUMNS if c not in ("airport_fee", "cbd_congestion_fee"))
 _PLACE = ("pickup_location_id", "dropoff_location_id")
 _TIME = ("pickup_hour", "pickup_weekday")
 _DATE = ("pickup_day",)
@@ -198,7 +190,7 @@ N_FEATURES = len(FEATURES)
 
 
 def dependency_matrix() -> torch.Tensor:
-    """[K, 17] bool: feature k needs input column j."""
+    """[K, C] bool: feature k needs input column j."""
     dep = torch.zeros(N_FEATURES, N_INPUT_COLUMNS, dtype=torch.bool)
     for k, spec in enumerate(FEATURES):
         for col in spec.inputs:

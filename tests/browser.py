@@ -25,6 +25,18 @@ from websockets.sync.client import ClientConnection, connect
 
 from operations.embedded.process import free_port
 
+#: Headless Chromium that may reach only this machine (any CDN request fails: there is no network in CI).
+HEADLESS_FLAGS: tuple[str, ...] = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+)
+
 
 def chromium_binary() -> str | None:
     return shutil.which("chromium")
@@ -50,16 +62,9 @@ class Browser:
         self._proc = subprocess.Popen(
             [
                 binary,
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
+                *HEADLESS_FLAGS,
                 f"--window-size={self.size[0]},{self.size[1]}",
                 f"--user-data-dir={self._profile.name}",
-                "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
                 f"--remote-debugging-port={self.port}",
                 "--remote-allow-origins=*",
                 "about:blank",

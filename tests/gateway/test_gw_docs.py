@@ -14,6 +14,7 @@ from gw_helpers import make_settings, serve_in_thread
 
 from gateway.app import create_app
 from operations.embedded.process import free_port
+from tests.browser import HEADLESS_FLAGS
 
 ENDPOINTS = [
     "/transactions",
@@ -47,15 +48,8 @@ def test_swagger_ui_renders_in_headless_chromium() -> None:
         # The browser may only reach our server: any CDN request would fail (no network in CI anyway).
         argv = [
             "chromium",
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--no-first-run",
+            *HEADLESS_FLAGS,
             f"--user-data-dir={profile}",
-            "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
             "--virtual-time-budget=15000",  # let Swagger UI fetch /openapi.json and render
             "--dump-dom",
             f"{base_url}/docs",

@@ -38,6 +38,17 @@ NORMAL_TRIP: dict[str, Any] = {
     "total_amount": 17.8,
 }
 SEED_NORMAL = {"trip_distance": 2.5, "fare_amount": 12.5, "duration_minutes": 15}
+#: The features the seed's 3 fields (distance, fare, duration) can compute.
+SEED_COMPUTABLE = {
+    "distance",
+    "duration",
+    "speed_mph",
+    "speed_over_limit",
+    "fare_units",
+    "units_per_mile",
+    "units_per_minute",
+    "fare_above_meter",
+}
 
 
 def trip(**changes: Any) -> dict[str, Any]:

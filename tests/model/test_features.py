@@ -13,7 +13,7 @@ from export.data import TARIFF_PATH
 from export.features import FEATURE_INDEX, FEATURE_NAMES, FEATURES, FeatureGraph, group_hides
 from taxifraud import tariff
 from taxifraud.wire import COLUMN_INDEX, N_INPUT_COLUMNS, encode_rows
-from tests.model.conftest import NORMAL_TRIP, trip
+from tests.model.conftest import NORMAL_TRIP, SEED_COMPUTABLE, trip
 
 #: An ordinary 2025 trip as TLC bills it: $3.00 + $0.70 units, $1.00 improvement, $0.75 relief-zone fee.
 TRIP_2025 = {
@@ -145,16 +145,7 @@ def test_missing_fields_mask_exactly_the_features_that_need_them() -> None:
         spec.name for spec in FEATURES if set(spec.inputs) <= {"trip_distance", "fare_amount", "duration_minutes"}
     }
     assert {FEATURE_NAMES[k] for k in np.flatnonzero(m[1])} == seed_computable
-    assert seed_computable == {
-        "distance",
-        "duration",
-        "speed_mph",
-        "speed_over_limit",
-        "fare_units",
-        "units_per_mile",
-        "units_per_minute",
-        "fare_above_meter",
-    }
+    assert seed_computable == SEED_COMPUTABLE
 
 
 def test_inf_counts_as_missing_and_all_nan_row_is_finite() -> None:

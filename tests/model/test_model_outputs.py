@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from taxifraud.wire import N_INPUT_COLUMNS
-from tests.model.conftest import NORMAL_TRIP, SEED_NORMAL, trip
+from tests.model.conftest import NORMAL_TRIP, SEED_COMPUTABLE, SEED_NORMAL, trip
 
 FRAUD_400 = trip(trip_distance=1.0, dropoff_datetime="2019-06-05 14:18:00", fare_amount=400.0, total_amount=405.3)
 SEED_FRAUD_400 = {"trip_distance": 1.0, "fare_amount": 400.0, "duration_minutes": 8}
@@ -56,16 +56,7 @@ def test_garbage_never_produces_nan(scorer) -> None:
 
 def test_errors_are_zero_exactly_where_features_cannot_be_computed(scorer, meta, rows_of) -> None:
     out = scorer.infer(rows_of({"fare_amount": 400.0, "trip_distance": 1.0, "duration_minutes": 8}))
-    computable = {
-        "distance",
-        "duration",
-        "speed_mph",
-        "speed_over_limit",
-        "fare_units",
-        "units_per_mile",
-        "units_per_minute",
-        "fare_above_meter",
-    }
+    computable = SEED_COMPUTABLE
     for k, name in enumerate(meta.feature_names):
         if name not in computable:
             assert out["feature_errors"][0, k] == 0.0, name
