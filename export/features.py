@@ -189,27 +189,18 @@ FEATURE_INDEX = {name: i for i, name in enumerate(FEATURE_NAMES)}
 N_FEATURES = len(FEATURES)
 
 
-def dependency_matrix() -> torch.Tensor:
-    """[K, C] bool: feature k needs input column j."""
+def dependency_matrix(optional: bool = False) -> torch.Tensor:
+    """[K, C] bool: feature k needs input column j (with ``optional``: or reads it when present)."""
     dep = torch.zeros(N_FEATURES, N_INPUT_COLUMNS, dtype=torch.bool)
     for k, spec in enumerate(FEATURES):
-        for col in spec.inputs:
-            dep[k, COLUMN_INDEX[col]] = True
-    return dep
-
-
-def reads_matrix() -> torch.Tensor:
-    """[K, C] bool: feature k reads input column j (needed or optional)."""
-    dep = dependency_matrix()
-    for k, spec in enumerate(FEATURES):
-        for col in spec.also_reads:
+        for col in (*spec.inputs, *spec.also_reads) if optional else spec.inputs:
             dep[k, COLUMN_INDEX[col]] = True
     return dep
 
 
 def group_hides() -> torch.Tensor:
     """[G, K] bool: hiding group g hides feature k (k reads any column of g, needed or optional)."""
-    dep = reads_matrix()
+    dep = dependency_matrix(optional=True)
     out = torch.zeros(len(GROUP_NAMES), N_FEATURES, dtype=torch.bool)
     for g, name in enumerate(GROUP_NAMES):
         cols = [COLUMN_INDEX[c] for c in GROUPS[name]]

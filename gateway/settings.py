@@ -7,14 +7,11 @@ held as a secret so that neither ``repr(settings)`` nor a log line can leak them
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
-from taxifraud.config import KafkaSettings, OptionalPath, TritonSettings, check_tls_files
-
-
-class SettingsError(ValueError):
-    """A ``GATEWAY_*`` (or shared) environment variable has an invalid value; the message names it."""
+from taxifraud.config import KafkaSettings, OptionalPath, TritonSettings, check_tls_files, load_from_env
+from taxifraud.config import SettingsError as SettingsError  # raised by load_settings
 
 
 class Settings(KafkaSettings, TritonSettings):
@@ -74,9 +71,5 @@ class Settings(KafkaSettings, TritonSettings):
 
 
 def load_settings() -> Settings:
-    """Build :class:`Settings` from the environment, turning pydantic's error into one naming the env keys."""
-    try:
-        return Settings()
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in exc.errors())
-        raise SettingsError(f"invalid gateway settings: {problems}") from exc
+    """Build :class:`Settings` from the environment; an invalid value raises ``SettingsError`` naming its key."""
+    return load_from_env(Settings, "gateway")

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import Field, ValidationError
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from taxifraud.config import KafkaSettings
-
-
-class SettingsError(ValueError):
-    """A ``REVIEW_*`` (or shared) environment variable has an invalid value; the message names it."""
+from taxifraud.config import KafkaSettings, load_from_env
+from taxifraud.config import SettingsError as SettingsError  # raised by load_settings
 
 
 class Settings(KafkaSettings):
@@ -28,9 +25,5 @@ class Settings(KafkaSettings):
 
 
 def load_settings() -> Settings:
-    """Build :class:`Settings` from the environment, turning pydantic's error into one naming the env keys."""
-    try:
-        return Settings()
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in exc.errors())
-        raise SettingsError(f"invalid review settings: {problems}") from exc
+    """Build :class:`Settings` from the environment; an invalid value raises ``SettingsError`` naming its key."""
+    return load_from_env(Settings, "review")

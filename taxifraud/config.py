@@ -9,9 +9,9 @@ with the offending key's name, never halfway through a request.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BeforeValidator, Field, SecretStr, model_validator
+from pydantic import BeforeValidator, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -236,3 +236,19 @@ class TritonSettings(BaseSettings):
             if path is not None:
                 env[key] = str(path)
         return env
+
+
+class SettingsError(ValueError):
+    """A service's environment variable has an invalid value; the message names the key."""
+
+
+SettingsT = TypeVar("SettingsT", bound=BaseSettings)
+
+
+def load_from_env(cls: type[SettingsT], service: str) -> SettingsT:
+    """Build a service's settings from the environment, turning pydantic's error into one naming the env keys."""
+    try:
+        return cls()
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc']).upper()}: {err['msg']}" for err in exc.errors())
+        raise SettingsError(f"invalid {service} settings: {problems}") from exc

@@ -19,14 +19,20 @@ from taxifraud.config import KafkaSettings
 from taxifraud.kafka import consumer_config, ensure_topics, producer_config
 
 
-def hop_latency(settings: KafkaSettings, rate: float, seconds: float) -> dict[str, Any]:
-    """Produce timestamped messages at ``rate``/s for ``seconds``; measure send -> receive."""
-    topic = f"bench-floor-{uuid.uuid4().hex[:6]}"
+def scratch_topic(settings: KafkaSettings, prefix: str) -> str:
+    """A fresh topic of its own for a floor measurement (no other traffic, no history), created on the broker."""
+    topic = f"{prefix}-{uuid.uuid4().hex[:6]}"
     ensure_topics(
         settings.model_copy(
             update={"topic_transactions": topic, "topic_verdicts": topic, "topic_alerts": topic, "topic_dlq": topic}
         )
     )
+    return topic
+
+
+def hop_latency(settings: KafkaSettings, rate: float, seconds: float) -> dict[str, Any]:
+    """Produce timestamped messages at ``rate``/s for ``seconds``; measure send -> receive."""
+    topic = scratch_topic(settings, "bench-floor")
     consumer = Consumer(consumer_config(settings, f"floor-{uuid.uuid4().hex[:6]}"))
     assigned = threading.Event()
     consumer.subscribe([topic], on_assign=lambda c, p: assigned.set())

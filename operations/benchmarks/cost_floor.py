@@ -28,9 +28,10 @@ import orjson
 from confluent_kafka import Consumer, Producer
 
 from operations.benchmarks import profile
+from operations.benchmarks.broker_floor import scratch_topic
 from taxifraud import wire
 from taxifraud.config import KafkaSettings
-from taxifraud.kafka import consumer_config, ensure_topics, producer_config
+from taxifraud.kafka import consumer_config, producer_config
 from taxifraud.onnx_scorer import OnnxScorer
 
 #: How many times each bare step occurs per verdict in this design (see the module docstring).
@@ -46,12 +47,7 @@ def kafka_hop_us(
     settings: KafkaSettings, broker_pid: int | None, payloads: Sequence[bytes], count: int
 ) -> dict[str, Any]:
     """Produce ``count`` messages (cycling ``payloads``) and consume them all; CPU us per message."""
-    topic = f"bench-cost-floor-{uuid.uuid4().hex[:6]}"
-    ensure_topics(
-        settings.model_copy(
-            update={"topic_transactions": topic, "topic_verdicts": topic, "topic_alerts": topic, "topic_dlq": topic}
-        )
-    )
+    topic = scratch_topic(settings, "bench-cost-floor")
     consumer = Consumer(consumer_config(settings, f"cost-floor-{uuid.uuid4().hex[:6]}"))
     assigned = threading.Event()
     consumer.subscribe([topic], on_assign=lambda c, p: assigned.set())
