@@ -111,6 +111,7 @@ def _gap(rows: np.ndarray) -> np.ndarray:
     return np.asarray(rows[:, C["total_amount"]] - parts)
 
 
+@needs_data  # the congestion family reads Manhattan's zones from TLC's zone lookup
 def test_scenarios_keep_totals_consistent_except_total_mismatch() -> None:
     base = _clean_rows()
     rng = np.random.default_rng(1)
@@ -140,6 +141,7 @@ def test_scenarios_describe_their_fraud() -> None:
     assert (scenarios.charge_without_distance(base, rng)[:, C["trip_distance"]] <= 0.05).all()
 
 
+@needs_data  # the congestion family reads Manhattan's zones from TLC's zone lookup
 def test_context_overcharges_bill_the_tariff_amount_where_the_rule_does_not_apply() -> None:
     base = _clean_rows()
     rng = np.random.default_rng(3)
