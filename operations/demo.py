@@ -14,7 +14,6 @@ their live dicts and counters (iterating a dict another thread is filling raises
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
 import threading
@@ -195,7 +194,25 @@ def write_png(path: Path, verdicts: dict[str, Seen], labels: dict[str, str | Non
     plt.close(fig)
 
 
-def run_demo(args: argparse.Namespace, console: Console) -> dict[str, Any]:
+@dataclass(frozen=True)
+class DemoOptions:
+    """What ``taxifraud demo`` can be told (its options, same names)."""
+
+    duration: float = 60.0
+    wait: float = 60.0
+    rate: float = 1000.0
+    fraud_rate: float = 0.05
+    data: tuple[str, ...] = ()
+    batch: int = 20
+    concurrency: int = 8
+    seed: int = 0
+    no_prometheus: bool = False
+    review: bool = False
+    review_share: float = 0.5
+    report_dir: str = str(REPO_ROOT / "run")
+
+
+def run_demo(args: DemoOptions, console: Console) -> dict[str, Any]:
     # Only an explicit --no-prometheus overrides STACK_PROMETHEUS; otherwise the environment decides.
     overrides: dict[str, Any] = {"stack_prometheus": False} if args.no_prometheus else {}
     settings = StackSettings(**overrides)
@@ -205,7 +222,7 @@ def run_demo(args: argparse.Namespace, console: Console) -> dict[str, Any]:
             f"[bold]stack up[/]: gateway {stack.gateway_url}"
             + (f", prometheus {stack.prometheus_url}" if settings.stack_prometheus else "")
         )
-        trips = LabelledTrips(trip_source(args.data, args.seed), args.fraud_rate, seed=args.seed)
+        trips = LabelledTrips(trip_source(list(args.data), args.seed), args.fraud_rate, seed=args.seed)
         collector = stack.verdict_collector(prefix=trips.run_id).start()
         reviewer = (
             DemoReviewer(collector, trips, stack.gateway_url, args.review_share, seed=args.seed).start()
@@ -390,33 +407,10 @@ def print_report(r: dict[str, Any], console: Console) -> None:
     console.print(f"PNG: {r['png']}", soft_wrap=True)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="taxifraud demo", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--duration", type=float, default=60.0, help="seconds of replay (default 60)")
-    parser.add_argument("--wait", type=float, default=60.0, help="longest wait for the last verdicts after the replay")
-    parser.add_argument("--rate", type=float, default=1000.0, help="offered transactions/s")
-    parser.add_argument("--fraud-rate", type=float, default=0.05)
-    parser.add_argument("--data", nargs="*", help="TLC trip files (CSV/Parquet); default: calibrated generator")
-    parser.add_argument("--batch", type=int, default=20, help="transactions per HTTP request")
-    parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--no-prometheus", action="store_true")
-    parser.add_argument(
-        "--review",
-        action="store_true",
-        help="label a share of the alerts from the injected ground truth (POST /labels)",
-    )
-    parser.add_argument("--review-share", type=float, default=0.5, help="share of alerts the --review reviewer labels")
-    parser.add_argument(
-        "--report-dir", default=str(REPO_ROOT / "run"), help="where demo-report.{md,json,png} go (default run/)"
-    )
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def demo(options: DemoOptions) -> int:
+    """``taxifraud demo``: run, write and print the report; exit status 0 only for a clean run."""
     console = Console()
-    report = run_demo(args, console)
+    report = run_demo(options, console)
     write_report(report)
     print_report(report, console)
     return 0 if succeeded(report) else 1
