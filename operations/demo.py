@@ -35,51 +35,28 @@ from operations.replay import LabelledTrips, ReplayStats, batches_for, send_http
 from operations.stack import Stack, StackSettings
 from operations.verdict_collector import Seen, VerdictCollector
 from taxifraud.config import REPO_ROOT
+from taxifraud.confusion import Confusion
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class Quality:
-    tp: int
-    fp: int
-    fn: int
-    tn: int
-
-    @property
-    def precision(self) -> float:
-        return self.tp / (self.tp + self.fp) if self.tp + self.fp else float("nan")
-
-    @property
-    def recall(self) -> float:
-        return self.tp / (self.tp + self.fn) if self.tp + self.fn else float("nan")
-
-    @property
-    def fpr(self) -> float:
-        return self.fp / (self.fp + self.tn) if self.fp + self.tn else float("nan")
-
-
-def judge(labels: dict[str, str | None], verdicts: dict[str, Seen]) -> tuple[Quality, dict[str, tuple[int, int]]]:
-    """Confusion counts over ids that got a verdict, and (caught, injected) per fraud family."""
-    tp = fp = fn = tn = 0
+def judge(labels: dict[str, str | None], verdicts: dict[str, Seen]) -> tuple[Confusion, dict[str, tuple[int, int]]]:
+    """Confusion counts against the injected labels over ids that got a verdict, and (caught, injected) per
+    fraud family."""
+    judged = [(family, verdicts[tx_id].is_fraud) for tx_id, family in labels.items() if tx_id in verdicts]
     per_family: dict[str, list[int]] = {}
-    for tx_id, family in labels.items():
-        seen = verdicts.get(tx_id)
-        if seen is None:
-            continue
+    for family, flagged in judged:
         if family:
             counts = per_family.setdefault(family, [0, 0])
+            counts[0] += flagged
             counts[1] += 1
-            if seen.is_fraud:
-                tp += 1
-                counts[0] += 1
-            else:
-                fn += 1
-        elif seen.is_fraud:
-            fp += 1
-        else:
-            tn += 1
-    return Quality(tp, fp, fn, tn), {k: (v[0], v[1]) for k, v in sorted(per_family.items())}
+    confusion = Confusion.count((flagged, bool(family)) for family, flagged in judged)
+    return confusion, {k: (v[0], v[1]) for k, v in sorted(per_family.items())}
+
+
+def fig(value: float | None, digits: int = 3) -> str:
+    """A figure for the report: ``-`` where it is undefined (nothing to divide by)."""
+    return "-" if value is None else f"{value:.{digits}f}"
 
 
 def percentiles(values: list[float]) -> dict[str, float]:
@@ -104,7 +81,7 @@ class LiveSnapshot:
     latency_p99_ms: float
     top_reasons: tuple[tuple[str, int], ...]
     #: with --review: (alerts labelled, their precision by the labels, the review service's labelled precision)
-    review: tuple[int, float, float | None] | None = None
+    review: tuple[int, float | None, float | None] | None = None
 
 
 def take_snapshot(
@@ -134,7 +111,9 @@ def take_snapshot(
     )
 
 
-def _review_figures(reviewer: DemoReviewer | None, review_url: str | None) -> tuple[int, float, float | None] | None:
+def _review_figures(
+    reviewer: DemoReviewer | None, review_url: str | None
+) -> tuple[int, float | None, float | None] | None:
     if reviewer is None or review_url is None:
         return None
     counts = reviewer.counts()
@@ -159,9 +138,8 @@ def live_table(snap: LiveSnapshot) -> Table:
         table.add_row(f"  reason: {reason}", f"{n:,}")
     if snap.review is not None:
         labelled, truth, service = snap.review
-        shown = "-" if service is None else f"{service:.3f}"
         table.add_row("alerts labelled (demo reviewer)", f"{labelled:,}")
-        table.add_row("labelled precision: review page / labels", f"{shown} / {truth:.3f}")
+        table.add_row("labelled precision: review page / labels", f"{fig(service)} / {fig(truth)}")
     return table
 
 
@@ -338,7 +316,7 @@ def succeeded(r: dict[str, Any]) -> bool:
 
 def report_rows(r: dict[str, Any]) -> list[tuple[str, str]]:
     """The report as (what, value) rows: the console table and ``demo-report.md`` both show these."""
-    q: Quality = r["quality"]
+    q: Confusion = r["quality"]
     lat = r["latency_ms"]
     rows = [
         ("result", "ok" if succeeded(r) else "FAILED"),
@@ -349,18 +327,17 @@ def report_rows(r: dict[str, Any]) -> list[tuple[str, str]]:
         ("errors", f"{r['errors']}"),
         ("ingest throughput", f"{r['throughput_in']:,.0f} tx/s (offered {r['offered_rate']:,.0f})"),
         ("event -> verdict p50/p95/p99", f"{lat['p50']:.1f} / {lat['p95']:.1f} / {lat['p99']:.1f} ms"),
-        ("precision / recall / FPR", f"{q.precision:.3f} / {q.recall:.3f} / {q.fpr:.4f}"),
+        ("precision / recall / FPR", f"{fig(q.precision)} / {fig(q.recall)} / {fig(q.fpr, 4)}"),
         ("confusion tp/fp/fn/tn", f"{q.tp}/{q.fp}/{q.fn}/{q.tn}"),
     ]
     review = r.get("review")
     if review is not None:
-        service = review["review_service_precision"]
         rows += [
             ("alerts labelled (demo reviewer)", f"{review['labelled']:,} (errors {review['label_errors']})"),
             (
                 "labelled precision: review page / injected labels",
-                f"{'-' if service is None else f'{service:.3f}'} / {review['precision_by_labels']:.3f}"
-                f" (all alerts: {q.precision:.3f})",
+                f"{fig(review['review_service_precision'])} / {fig(review['precision_by_labels'])}"
+                f" (all alerts: {fig(q.precision)})",
             ),
         ]
     rows += [(f"  recall {family}", f"{caught}/{total}") for family, (caught, total) in r["families"].items()]
@@ -377,7 +354,7 @@ def write_report(r: dict[str, Any]) -> None:
     lines += [f"| {what.strip()} | {value.replace('|', '/')} |" for what, value in report_rows(r)]
     lines += ["", f"Plots: `{r['png'].name}`", ""]
     md.write_text("\n".join(lines))
-    q: Quality = r["quality"]
+    q: Confusion = r["quality"]
     figures = {
         **{k: v for k, v in r.items() if k not in ("quality", "png", "report_md", "report_json")},
         "ok": succeeded(r),
