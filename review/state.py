@@ -26,8 +26,8 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from taxifraud.confusion import precision, share
+from taxifraud.families import alert_family
 from taxifraud.labels import LabelBook, LabelEntry
-from taxifraud.reasons import reason_family
 from taxifraud.verdicts import parse_rfc3339
 
 #: Sliding windows of labelled precision: name -> length (None: every label).
@@ -71,7 +71,7 @@ class Alert:
             score=score,
             threshold=threshold,
             reasons=reasons,
-            family=reason_family(reasons[0]) if reasons else "other",
+            family=alert_family(record),
             model_version=str(record.get("model_version", "")),
             scored_at=str(record.get("scored_at", "")),
             transaction=tx if isinstance(tx, Mapping) else {},

@@ -121,3 +121,14 @@ def test_page_template_escapes_wire_fields_and_keeps_its_controls() -> None:
     empty = render_page([], state.quality(NOW), {}, "fare", "unreviewed")
     assert "No alerts match" in empty and 'href="/?family=fare&amp;status=unreviewed"' in empty
     assert "&lt;x&gt;" in render_error(422, "<x>")
+
+
+def test_alert_family_comes_from_the_structured_reason_when_there_is_one() -> None:
+    state = ReviewState(max_alerts=10)
+    details = [{"family": "tip", "text": "Fare $400.00 is 33x the usual", "evidence": {}}]
+    structured = state.add_alert({**alert("s1"), "reason_details": details})
+    assert structured is not None and structured.family == "tip"  # the words would say "fare"
+    legacy = state.add_alert(alert("l1"))
+    assert legacy is not None and legacy.family == "fare"
+    bare = state.add_alert({**alert("b1"), "reasons": []})
+    assert bare is not None and bare.family == "other"
