@@ -63,6 +63,9 @@ def test_short_demo_exits_0_with_report_and_png(tmp_path: Path) -> None:
     assert report["accepted"] == report["sent"]
     assert report["missing_verdicts"] == 0
     assert report["verdicts"] >= report["accepted"]
+    # event -> verdict percentiles over every transaction from the very first (no warm-up left out)
+    assert report["latency_samples"] == report["verdicts"], report
+    assert 0 < report["latency_ms"]["p50"] <= report["latency_ms"]["p95"] <= report["latency_ms"]["p99"]
     assert report["injected"] > 0 and report["alerts"] > 0
     q = report["quality"]
     assert q["tp"] + q["fp"] + q["fn"] + q["tn"] == report["verdicts"]
@@ -80,6 +83,7 @@ def test_short_demo_exits_0_with_report_and_png(tmp_path: Path) -> None:
     assert f"{report['accepted']:,} / {report['verdicts']:,}" in md  # accepted / verdicts
     assert f"{report['alerts']:,} / {report['injected']:,}" in md  # alerts / injected fraud
     assert re.search(r"\| result \| ok \|", md), md
+    assert f"over all {report['verdicts']:,} verdicts, from the first" in md
     assert "demo report" in proc.stdout
 
     png = report_dir / "demo-report.png"
