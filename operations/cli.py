@@ -1,12 +1,14 @@
-"""The ``taxifraud`` command: every service and tool of the project behind one entry point.
+"""The ``taxifraud`` command (Click): every service and tool of the project behind one entry point, with one
+logging set-up (:func:`configure_logging`) and ``-v`` accepted before or after any subcommand.
 
-Subcommands import their dependencies lazily so that, say, ``taxifraud score`` does not need the
-broker client and ``taxifraud gateway`` does not need torch.
+Subcommands import their dependencies lazily so that, say, ``taxifraud score`` does not need the broker
+client and ``taxifraud gateway`` does not need torch. ``train``, ``export``, ``bench``, ``recalibrate`` and
+``model`` hand the rest of their command line to their module's ``main(argv)``, which parses it.
 """
 
 from __future__ import annotations
 
-import argparse
+import importlib
 import logging
 import signal
 import sys
@@ -14,20 +16,57 @@ import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+import click
+
+from taxifraud.config import REPO_ROOT
+
 if TYPE_CHECKING:
     from operations.embedded.process import ManagedProcess
 
 log = logging.getLogger("taxifraud")
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
-def _setup_logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+def configure_logging(verbose: bool) -> None:
+    """The command's one logging set-up: INFO (DEBUG with ``-v``) to stderr. Called again by a later ``-v``,
+    it only lowers the level."""
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(format=LOG_FORMAT, stream=sys.stderr)
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
     # One INFO line per HTTP request from the load generators' client would drown everything else.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+def _verbose_after_the_name(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:
+        configure_logging(True)
+
+
+class _Command(click.Command):
+    """A subcommand that also takes ``-v``, so ``taxifraud demo -v`` works like ``taxifraud -v demo``."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.params.append(
+            click.Option(
+                ["-v", "--verbose"],
+                is_flag=True,
+                expose_value=False,
+                callback=_verbose_after_the_name,
+                help="debug logging",
+            )
+        )
+
+
+class _Group(click.Group):
+    command_class = _Command
+
+
+@click.group(cls=_Group, help="taxifraud: every service and tool of the project behind one command.")
+@click.option("-v", "--verbose", is_flag=True, help="debug logging")
+def cli(verbose: bool) -> None:
+    configure_logging(verbose)
 
 
 def _wait_for_signal() -> None:
@@ -47,19 +86,23 @@ def _serve_until_signal(proc: ManagedProcess, message: str, *args: object) -> in
     return 0
 
 
-def cmd_up(args: argparse.Namespace) -> int:
+# -- the stack and its services -----------------------------------------------------------------------------
+@cli.command(help="run the whole embedded stack in the foreground (Ctrl-C stops all)")
+@click.option("--consumers", type=int, default=None, help="consumer processes (STACK_CONSUMERS)")
+@click.option("--no-prometheus", is_flag=True, help="do not start Prometheus")
+def up(consumers: int | None, no_prometheus: bool) -> int:
     from operations.stack import StackSettings, run_foreground
 
     overrides: dict[str, Any] = {}
-    if args.consumers is not None:
-        overrides["stack_consumers"] = args.consumers
-    if args.no_prometheus:
+    if consumers is not None:
+        overrides["stack_consumers"] = consumers
+    if no_prometheus:
         overrides["stack_prometheus"] = False
-    settings = StackSettings(**overrides)
-    return run_foreground(settings)
+    return int(run_foreground(StackSettings(**overrides)) or 0)
 
 
-def cmd_broker(args: argparse.Namespace) -> int:
+@cli.command(help="run the embedded Kafka broker and create the topics")
+def broker() -> int:
     from operations.embedded.broker import start_broker
     from operations.embedded.process import require_free_ports
     from operations.stack import Stack, StackSettings
@@ -83,7 +126,9 @@ def cmd_broker(args: argparse.Namespace) -> int:
     )
 
 
-def cmd_triton(args: argparse.Namespace) -> int:
+@cli.command(help="run the embedded Triton server on model_repository/")
+@click.option("--config-name", default=None, help="configs/NAME.pbtxt (default: embedded)")
+def triton(config_name: str | None) -> int:
     from operations.embedded.triton import start_triton
     from operations.stack import StackSettings
 
@@ -96,29 +141,32 @@ def cmd_triton(args: argparse.Namespace) -> int:
         s.stack_triton_grpc_port,
         s.stack_triton_metrics_port,
         s.stack_run_dir / "triton.log",
-        config_name=args.config_name or s.stack_triton_config_name,
+        config_name=config_name or s.stack_triton_config_name,
     )
     return _serve_until_signal(
         proc, "triton gRPC on %s:%d, metrics :%d.", s.stack_host, s.stack_triton_grpc_port, s.stack_triton_metrics_port
     )
 
 
-def cmd_gateway(args: argparse.Namespace) -> int:
+@cli.command(help="run the HTTP gateway (GATEWAY_* settings)")
+def gateway() -> int:
     from gateway.server import run
-    from gateway.settings import Settings
+    from gateway.settings import load_settings
 
-    run(Settings())
+    run(load_settings())
     return 0
 
 
-def cmd_consumer(args: argparse.Namespace) -> int:
+@cli.command(help="run one streaming consumer (CONSUMER_* settings)")
+def consumer() -> int:
     from consumer.settings import Settings
     from consumer.worker import run
 
-    return run(Settings())
+    return int(run(Settings()) or 0)
 
 
-def cmd_review(args: argparse.Namespace) -> int:
+@cli.command(help="run the analyst review page (REVIEW_* settings)")
+def review() -> int:
     from review.app import run
     from review.settings import load_settings
 
@@ -126,112 +174,143 @@ def cmd_review(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_label(args: argparse.Namespace) -> int:
+# -- tools --------------------------------------------------------------------------------------------------
+@cli.command(help="label a transaction fraud or legit (through the gateway's POST /labels)")
+@click.argument("transaction_id")
+@click.argument("label", type=click.Choice(["fraud", "legit"]))
+@click.option("--analyst", default=None, help="who labels it")
+@click.option("--note", default=None, help="free text kept with the label")
+@click.option("--gateway", "gateway_url", default=None, help="gateway URL (default: the embedded stack's)")
+@click.option("--api-key", default=None, help="X-API-Key (default: TAXIFRAUD_API_KEY)")
+def label(
+    transaction_id: str, label: str, analyst: str | None, note: str | None, gateway_url: str | None, api_key: str | None
+) -> int:
     from operations.labels import post_labels
 
-    body = {"transaction_id": args.transaction_id, "label": args.label}
-    if args.analyst:
-        body["analyst"] = args.analyst
-    if args.note:
-        body["note"] = args.note
-    status, answer = post_labels([body], gateway_url=args.gateway, api_key=args.api_key)
+    body = {"transaction_id": transaction_id, "label": label}
+    if analyst:
+        body["analyst"] = analyst
+    if note:
+        body["note"] = note
+    status, answer = post_labels([body], gateway_url=gateway_url, api_key=api_key)
     if status != 202:
         log.error("label not stored (HTTP %d): %s", status, answer)
         return 1
-    sys.stdout.write(f"labelled {args.transaction_id} {args.label} at {answer['labelled_at']}\n")
+    click.echo(f"labelled {transaction_id} {label} at {answer['labelled_at']}")
     return 0
 
 
-def cmd_score(args: argparse.Namespace) -> int:
+@cli.command(help="score a CSV or Parquet trip file in-process with the same ONNX graph")
+@click.argument("input_path", metavar="INPUT")
+@click.option("-o", "--output", required=True, help="output CSV: transaction_id, score, is_fraud, reasons")
+@click.option("--model-repository", default=None, help="default: MODEL_REPOSITORY or ./model_repository")
+def score(input_path: str, output: str, model_repository: str | None) -> int:
+    """INPUT: CSV or Parquet, TLC's own files as they are or wire-field column names."""
     from operations.batch_score import score_file
 
-    count, unscorable, flagged = score_file(args.input, args.output, args.model_repository)
-    print(f"scored {count} rows -> {args.output}: {flagged} flagged, {unscorable} unscorable (see reasons)")
+    count, unscorable, flagged = score_file(input_path, output, model_repository)
+    click.echo(f"scored {count} rows -> {output}: {flagged} flagged, {unscorable} unscorable (see reasons)")
     return 0
 
 
-def cmd_verdicts(args: argparse.Namespace) -> int:
+@cli.command(help="print verdicts (or alerts) from the broker")
+@click.option("--topic", default=None, help="default: TOPIC_VERDICTS")
+@click.option("--follow", "-f", is_flag=True, help="keep reading new verdicts")
+@click.option("--limit", type=int, default=20, show_default=True, help="stop after this many (without --follow)")
+def verdicts(topic: str | None, follow: bool, limit: int) -> int:
     from operations.tail import tail_topic
 
-    return tail_topic(args.topic, follow=args.follow, limit=args.limit)
+    return int(tail_topic(topic, follow=follow, limit=limit) or 0)
 
 
-#: Subcommands with their own argument parsers: everything after the name is theirs.
-DELEGATED: dict[str, tuple[str, str, str]] = {
-    "train": ("export.train", "main", "train the autoencoder on the shared TLC data"),
-    "export": ("operations.model_export", "main", "export ONNX into model_repository, check parity, evaluate"),
-    "replay": ("operations.replay", "main", "replay trips (files or generator) to the gateway or Kafka"),
-    "demo": ("operations.demo", "main", "run the stack, replay trips with injected fraud, report"),
-    "bench": ("operations.bench", "main", "measure throughput and latency, write bench/results.*"),
-    "recalibrate": ("operations.recalibrate", "main", "precision/recall from analyst labels; --write a new version"),
-    "model": ("operations.model_versions", "main", "model versions: list | shadow N | promote N | rollback | load"),
+def _trip_files(data: tuple[str, ...], more: tuple[str, ...]) -> list[str] | None:
+    """``--data a.csv b.csv``: Click gives the first file to ``--data`` and the rest as arguments."""
+    if more and not data:
+        raise click.UsageError(f"unexpected argument {more[0]!r}: trip files go after --data")
+    return [*data, *more] or None
+
+
+@cli.command(help="replay trips (files or generator) to the gateway or Kafka")
+@click.option("--data", multiple=True, help="trip files, CSV or Parquet, TLC's or wire names; default: generator")
+@click.argument("more_data", nargs=-1, metavar="")
+@click.option("--count", type=int, default=None, help="trips to send (default 10,000 without --duration)")
+@click.option("--duration", type=float, default=None, help="seconds to send for")
+@click.option("--rate", type=float, default=1000.0, show_default=True, help="transactions/s; 0 = as fast as possible")
+@click.option("--fraud-rate", type=float, default=0.05, show_default=True, help="share of trips with injected fraud")
+@click.option("--batch", type=int, default=50, show_default=True, help="transactions per HTTP request")
+@click.option("--concurrency", type=int, default=8, show_default=True, help="HTTP requests in flight")
+@click.option("--to", type=click.Choice(["http", "kafka"]), default="http", show_default=True)
+@click.option("--gateway", "gateway_url", default="http://127.0.0.1:8000", show_default=True)
+@click.option("--api-key", default=None, help="X-API-Key, if the gateway requires one")
+@click.option("--labels", default=None, help="write transaction_id -> injected family as JSON here")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--run-id", default=None, help="prefix of the generated transaction ids")
+def replay(data: tuple[str, ...], more_data: tuple[str, ...], gateway_url: str, **options: Any) -> int:
+    from operations.replay import run_replay
+
+    return int(run_replay(data=_trip_files(data, more_data), gateway=gateway_url, **options) or 0)
+
+
+@cli.command(help="run the stack, replay trips with injected fraud, report")
+@click.option("--duration", type=float, default=60.0, show_default=True, help="seconds of replay")
+@click.option("--wait", type=float, default=60.0, show_default=True, help="longest wait for the last verdicts")
+@click.option("--rate", type=float, default=1000.0, show_default=True, help="offered transactions/s")
+@click.option("--fraud-rate", type=float, default=0.05, show_default=True)
+@click.option("--data", multiple=True, help="TLC trip files (CSV/Parquet); default: calibrated generator")
+@click.argument("more_data", nargs=-1, metavar="")
+@click.option("--batch", type=int, default=20, show_default=True, help="transactions per HTTP request")
+@click.option("--concurrency", type=int, default=8, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--no-prometheus", is_flag=True)
+@click.option("--review", is_flag=True, help="label a share of the alerts from the injected ground truth")
+@click.option("--review-share", type=float, default=0.5, show_default=True, help="share of alerts --review labels")
+@click.option("--report-dir", default=str(REPO_ROOT / "run"), help="where demo-report.{md,json,png} go (default run/)")
+def demo(data: tuple[str, ...], more_data: tuple[str, ...], **options: Any) -> int:
+    from operations.demo import DemoOptions
+    from operations.demo import demo as run
+
+    return int(run(DemoOptions(data=tuple(_trip_files(data, more_data) or ()), **options)) or 0)
+
+
+#: Subcommands whose module parses its own arguments: name -> (module with ``main(argv)``, help).
+HANDED_ON: dict[str, tuple[str, str]] = {
+    "train": ("export.train", "train the autoencoder on the shared TLC data"),
+    "export": ("operations.model_export", "export ONNX into model_repository, check parity, evaluate"),
+    "bench": ("operations.bench", "measure throughput and latency, write bench/results.*"),
+    "recalibrate": ("operations.recalibrate", "precision/recall from analyst labels; --write a new version"),
+    "model": ("operations.model_versions", "model versions: list | shadow N | promote N | rollback | load"),
 }
 
 
-def _run_delegated(name: str, rest: list[str], verbose: bool) -> int:
-    import importlib
-
-    _setup_logging(verbose)
-    module, func, _ = DELEGATED[name]
-    entry = getattr(importlib.import_module(module), func)
-    return int(entry(rest) or 0)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="taxifraud", description=__doc__)
-    parser.add_argument("-v", "--verbose", action="store_true")
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    up = sub.add_parser("up", help="run the whole embedded stack in the foreground (Ctrl-C stops all)")
-    up.add_argument("--consumers", type=int, default=None, help="consumer processes (STACK_CONSUMERS)")
-    up.add_argument("--no-prometheus", action="store_true", help="do not start Prometheus")
-    up.set_defaults(func=cmd_up)
-
-    sub.add_parser("broker", help="run the embedded Kafka broker and create the topics").set_defaults(func=cmd_broker)
-    triton = sub.add_parser("triton", help="run the embedded Triton server on model_repository/")
-    triton.add_argument("--config-name", default=None, help="configs/NAME.pbtxt (default: embedded)")
-    triton.set_defaults(func=cmd_triton)
-    sub.add_parser("gateway", help="run the HTTP gateway (GATEWAY_* settings)").set_defaults(func=cmd_gateway)
-    sub.add_parser("consumer", help="run one streaming consumer (CONSUMER_* settings)").set_defaults(func=cmd_consumer)
-
-    sub.add_parser("review", help="run the analyst review page (REVIEW_* settings)").set_defaults(func=cmd_review)
-    label = sub.add_parser("label", help="label a transaction fraud or legit (through the gateway's POST /labels)")
-    label.add_argument("transaction_id")
-    label.add_argument("label", choices=["fraud", "legit"])
-    label.add_argument("--analyst", default=None, help="who labels it")
-    label.add_argument("--note", default=None, help="free text kept with the label")
-    label.add_argument(
-        "--gateway", default=None, help="gateway URL (default: the embedded stack's, STACK_GATEWAY_PORT)"
+def _hand_on(name: str, module: str, text: str) -> None:
+    @cli.command(
+        name,
+        help=f"{text} (see taxifraud {name} --help)",
+        add_help_option=False,  # --help goes on to the module's own parser
+        context_settings={"ignore_unknown_options": True},
     )
-    label.add_argument("--api-key", default=None, help="X-API-Key (default: env TAXIFRAUD_API_KEY)")
-    label.set_defaults(func=cmd_label)
+    @click.argument("args", nargs=-1, type=click.UNPROCESSED)
+    def command(args: tuple[str, ...]) -> int:
+        return int(importlib.import_module(module).main(list(args)) or 0)
 
-    score = sub.add_parser("score", help="score a CSV or Parquet trip file in-process with the same ONNX graph")
-    score.add_argument("input", help="CSV or Parquet, TLC's own files as they are or wire-field column names")
-    score.add_argument("-o", "--output", required=True, help="output CSV: transaction_id, score, is_fraud, reasons")
-    score.add_argument("--model-repository", default=None, help="default: MODEL_REPOSITORY or ./model_repository")
-    score.set_defaults(func=cmd_score)
 
-    verdicts = sub.add_parser("verdicts", help="print verdicts (or alerts) from the broker")
-    verdicts.add_argument("--topic", default=None, help="default: TOPIC_VERDICTS")
-    verdicts.add_argument("--follow", "-f", action="store_true", help="keep reading new verdicts")
-    verdicts.add_argument("--limit", type=int, default=20, help="stop after this many (without --follow)")
-    verdicts.set_defaults(func=cmd_verdicts)
-
-    for name, (_, _, text) in DELEGATED.items():
-        sub.add_parser(name, help=text, add_help=False)
-    return parser
+for _name, (_module, _text) in HANDED_ON.items():
+    _hand_on(_name, _module, _text)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args_list = list(sys.argv[1:] if argv is None else argv)
-    verbose = bool(args_list) and args_list[0] in ("-v", "--verbose")
-    rest = args_list[1:] if verbose else args_list
-    if rest and rest[0] in DELEGATED:
-        return _run_delegated(rest[0], rest[1:], verbose)
-    args = build_parser().parse_args(args_list)
-    _setup_logging(args.verbose)
-    return int(args.func(args))
+    """The console script ``taxifraud`` (and ``python -m operations.cli``); returns the exit status."""
+    try:
+        code = cli.main(args=list(sys.argv[1:] if argv is None else argv), prog_name="taxifraud", standalone_mode=False)
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.Abort:
+        click.echo("Aborted!", err=True)
+        return 1
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    return int(code or 0)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ their live dicts and counters (iterating a dict another thread is filling raises
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
 import threading
@@ -36,51 +35,28 @@ from operations.replay import LabelledTrips, ReplayStats, batches_for, send_http
 from operations.stack import Stack, StackSettings
 from operations.verdict_collector import Seen, VerdictCollector
 from taxifraud.config import REPO_ROOT
+from taxifraud.confusion import Confusion
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class Quality:
-    tp: int
-    fp: int
-    fn: int
-    tn: int
-
-    @property
-    def precision(self) -> float:
-        return self.tp / (self.tp + self.fp) if self.tp + self.fp else float("nan")
-
-    @property
-    def recall(self) -> float:
-        return self.tp / (self.tp + self.fn) if self.tp + self.fn else float("nan")
-
-    @property
-    def fpr(self) -> float:
-        return self.fp / (self.fp + self.tn) if self.fp + self.tn else float("nan")
-
-
-def judge(labels: dict[str, str | None], verdicts: dict[str, Seen]) -> tuple[Quality, dict[str, tuple[int, int]]]:
-    """Confusion counts over ids that got a verdict, and (caught, injected) per fraud family."""
-    tp = fp = fn = tn = 0
+def judge(labels: dict[str, str | None], verdicts: dict[str, Seen]) -> tuple[Confusion, dict[str, tuple[int, int]]]:
+    """Confusion counts against the injected labels over ids that got a verdict, and (caught, injected) per
+    fraud family."""
+    judged = [(family, verdicts[tx_id].is_fraud) for tx_id, family in labels.items() if tx_id in verdicts]
     per_family: dict[str, list[int]] = {}
-    for tx_id, family in labels.items():
-        seen = verdicts.get(tx_id)
-        if seen is None:
-            continue
+    for family, flagged in judged:
         if family:
             counts = per_family.setdefault(family, [0, 0])
+            counts[0] += flagged
             counts[1] += 1
-            if seen.is_fraud:
-                tp += 1
-                counts[0] += 1
-            else:
-                fn += 1
-        elif seen.is_fraud:
-            fp += 1
-        else:
-            tn += 1
-    return Quality(tp, fp, fn, tn), {k: (v[0], v[1]) for k, v in sorted(per_family.items())}
+    confusion = Confusion.count((flagged, bool(family)) for family, flagged in judged)
+    return confusion, {k: (v[0], v[1]) for k, v in sorted(per_family.items())}
+
+
+def fig(value: float | None, digits: int = 3) -> str:
+    """A figure for the report: ``-`` where it is undefined (nothing to divide by)."""
+    return "-" if value is None else f"{value:.{digits}f}"
 
 
 def percentiles(values: list[float]) -> dict[str, float]:
@@ -105,7 +81,7 @@ class LiveSnapshot:
     latency_p99_ms: float
     top_reasons: tuple[tuple[str, int], ...]
     #: with --review: (alerts labelled, their precision by the labels, the review service's labelled precision)
-    review: tuple[int, float, float | None] | None = None
+    review: tuple[int, float | None, float | None] | None = None
 
 
 def take_snapshot(
@@ -135,7 +111,9 @@ def take_snapshot(
     )
 
 
-def _review_figures(reviewer: DemoReviewer | None, review_url: str | None) -> tuple[int, float, float | None] | None:
+def _review_figures(
+    reviewer: DemoReviewer | None, review_url: str | None
+) -> tuple[int, float | None, float | None] | None:
     if reviewer is None or review_url is None:
         return None
     counts = reviewer.counts()
@@ -160,9 +138,8 @@ def live_table(snap: LiveSnapshot) -> Table:
         table.add_row(f"  reason: {reason}", f"{n:,}")
     if snap.review is not None:
         labelled, truth, service = snap.review
-        shown = "-" if service is None else f"{service:.3f}"
         table.add_row("alerts labelled (demo reviewer)", f"{labelled:,}")
-        table.add_row("labelled precision: review page / labels", f"{shown} / {truth:.3f}")
+        table.add_row("labelled precision: review page / labels", f"{fig(service)} / {fig(truth)}")
     return table
 
 
@@ -195,7 +172,25 @@ def write_png(path: Path, verdicts: dict[str, Seen], labels: dict[str, str | Non
     plt.close(fig)
 
 
-def run_demo(args: argparse.Namespace, console: Console) -> dict[str, Any]:
+@dataclass(frozen=True)
+class DemoOptions:
+    """What ``taxifraud demo`` can be told (its options, same names)."""
+
+    duration: float = 60.0
+    wait: float = 60.0
+    rate: float = 1000.0
+    fraud_rate: float = 0.05
+    data: tuple[str, ...] = ()
+    batch: int = 20
+    concurrency: int = 8
+    seed: int = 0
+    no_prometheus: bool = False
+    review: bool = False
+    review_share: float = 0.5
+    report_dir: str = str(REPO_ROOT / "run")
+
+
+def run_demo(args: DemoOptions, console: Console) -> dict[str, Any]:
     # Only an explicit --no-prometheus overrides STACK_PROMETHEUS; otherwise the environment decides.
     overrides: dict[str, Any] = {"stack_prometheus": False} if args.no_prometheus else {}
     settings = StackSettings(**overrides)
@@ -205,7 +200,7 @@ def run_demo(args: argparse.Namespace, console: Console) -> dict[str, Any]:
             f"[bold]stack up[/]: gateway {stack.gateway_url}"
             + (f", prometheus {stack.prometheus_url}" if settings.stack_prometheus else "")
         )
-        trips = LabelledTrips(trip_source(args.data, args.seed), args.fraud_rate, seed=args.seed)
+        trips = LabelledTrips(trip_source(list(args.data), args.seed), args.fraud_rate, seed=args.seed)
         collector = stack.verdict_collector(prefix=trips.run_id).start()
         reviewer = (
             DemoReviewer(collector, trips, stack.gateway_url, args.review_share, seed=args.seed).start()
@@ -260,7 +255,9 @@ def run_demo(args: argparse.Namespace, console: Console) -> dict[str, Any]:
     counts = stats.snapshot()
     quality, families = judge(labels, verdicts)
     elapsed = max(counts.finished - counts.started, 1e-9)
-    lat = percentiles([v.latency_s for v in verdicts.values() if v.latency_s is not None])
+    # Every first verdict of the run, from the very first transaction: no warm-up is left out.
+    latencies = [v.latency_s for v in verdicts.values() if v.latency_s is not None]
+    lat = percentiles(latencies)
     report_dir = Path(args.report_dir)
     png = report_dir / "demo-report.png"
     write_png(png, verdicts, labels, f"demo: {len(verdicts):,} verdicts at {args.rate:.0f}/s offered")
@@ -279,6 +276,7 @@ def run_demo(args: argparse.Namespace, console: Console) -> dict[str, Any]:
         "missing_verdicts": len(missing),
         "duplicates": collector.duplicates,
         "latency_ms": lat,
+        "latency_samples": len(latencies),
         "quality": quality,
         "families": families,
         "top_reasons": collector.top_reasons(5),
@@ -321,7 +319,7 @@ def succeeded(r: dict[str, Any]) -> bool:
 
 def report_rows(r: dict[str, Any]) -> list[tuple[str, str]]:
     """The report as (what, value) rows: the console table and ``demo-report.md`` both show these."""
-    q: Quality = r["quality"]
+    q: Confusion = r["quality"]
     lat = r["latency_ms"]
     rows = [
         ("result", "ok" if succeeded(r) else "FAILED"),
@@ -331,19 +329,22 @@ def report_rows(r: dict[str, Any]) -> list[tuple[str, str]]:
         ("missing verdicts / duplicates", f"{r['missing_verdicts']} / {r['duplicates']}"),
         ("errors", f"{r['errors']}"),
         ("ingest throughput", f"{r['throughput_in']:,.0f} tx/s (offered {r['offered_rate']:,.0f})"),
-        ("event -> verdict p50/p95/p99", f"{lat['p50']:.1f} / {lat['p95']:.1f} / {lat['p99']:.1f} ms"),
-        ("precision / recall / FPR", f"{q.precision:.3f} / {q.recall:.3f} / {q.fpr:.4f}"),
+        (
+            "event -> verdict p50/p95/p99",
+            f"{lat['p50']:.1f} / {lat['p95']:.1f} / {lat['p99']:.1f} ms"
+            f" (over all {r['latency_samples']:,} verdicts, from the first)",
+        ),
+        ("precision / recall / FPR", f"{fig(q.precision)} / {fig(q.recall)} / {fig(q.fpr, 4)}"),
         ("confusion tp/fp/fn/tn", f"{q.tp}/{q.fp}/{q.fn}/{q.tn}"),
     ]
     review = r.get("review")
     if review is not None:
-        service = review["review_service_precision"]
         rows += [
             ("alerts labelled (demo reviewer)", f"{review['labelled']:,} (errors {review['label_errors']})"),
             (
                 "labelled precision: review page / injected labels",
-                f"{'-' if service is None else f'{service:.3f}'} / {review['precision_by_labels']:.3f}"
-                f" (all alerts: {q.precision:.3f})",
+                f"{fig(review['review_service_precision'])} / {fig(review['precision_by_labels'])}"
+                f" (all alerts: {fig(q.precision)})",
             ),
         ]
     rows += [(f"  recall {family}", f"{caught}/{total}") for family, (caught, total) in r["families"].items()]
@@ -360,7 +361,7 @@ def write_report(r: dict[str, Any]) -> None:
     lines += [f"| {what.strip()} | {value.replace('|', '/')} |" for what, value in report_rows(r)]
     lines += ["", f"Plots: `{r['png'].name}`", ""]
     md.write_text("\n".join(lines))
-    q: Quality = r["quality"]
+    q: Confusion = r["quality"]
     figures = {
         **{k: v for k, v in r.items() if k not in ("quality", "png", "report_md", "report_json")},
         "ok": succeeded(r),
@@ -390,33 +391,10 @@ def print_report(r: dict[str, Any], console: Console) -> None:
     console.print(f"PNG: {r['png']}", soft_wrap=True)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="taxifraud demo", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--duration", type=float, default=60.0, help="seconds of replay (default 60)")
-    parser.add_argument("--wait", type=float, default=60.0, help="longest wait for the last verdicts after the replay")
-    parser.add_argument("--rate", type=float, default=1000.0, help="offered transactions/s")
-    parser.add_argument("--fraud-rate", type=float, default=0.05)
-    parser.add_argument("--data", nargs="*", help="TLC trip files (CSV/Parquet); default: calibrated generator")
-    parser.add_argument("--batch", type=int, default=20, help="transactions per HTTP request")
-    parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--no-prometheus", action="store_true")
-    parser.add_argument(
-        "--review",
-        action="store_true",
-        help="label a share of the alerts from the injected ground truth (POST /labels)",
-    )
-    parser.add_argument("--review-share", type=float, default=0.5, help="share of alerts the --review reviewer labels")
-    parser.add_argument(
-        "--report-dir", default=str(REPO_ROOT / "run"), help="where demo-report.{md,json,png} go (default run/)"
-    )
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def demo(options: DemoOptions) -> int:
+    """``taxifraud demo``: run, write and print the report; exit status 0 only for a clean run."""
     console = Console()
-    report = run_demo(args, console)
+    report = run_demo(options, console)
     write_report(report)
     print_report(report, console)
     return 0 if succeeded(report) else 1

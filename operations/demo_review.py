@@ -19,6 +19,7 @@ import httpx
 from operations.labels import post_labels
 from operations.replay import LabelledTrips
 from operations.verdict_collector import VerdictCollector
+from taxifraud.confusion import precision
 
 log = logging.getLogger(__name__)
 BATCH = 500
@@ -31,9 +32,9 @@ class ReviewCounts:
     errors: int
 
     @property
-    def precision(self) -> float:
+    def precision(self) -> float | None:
         """Precision on the labelled alerts by the injected ground truth (what the labels say)."""
-        return self.labelled_fraud / self.labelled if self.labelled else float("nan")
+        return precision(self.labelled_fraud, self.labelled - self.labelled_fraud)
 
 
 class DemoReviewer:

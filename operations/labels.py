@@ -6,13 +6,12 @@ same validation, auth and broker acknowledgement as any other client.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from typing import Any
 
 import httpx
 
-API_KEY_ENV = "TAXIFRAUD_API_KEY"
+from taxifraud.config import ToolSettings, load_from_env
 
 
 def default_gateway_url() -> str:
@@ -30,7 +29,7 @@ def post_labels(
 ) -> tuple[int, Any]:
     """POST ``labels`` (one or a batch) to the gateway; returns the HTTP status and the decoded answer."""
     url = (gateway_url or default_gateway_url()).rstrip("/") + "/labels"
-    key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
+    key = api_key if api_key is not None else load_from_env(ToolSettings, "tools").taxifraud_api_key.get_secret_value()
     headers = {"X-API-Key": key} if key else {}
     body: Any = labels[0] if len(labels) == 1 else list(labels)
     resp = httpx.post(url, json=body, headers=headers, timeout=timeout, verify=verify)

@@ -10,7 +10,6 @@ the system under test cannot peek at them.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import itertools
 import logging
@@ -301,42 +300,38 @@ def batches_for(
         yield batch
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="taxifraud replay", description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--data", nargs="*", help="trip files, CSV or Parquet, TLC's as published or wire names; default: generator"
-    )
-    parser.add_argument("--count", type=int, default=None, help="trips to send")
-    parser.add_argument("--duration", type=float, default=None, help="seconds to send for")
-    parser.add_argument("--rate", type=float, default=1000.0, help="transactions/s; 0 = as fast as possible")
-    parser.add_argument("--fraud-rate", type=float, default=0.05, help="share of trips with injected fraud")
-    parser.add_argument("--batch", type=int, default=50, help="transactions per HTTP request")
-    parser.add_argument("--concurrency", type=int, default=8, help="HTTP requests in flight")
-    parser.add_argument("--to", choices=("http", "kafka"), default="http")
-    parser.add_argument("--gateway", default="http://127.0.0.1:8000")
-    parser.add_argument("--api-key", default=None, help="X-API-Key, if the gateway requires one")
-    parser.add_argument("--labels", default=None, help="write transaction_id -> injected family as JSON here")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--run-id", default=None, help="prefix of the generated transaction ids")
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.count is None and args.duration is None:
-        args.count = 10_000
-    trips = LabelledTrips(trip_source(args.data, args.seed), args.fraud_rate, seed=args.seed)
-    if args.run_id:
-        trips.run_id = args.run_id
+def run_replay(
+    *,
+    data: list[str] | None = None,
+    count: int | None = None,
+    duration: float | None = None,
+    rate: float = 1000.0,
+    fraud_rate: float = 0.05,
+    batch: int = 50,
+    concurrency: int = 8,
+    to: str = "http",
+    gateway: str = "http://127.0.0.1:8000",
+    api_key: str | None = None,
+    labels: str | None = None,
+    seed: int = 0,
+    run_id: str | None = None,
+) -> int:
+    """``taxifraud replay``: send trips, print one summary line; exit status 1 when any send failed.
+    Without ``count`` or ``duration`` it sends 10,000 trips."""
+    if count is None and duration is None:
+        count = 10_000
+    trips = LabelledTrips(trip_source(data, seed), fraud_rate, seed=seed)
+    if run_id:
+        trips.run_id = run_id
     stats = ReplayStats()
     cpu_ready = time.process_time()  # the trip pool exists: what follows is the cost of sending
     first_request_at = time.time()
-    batches = batches_for(trips, args.batch, args.count, args.duration, args.rate)
-    if args.to == "http":
-        asyncio.run(send_http(batches, args.gateway, args.rate, args.concurrency, stats, args.api_key))
+    batches = batches_for(trips, batch, count, duration, rate)
+    if to == "http":
+        asyncio.run(send_http(batches, gateway, rate, concurrency, stats, api_key))
     else:
         settings = KafkaSettings()
-        send_kafka(batches, settings, settings.topic_transactions, args.rate, stats)
+        send_kafka(batches, settings, settings.topic_transactions, rate, stats)
     elapsed = max(stats.finished - stats.started, 1e-9)
     cpu_sending = time.process_time() - cpu_ready
     _, injected = trips.counts()
@@ -348,6 +343,6 @@ def main(argv: list[str] | None = None) -> int:
         *(f"  error: {sample}" for sample in stats.error_samples),
     ]
     sys.stdout.write("\n".join(summary) + "\n")
-    if args.labels:
-        Path(args.labels).write_text(orjson.dumps(trips.labels).decode())
+    if labels:
+        Path(labels).write_text(orjson.dumps(trips.labels).decode())
     return 0 if stats.errors == 0 else 1

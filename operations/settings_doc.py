@@ -18,6 +18,7 @@ from taxifraud.config import REPO_ROOT
 SERVICES = (
     ("shared", "taxifraud.config", "KafkaSettings"),
     ("shared", "taxifraud.config", "TritonSettings"),
+    ("tools", "taxifraud.config", "ToolSettings"),
     ("gateway", "gateway.settings", "Settings"),
     ("consumer", "consumer.settings", "Settings"),
     ("review", "review.settings", "Settings"),
@@ -42,12 +43,13 @@ def env_keys(cls: type[BaseSettings], inherited: set[str] | None = None) -> list
 
 
 def _show(value: Any) -> str:
-    """A default as a reader needs it: repository paths relative, so no machine's path leaks in."""
+    """A default as a reader needs it: paths relative to the repository, so no machine's path leaks in."""
     if isinstance(value, Path):
-        try:
+        if value.is_relative_to(REPO_ROOT):
             return "./" + str(value.relative_to(REPO_ROOT))
-        except ValueError:
-            return str(value)
+        if value.is_relative_to(REPO_ROOT.parent):
+            return "../" + str(value.relative_to(REPO_ROOT.parent))
+        return str(value)
     return repr(value)
 
 

@@ -19,8 +19,8 @@ from typing import Any
 import orjson
 from confluent_kafka import Consumer, TopicPartition
 
+from taxifraud.families import reason_families
 from taxifraud.kafka import FETCH_WAIT_MAX_MS, receive
-from taxifraud.reasons import reason_family
 
 
 @functools.lru_cache(maxsize=4096)
@@ -200,5 +200,4 @@ class VerdictCollector:
                 self._alerts += 1
             if latency is not None:
                 self._recent.append(latency)
-            for reason in reasons:
-                self._reason_counts[reason_family(reason)] += 1
+            self._reason_counts.update(reason_families(v))

@@ -39,10 +39,10 @@ class QualityCollector(Collector):
             "review_labelled_alerts_in_window", "Alerts labelled within the window", labels=["window"]
         )
         for name in WINDOWS:
-            fraud, total = q.windows[name]
-            in_window.add_metric([name], total)
-            if total:
-                precision.add_metric([name], fraud / total)
+            in_window.add_metric([name], q.windows[name][1])
+            window_precision = q.precision(name)
+            if window_precision is not None:
+                precision.add_metric([name], window_precision)
         yield precision
         yield in_window
         by_version = GaugeMetricFamily(
@@ -54,10 +54,11 @@ class QualityCollector(Collector):
         labelled_by_version = GaugeMetricFamily(
             "review_version_labelled", "Per model version: flagged transactions that have a label", labels=["version"]
         )
-        for version, (fraud, total) in sorted(q.versions.items()):
+        for version, (_, total) in sorted(q.versions.items()):
             labelled_by_version.add_metric([version], total)
-            if total:
-                by_version.add_metric([version], fraud / total)
+            version_precision = q.version_precision(version)
+            if version_precision is not None:
+                by_version.add_metric([version], version_precision)
         yield by_version
         yield labelled_by_version
         yield GaugeMetricFamily("review_alerts_tracked", "Alerts held by the review service", value=q.tracked_alerts)

@@ -25,8 +25,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from taxifraud.confusion import precision, share
+from taxifraud.families import alert_family
 from taxifraud.labels import LabelBook, LabelEntry
-from taxifraud.reasons import reason_family
 from taxifraud.verdicts import parse_rfc3339
 
 #: Sliding windows of labelled precision: name -> length (None: every label).
@@ -70,7 +71,7 @@ class Alert:
             score=score,
             threshold=threshold,
             reasons=reasons,
-            family=reason_family(reasons[0]) if reasons else "other",
+            family=alert_family(record),
             model_version=str(record.get("model_version", "")),
             scored_at=str(record.get("scored_at", "")),
             transaction=tx if isinstance(tx, Mapping) else {},
@@ -84,8 +85,8 @@ class Row:
 
 
 @dataclass(frozen=True)
-class Quality:
-    """The quality figures at one moment."""
+class LabelQuality:
+    """The quality of the alerts as analysts' labels show it, at one moment (the page and the gauges)."""
 
     tracked_alerts: int
     unreviewed_alerts: int
@@ -99,11 +100,15 @@ class Quality:
 
     @property
     def unreviewed_share(self) -> float | None:
-        return self.unreviewed_alerts / self.tracked_alerts if self.tracked_alerts else None
+        return share(self.unreviewed_alerts, self.tracked_alerts)
 
     def precision(self, window: str = "all") -> float | None:
         fraud, total = self.windows[window]
-        return fraud / total if total else None
+        return precision(fraud, total - fraud)
+
+    def version_precision(self, version: str) -> float | None:
+        fraud, total = self.versions[version]
+        return precision(fraud, total - fraud)
 
 
 class ReviewState:
@@ -179,7 +184,7 @@ class ReviewState:
             counts = collections.Counter(a.family for a in self._alerts.values())
         return dict(counts.most_common())
 
-    def quality(self, now: datetime | None = None) -> Quality:
+    def quality(self, now: datetime | None = None) -> LabelQuality:
         now = now or datetime.now(timezone.utc)
         starts = {name: (now - length if length is not None else None) for name, length in WINDOWS.items()}
         labelled: collections.Counter[tuple[str, str]] = collections.Counter()
@@ -210,7 +215,7 @@ class ReviewState:
                     if start is None or at >= start:
                         windows[name][1] += 1
                         windows[name][0] += entry.label == "fraud"
-        return Quality(
+        return LabelQuality(
             tracked_alerts=tracked,
             unreviewed_alerts=tracked - reviewed,
             labelled=dict(labelled),

@@ -238,6 +238,20 @@ class TritonSettings(BaseSettings):
         return env
 
 
+class ToolSettings(BaseSettings):
+    """Settings of the command-line tools (``taxifraud train``, ``score``, ``replay``, ``label``, the demo's
+    reviewer): where the shared TLC data is, and the key they present to the gateway."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    taxifraud_data_dir: Path = Field(
+        REPO_ROOT.parent / "shared" / "data", description="the shared TLC data (read-only): training and replay files"
+    )
+    taxifraud_api_key: SecretStr = Field(
+        SecretStr(""), description="X-API-Key the tools send to the gateway (label, demo --review); empty: none"
+    )
+
+
 class SettingsError(ValueError):
     """A service's environment variable has an invalid value; the message names the key."""
 

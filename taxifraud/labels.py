@@ -22,6 +22,8 @@ from pydantic import ConfigDict, StringConstraints, TypeAdapter, ValidationError
 from pydantic_core import from_json
 from typing_extensions import Required, TypedDict
 
+from taxifraud.confusion import Confusion
+
 #: Same alphabet and length as a transaction's own id (``gateway.schema``), so every id can be labelled.
 TRANSACTION_ID_PATTERN = r"^[A-Za-z0-9._:-]+$"
 LABELS = ("fraud", "legit")
@@ -149,22 +151,12 @@ def precision_recall(pairs: Iterable[tuple[bool, str]]) -> dict[str, float | int
     ``pairs``: (the model flagged it, the label). Precision is the share of flagged labelled transactions
     labelled ``fraud``; recall the share of ``fraud`` labels the model flagged. None where undefined.
     """
-    tp = fp = fn = tn = 0
-    for flagged, label in pairs:
-        fraud = label == "fraud"
-        if flagged and fraud:
-            tp += 1
-        elif flagged:
-            fp += 1
-        elif fraud:
-            fn += 1
-        else:
-            tn += 1
+    c = Confusion.count((flagged, label == "fraud") for flagged, label in pairs)
     return {
-        "true_positives": tp,
-        "false_positives": fp,
-        "false_negatives": fn,
-        "true_negatives": tn,
-        "precision": tp / (tp + fp) if tp + fp else None,
-        "recall": tp / (tp + fn) if tp + fn else None,
+        "true_positives": c.tp,
+        "false_positives": c.fp,
+        "false_negatives": c.fn,
+        "true_negatives": c.tn,
+        "precision": c.precision,
+        "recall": c.recall,
     }

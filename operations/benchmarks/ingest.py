@@ -46,7 +46,7 @@ def noop_gateway(settings: StackSettings, port: int) -> ManagedProcess:
         sys.executable,
         "-m",
         "uvicorn",
-        "gateway.noop:app",
+        "operations.benchmarks.noop:app",
         "--host",
         settings.stack_host,
         "--port",

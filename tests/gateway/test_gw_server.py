@@ -104,7 +104,7 @@ def test_run_with_two_workers_counts_across_workers(broker: str, tmp_path: Path)
 def test_noop_baseline_app() -> None:
     from fastapi.testclient import TestClient
 
-    from gateway.noop import app
+    from operations.benchmarks.noop import app
 
     with TestClient(app) as client:
         assert client.post("/transactions", json=SEED_BODY).json() == {"accepted": 1, "transaction_ids": []}

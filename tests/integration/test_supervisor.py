@@ -37,7 +37,7 @@ def stack_env(run_dir: Path) -> dict[str, str]:
 def start_up(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with open(log, "ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "taxifraud.cli", "up"], env=env, stdout=out, stderr=subprocess.STDOUT
+            [sys.executable, "-m", "operations.cli", "up"], env=env, stdout=out, stderr=subprocess.STDOUT
         )
 
 
@@ -96,7 +96,7 @@ def test_a_taken_port_fails_at_once_naming_it(tmp_path: Path) -> None:
         squatter.listen()
         start = time.monotonic()
         done = subprocess.run(
-            [sys.executable, "-m", "taxifraud.cli", "up"], env=env, capture_output=True, text=True, timeout=60
+            [sys.executable, "-m", "operations.cli", "up"], env=env, capture_output=True, text=True, timeout=60
         )
         elapsed = time.monotonic() - start
     assert done.returncode == 2, done.stderr[-3000:]

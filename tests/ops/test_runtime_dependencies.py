@@ -1,4 +1,4 @@
-"""The container images install only pyproject's base dependencies (`pip install .`, no extras).
+"""The container images install only pyproject's base dependencies (no extras).
 Everything the gateway and the consumer import at start-up must therefore come from those
 dependencies (or their own requirements), or the image builds fine and crashes on start.
 
@@ -19,12 +19,13 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ENTRY_MODULES = {
-    # `taxifraud gateway` -> gateway.server.run -> uvicorn "gateway.app:create_app"
-    "gateway": ["operations.cli", "gateway.server", "gateway.app"],
-    # `taxifraud consumer` -> consumer.worker.run
-    "consumer": ["operations.cli", "consumer.worker"],
-    # `taxifraud review` -> review.app.run
-    "review": ["operations.cli", "review.app"],
+    # the images' entrypoints (docker/app.Dockerfile): `python -m gateway` -> gateway.server.run -> uvicorn
+    # "gateway.app:create_app"
+    "gateway": ["gateway.__main__", "gateway.app"],
+    # `python -m consumer` -> consumer.worker.run
+    "consumer": ["consumer.__main__"],
+    # `python -m review` -> review.app.run
+    "review": ["review.__main__"],
 }
 
 

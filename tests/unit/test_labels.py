@@ -5,6 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
+from taxifraud.confusion import Confusion, precision
 from taxifraud.labels import LabelBook, LabelRejected, label_record, parse_labels, precision_recall, validate_labels
 
 
@@ -73,3 +74,12 @@ def test_precision_recall() -> None:
     assert figures["precision"] == pytest.approx(2 / 3)
     assert figures["recall"] == pytest.approx(2 / 3)
     assert precision_recall([])["precision"] is None
+
+
+def test_one_precision_for_every_reader() -> None:
+    """taxifraud.confusion: the definitions the labels, the review page and the demo all use."""
+    c = Confusion.count([(True, True), (True, True), (True, False), (False, True), (False, False), (False, False)])
+    assert (c.tp, c.fp, c.fn, c.tn) == (2, 1, 1, 2)
+    assert c.precision == pytest.approx(2 / 3) and c.recall == pytest.approx(2 / 3) and c.fpr == pytest.approx(1 / 3)
+    assert precision(0, 0) is None and Confusion().recall is None and Confusion().fpr is None  # undefined, not 0
+    assert precision(0, 3) == 0.0

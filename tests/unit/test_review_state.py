@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 from prometheus_client import CollectorRegistry, generate_latest
 
 from review.metrics import QualityCollector
-from review.page import render_page, trip_summary
+from review.page import render_error, render_page, trip_summary
 from review.state import ReviewState
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc)
@@ -105,3 +105,30 @@ def test_precision_per_version_live_from_alerts_shadow_from_its_verdicts() -> No
     q = state.quality(NOW)
     assert q.versions["1"] == (2, 4)  # live: half of its labelled alerts were fraud
     assert q.versions["2"] == (3, 3)  # shadow: everything it flagged and someone labelled was fraud
+
+
+def test_page_template_escapes_wire_fields_and_keeps_its_controls() -> None:
+    state = ReviewState(max_alerts=100)
+    state.add_alert(alert("a1", 'Fare "<script>alert(1)</script>" & more'))
+    state.add_label({**label("a1", "legit", 0), "analyst": "<b>eve</b>"})
+    html = render_page(state.rows(status="all"), state.quality(NOW), state.families(), None, "all", "<i>saved</i>")
+    assert "<script>alert(1)</script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<b>eve</b>" not in html and "false alarm</span> by &lt;b&gt;eve&lt;/b&gt;" in html
+    assert "&lt;i&gt;saved&lt;/i&gt;" in html
+    assert 'data-transaction-id="a1"' in html and html.count('<button type="submit" name="label"') == 2
+    assert "e.key === 'j'" in html and "tr.selected{outline" in html  # the inline script and style, no CDN
+    assert 'href="/?status=unreviewed"' in html and 'aria-current="page">all</a>' in html  # status filters
+    empty = render_page([], state.quality(NOW), {}, "fare", "unreviewed")
+    assert "No alerts match" in empty and 'href="/?family=fare&amp;status=unreviewed"' in empty
+    assert "&lt;x&gt;" in render_error(422, "<x>")
+
+
+def test_alert_family_comes_from_the_structured_reason_when_there_is_one() -> None:
+    state = ReviewState(max_alerts=10)
+    details = [{"family": "tip", "text": "Fare $400.00 is 33x the usual", "evidence": {}}]
+    structured = state.add_alert({**alert("s1"), "reason_details": details})
+    assert structured is not None and structured.family == "tip"  # the words would say "fare"
+    legacy = state.add_alert(alert("l1"))
+    assert legacy is not None and legacy.family == "fare"
+    bare = state.add_alert({**alert("b1"), "reasons": []})
+    assert bare is not None and bare.family == "other"

@@ -2,7 +2,7 @@
 
 The requirement is that ``POST /transactions`` on the real gateway (validate, stamp, produce, wait for the
 broker's ack) reach at least 0.9x the request rate of this app under the same load (``wrk`` with the same
-body). Run it exactly like the gateway: ``uvicorn gateway.noop:app --port 8001 --no-access-log``.
+body). Run it exactly like the gateway: ``uvicorn operations.benchmarks.noop:app --port 8001 --no-access-log``.
 """
 
 from __future__ import annotations
