@@ -1,12 +1,15 @@
-"""The embedded Prometheus config is rendered for the stack's real ports."""
+"""The embedded stack's pure parts: the Prometheus config rendered for its real ports, the restart policy,
+the check of model version directories."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import yaml
 
 from operations.embedded.prometheus import render_config
+from operations.embedded.restart_policy import GiveUp, Restart, RestartHistory, RestartPolicy
 from taxifraud.config import REPO_ROOT
 
 
@@ -25,3 +28,40 @@ def test_render_config_rewrites_targets_and_rule_paths(tmp_path: Path) -> None:
     }
     for rule_file in config.get("rule_files", []):
         assert Path(rule_file).is_absolute() and Path(rule_file).exists()
+
+
+# -- restart policy -------------------------------------------------------------------------------
+def test_restart_delay_doubles_and_is_capped() -> None:
+    policy = RestartPolicy(initial_delay_s=1, max_delay_s=5, multiplier=2, max_restarts=10, window_s=100)
+    history = RestartHistory("triton", policy)
+    decisions = [history.on_failure(float(t)) for t in range(5)]
+    assert decisions == [Restart(1, 1), Restart(2, 2), Restart(4, 3), Restart(5, 4), Restart(5, 5)]
+
+
+def test_restarts_beyond_the_cap_within_the_window_give_up_naming_the_service() -> None:
+    history = RestartHistory("consumer-0", RestartPolicy(max_restarts=2, window_s=60))
+    assert isinstance(history.on_failure(0), Restart)
+    assert isinstance(history.on_failure(10), Restart)
+    decision = history.on_failure(20)
+    assert isinstance(decision, GiveUp)
+    assert "consumer-0" in decision.reason and "3 times" in decision.reason
+
+
+def test_crashes_older_than_the_window_are_forgotten() -> None:
+    history = RestartHistory("gateway", RestartPolicy(initial_delay_s=1, max_restarts=2, window_s=60))
+    history.on_failure(0)
+    history.on_failure(10)
+    decision = history.on_failure(65)  # the crash at 0 s left the window; the one at 10 s did not
+    assert decision == Restart(2, 2)
+
+
+def test_a_policy_that_never_restarts_gives_up_at_the_first_crash() -> None:
+    assert isinstance(RestartHistory("broker", RestartPolicy(max_restarts=0)).on_failure(0), GiveUp)
+
+
+@pytest.mark.parametrize(
+    "bad", [{"initial_delay_s": -1}, {"initial_delay_s": 10, "max_delay_s": 1}, {"multiplier": 0.5}, {"window_s": 0}]
+)
+def test_an_impossible_policy_is_refused(bad: dict[str, float]) -> None:
+    with pytest.raises(ValueError):
+        RestartPolicy(**bad)  # type: ignore[arg-type]
