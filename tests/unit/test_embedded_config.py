@@ -3,13 +3,18 @@ the check of model version directories."""
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import pytest
 import yaml
 
+from operations.embedded.model_check import check_versions
+from operations.embedded.process import ServiceFailed
 from operations.embedded.prometheus import render_config
 from operations.embedded.restart_policy import GiveUp, Restart, RestartHistory, RestartPolicy
+from operations.embedded.triton import servable_versions
 from taxifraud.config import REPO_ROOT
 
 
@@ -65,3 +70,57 @@ def test_a_policy_that_never_restarts_gives_up_at_the_first_crash() -> None:
 def test_an_impossible_policy_is_refused(bad: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         RestartPolicy(**bad)  # type: ignore[arg-type]
+
+
+# -- model version checks ---------------------------------------------------------------------------
+MODEL_DIR = REPO_ROOT / "model_repository" / "fraud_autoencoder"
+
+
+@pytest.fixture
+def model_dir(tmp_path: Path) -> Path:
+    """A copy of the model with one good version and one broken version of each kind."""
+    if not (MODEL_DIR / "1" / "model.onnx").is_file():
+        pytest.skip("no exported model in the repository")
+    root = tmp_path / "fraud_autoencoder"
+    shutil.copytree(MODEL_DIR / "configs", root / "configs")
+    shutil.copytree(MODEL_DIR / "1", root / "1")
+    (root / "2" / "__pycache__").mkdir(parents=True)  # an interrupted copy
+    shutil.copytree(MODEL_DIR / "1", root / "3")
+    (root / "3" / "model.onnx").write_bytes(b"not an onnx graph")
+    shutil.copytree(MODEL_DIR / "1", root / "4")
+    (root / "4" / "model_meta.json").unlink()
+    shutil.copytree(MODEL_DIR / "1", root / "5")
+    (root / "5" / "model.onnx").unlink()
+    (root / ".6.tmp").mkdir()  # a recalibration still being written: not a version
+    return root
+
+
+def test_each_broken_version_is_named_with_its_reason(model_dir: Path) -> None:
+    checks = {c.version: c for c in check_versions(model_dir, "embedded")}
+    assert list(checks) == ["1", "2", "3", "4", "5"]
+    assert checks["1"].ok
+    assert checks["2"].problem is not None and "model.py" in checks["2"].problem
+    assert checks["3"].problem is not None and "model.onnx does not load" in checks["3"].problem
+    assert checks["4"].problem == "model_meta.json is missing"
+    assert checks["5"].problem == "model.onnx is missing"
+
+
+def test_model_py_is_only_required_by_the_python_backend(model_dir: Path) -> None:
+    (model_dir / "1" / "model.py").unlink()
+    assert not check_versions(model_dir, "embedded")[0].ok
+    assert check_versions(model_dir, "cpu")[0].ok  # ONNX Runtime backend: the graph alone is served
+
+
+def test_the_load_override_serves_exactly_the_good_versions(model_dir: Path) -> None:
+    checks, override = servable_versions(model_dir, "embedded")
+    config = json.loads(override)
+    assert config["version_policy"] == {"specific": {"versions": ["1"]}}
+    assert config["backend"] == "python" and config["name"] == "fraud_autoencoder"
+    assert [c.version for c in checks if not c.ok] == ["2", "3", "4", "5"]
+
+
+def test_no_servable_version_fails_naming_each(model_dir: Path) -> None:
+    shutil.rmtree(model_dir / "1")
+    with pytest.raises(ServiceFailed) as err:
+        servable_versions(model_dir, "embedded")
+    assert "2: model.py is missing" in str(err.value) and "5: model.onnx is missing" in str(err.value)
