@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from operations.embedded import prometheus as prom
@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 class StackSettings(KafkaSettings, TritonSettings):
     """Ports and switches of the embedded stack (``STACK_*``); broker/Triton keys are shared ones."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True, populate_by_name=True)
 
     stack_host: str = "127.0.0.1"
     stack_broker_port: int = Field(9092, description="embedded Kafka; ignored if STACK_EMBEDDED_BROKER=false")
@@ -61,12 +61,24 @@ class StackSettings(KafkaSettings, TritonSettings):
     stack_triton_grpc_port: int = 8001
     stack_triton_metrics_port: int = 8002
     stack_triton_config_name: str = Field("embedded", description="model/configs/NAME.pbtxt to serve")
-    stack_gateway_port: int = 8000
+    # The gateway, consumer and review page are configured by the names they read themselves, so one key sets
+    # a port whether the service runs alone or in the stack; the STACK_* names still work (older .env files).
+    stack_gateway_port: int = Field(
+        8000, validation_alias=AliasChoices("GATEWAY_PORT", "STACK_GATEWAY_PORT"), description="the gateway"
+    )
     stack_gateway_workers: int = Field(1, ge=1, le=64)
     stack_consumers: int = Field(1, ge=0, le=64, description="consumer processes in one group")
-    stack_consumer_metrics_port: int = Field(9101, description="first consumer; the next ones count up")
+    stack_consumer_metrics_port: int = Field(
+        9101,
+        validation_alias=AliasChoices("CONSUMER_METRICS_PORT", "STACK_CONSUMER_METRICS_PORT"),
+        description="first consumer; the next ones count up",
+    )
     stack_review: bool = Field(True, description="run the analyst review page (review/)")
-    stack_review_port: int = Field(8020, description="the analyst review page and its /metrics")
+    stack_review_port: int = Field(
+        8020,
+        validation_alias=AliasChoices("REVIEW_PORT", "STACK_REVIEW_PORT"),
+        description="the analyst review page and its /metrics",
+    )
     stack_prometheus: bool = Field(True, description="start Debian's prometheus if it is installed")
     stack_prometheus_port: int = 9090
     stack_run_dir: Path = Field(REPO_ROOT / "run", description="logs and scratch files of this stack")
@@ -202,7 +214,7 @@ class Stack:
                 "STACK_BROKER_CONTROLLER_PORT": s.stack_broker_controller_port,
                 "STACK_BROKER_METRICS_PORT": s.stack_broker_metrics_port,
             }
-        ports["STACK_GATEWAY_PORT"] = s.stack_gateway_port
+        ports["GATEWAY_PORT"] = s.stack_gateway_port
         if full:
             ports |= {
                 "STACK_TRITON_HTTP_PORT": s.stack_triton_http_port,
@@ -210,11 +222,9 @@ class Stack:
                 "STACK_TRITON_METRICS_PORT": s.stack_triton_metrics_port,
             }
             if s.stack_review:
-                ports["STACK_REVIEW_PORT"] = s.stack_review_port
+                ports["REVIEW_PORT"] = s.stack_review_port
             for i in range(s.stack_consumers):
-                ports[f"STACK_CONSUMER_METRICS_PORT (+{i})" if i else "STACK_CONSUMER_METRICS_PORT"] = (
-                    self.consumer_metrics_port(i)
-                )
+                ports[f"CONSUMER_METRICS_PORT (+{i})" if i else "CONSUMER_METRICS_PORT"] = self.consumer_metrics_port(i)
             if s.stack_prometheus and prom.prometheus_binary():
                 ports["STACK_PROMETHEUS_PORT"] = s.stack_prometheus_port
             if self.supervised:

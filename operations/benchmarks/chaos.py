@@ -94,11 +94,12 @@ class KillResult:
     duplicates: int
     not_accepted: dict[str, int]  # status ("0": no answer) -> requests
     five_xx: int
-    restart_s: float | None  # until the supervisor had the service running again
+    restart_s: float | None  # until the supervisor had the service running (and ready) again
     first_verdict_s: float | None  # until the first verdict of a trip accepted after the kill
     longest_stall_s: float  # the longest gap between two verdicts, from 1 s before the kill to the end
     restarts_metric: float  # stack_restarts_total{service} after the kill
-    not_accepted_after_recovery: int = 0  # non-202 answers to requests sent once the service ran again
+    not_accepted_after_recovery: int = 0  # non-202 answers once a request sent after the restart got a 202
+    last_not_accepted_s: float | None = None  # when the last non-202 request was sent
     missing_ids: list[str] = field(default_factory=list)
 
 
@@ -132,6 +133,7 @@ def kill_and_recover(
     collector = stack.verdict_collector(prefix=prefix).start()
     load = Load(stack.gateway_url, prefix).start()
     restart_s: float | None = None
+    accepting_at = float("inf")
     try:
         _wait(lambda: len(load.accepted()) >= 50, recover_timeout, "traffic before the kill")
         time.sleep(before_s)
@@ -147,10 +149,10 @@ def kill_and_recover(
             return proc.pid != old_pid and proc.alive() and restarts(supervised.metrics_url, service) > before
 
         _wait(back, recover_timeout, f"the supervisor to restart {service}")
-        # running is not yet serving: the service is back once the stream is accepted end to end again
-        _wait(lambda: len(load.accepted(after=time.time() - 1)) > 0, recover_timeout, f"202s after {service}")
-        recovered_at = time.time()
-        restart_s = recovered_at - killed_at
+        restart_s = time.time() - killed_at
+        # running is not yet serving: ingestion is back with the first 202 to a request sent after the restart
+        _wait(lambda: load.accepted(after=killed_at + restart_s), recover_timeout, f"202s after {service}")
+        accepting_at = min(a.started for a in load.answers if a.status == 202 and a.started >= killed_at + restart_s)
         time.sleep(after_s)
     finally:
         load.stop()
@@ -178,9 +180,8 @@ def kill_and_recover(
         first_verdict_s=None if first is None else first - killed_at,
         longest_stall_s=stall,
         restarts_metric=restarts(supervised.metrics_url, service),
-        not_accepted_after_recovery=sum(
-            1 for a in load.answers if a.status != 202 and a.started >= killed_at + (restart_s or 0) + 1
-        ),
+        not_accepted_after_recovery=sum(1 for a in load.answers if a.status != 202 and a.started >= accepting_at),
+        last_not_accepted_s=max((a.started - killed_at for a in load.answers if a.status != 202), default=None),
         missing_ids=sorted(missing)[:10],
     )
 
