@@ -215,6 +215,16 @@ def render(results: list[KillResult]) -> str:
     return "\n".join(lines)
 
 
+def run_kills(run_dir: Path, kills: list[str] | tuple[str, ...] = KILLS) -> list[KillResult]:
+    """One supervised stack, each service killed in turn (what ``make chaos`` and ``make bench`` run)."""
+    results = []
+    with Supervised(Stack(chaos_settings(run_dir))) as supervised:
+        for service in kills:
+            results.append(kill_and_recover(supervised, service))
+            log.info("chaos: %s", asdict(results[-1]))
+    return results
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m operations.benchmarks.chaos", description=__doc__.split("\n")[0])
     parser.add_argument("--kills", nargs="+", default=list(KILLS), help="services to kill, one at a time")
@@ -223,11 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
-    results = []
-    with Supervised(Stack(chaos_settings(Path(args.run_dir)))) as supervised:
-        for service in args.kills:
-            results.append(kill_and_recover(supervised, service))
-            log.info("chaos: %s", asdict(results[-1]))
+    results = run_kills(Path(args.run_dir), args.kills)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "chaos.json").write_text(json.dumps([asdict(r) for r in results], indent=2) + "\n")
