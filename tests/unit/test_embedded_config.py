@@ -6,14 +6,17 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
 
 from operations.embedded.model_check import check_versions
-from operations.embedded.process import ServiceFailed
+from operations.embedded.process import ManagedProcess, ServiceFailed
 from operations.embedded.prometheus import render_config
 from operations.embedded.restart_policy import GiveUp, Restart, RestartHistory, RestartPolicy
+from operations.embedded.supervisor import Supervisor
+from operations.embedded.supervisor_metrics import SupervisorMetrics
 from operations.embedded.triton import servable_versions
 from taxifraud.config import REPO_ROOT
 
@@ -124,3 +127,65 @@ def test_no_servable_version_fails_naming_each(model_dir: Path) -> None:
     with pytest.raises(ServiceFailed) as err:
         servable_versions(model_dir, "embedded")
     assert "2: model.py is missing" in str(err.value) and "5: model.onnx is missing" in str(err.value)
+
+
+# -- the supervisor's loop, on fake processes and a fake clock --------------------------------------
+class FakeProcess:
+    def __init__(self, name: str, pid: int) -> None:
+        self.name, self.pid, self.running = name, pid, True
+        self.proc = SimpleNamespace(returncode=-9)
+
+    def alive(self) -> bool:
+        return self.running
+
+    def log_tail(self, lines: int = 40) -> str:
+        return "(log)"
+
+
+class FakeStack:
+    def __init__(self, *names: str) -> None:
+        self.services: list[ManagedProcess] = [FakeProcess(n, i) for i, n in enumerate(names)]  # type: ignore[misc]
+        self.fail_restarts = 0
+        self.restarted: list[str] = []
+
+    def restart_service(self, name: str) -> ManagedProcess:
+        self.restarted.append(name)
+        if self.fail_restarts:
+            self.fail_restarts -= 1
+            raise ServiceFailed(f"{name} not ready after 60s")
+        new = FakeProcess(name, 100 + len(self.restarted))
+        self.services = [new if p.name == name else p for p in self.services]  # type: ignore[misc]
+        return new  # type: ignore[return-value]
+
+    def kill(self, name: str) -> None:
+        next(p for p in self.services if p.name == name).running = False  # type: ignore[attr-defined]
+
+
+def _restarts(metrics: SupervisorMetrics, service: str) -> float | None:
+    return metrics.registry.get_sample_value("stack_restarts_total", {"service": service})
+
+
+def test_the_supervisor_restarts_only_the_dead_service_after_the_backoff_and_counts_it() -> None:
+    now = [0.0]
+    stack, metrics = FakeStack("broker", "triton", "gateway"), SupervisorMetrics()
+    supervisor = Supervisor(stack, RestartPolicy(initial_delay_s=2, max_restarts=3), metrics, clock=lambda: now[0])
+    stack.kill("triton")
+    assert supervisor.poll() is None and stack.restarted == []  # the backoff has not passed yet
+    now[0] = 2.5
+    assert supervisor.poll() is None
+    assert stack.restarted == ["triton"] and _restarts(metrics, "triton") == 1
+    assert _restarts(metrics, "gateway") is None  # nothing else touched
+    assert all(p.alive() for p in stack.services)
+    assert metrics.registry.get_sample_value("stack_service_up", {"service": "triton"}) == 1
+
+
+def test_the_supervisor_gives_up_on_a_service_that_keeps_failing_naming_it() -> None:
+    now = [0.0]
+    stack, metrics = FakeStack("broker", "consumer-0"), SupervisorMetrics()
+    supervisor = Supervisor(stack, RestartPolicy(initial_delay_s=0, max_restarts=2), metrics, clock=lambda: now[0])
+    stack.fail_restarts = 5
+    stack.kill("consumer-0")
+    reasons = [supervisor.poll() for _ in range(4)]
+    assert stack.restarted == ["consumer-0", "consumer-0"]  # two restarts tried, both failed
+    reason = next(r for r in reasons if r is not None)
+    assert reason.startswith("consumer-0 failed 3 times") and "not ready after 60s" in reason
