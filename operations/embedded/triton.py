@@ -81,6 +81,23 @@ def triton_env() -> dict[str, str]:
     }
 
 
+SHM_DIR = Path("/dev/shm")
+
+
+def shm_prefix(grpc_port: int) -> str:
+    """The Python backend's shared-memory regions of the server on ``grpc_port`` (unique while it holds it)."""
+    return f"taxifraud_triton_{grpc_port}_"
+
+
+def remove_stale_shm(grpc_port: int) -> None:
+    """Delete the regions a killed server on this port left in /dev/shm (it frees them only on a clean exit).
+
+    Called before a server starts on ``grpc_port``: no live server can own them then, since the port is ours."""
+    for region in SHM_DIR.glob(f"{shm_prefix(grpc_port)}*"):
+        log.info("removing %s, left by a Triton that did not exit cleanly", region)
+        region.unlink(missing_ok=True)
+
+
 def triton_process(
     model_repository: Path,
     work_dir: Path,
@@ -92,6 +109,7 @@ def triton_process(
     tls_certificate: Certificate | None = None,
 ) -> ManagedProcess:
     backends = prepare_backends(work_dir)
+    remove_stale_shm(grpc_port)
     argv = [
         str(pytriton_root() / "tritonserver" / "bin" / "tritonserver"),
         f"--model-repository={model_repository.resolve()}",
@@ -110,6 +128,7 @@ def triton_process(
         "--metrics-interval-ms=1000",
         "--exit-timeout-secs=10",
         "--log-verbose=0",
+        f"--backend-config=python,shm-region-prefix-name={shm_prefix(grpc_port)}",
     ]
     if tls_certificate is not None:  # gRPC (what every client uses) over TLS; HTTP stays loopback-only, for health
         argv += [

@@ -17,6 +17,7 @@ from operations.embedded.prometheus import render_config
 from operations.embedded.restart_policy import GiveUp, Restart, RestartHistory, RestartPolicy
 from operations.embedded.supervisor import Supervisor
 from operations.embedded.supervisor_metrics import SupervisorMetrics
+from operations.embedded import triton
 from operations.embedded.triton import servable_versions
 from taxifraud.config import REPO_ROOT
 
@@ -189,3 +190,14 @@ def test_the_supervisor_gives_up_on_a_service_that_keeps_failing_naming_it() -> 
     assert stack.restarted == ["consumer-0", "consumer-0"]  # two restarts tried, both failed
     reason = next(r for r in reasons if r is not None)
     assert reason.startswith("consumer-0 failed 3 times") and "not ready after 60s" in reason
+
+
+def test_a_killed_tritons_shared_memory_is_removed_before_the_next_start_on_its_port(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(triton, "SHM_DIR", tmp_path)
+    ours, other = tmp_path / f"{triton.shm_prefix(8001)}abc", tmp_path / f"{triton.shm_prefix(18001)}abc"
+    ours.write_bytes(b"x")
+    other.write_bytes(b"x")  # another stack's live server
+    triton.remove_stale_shm(8001)
+    assert not ours.exists() and other.exists()
