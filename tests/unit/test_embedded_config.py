@@ -11,13 +11,13 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
+from operations.embedded import triton
 from operations.embedded.model_check import check_versions
 from operations.embedded.process import ManagedProcess, ServiceFailed
 from operations.embedded.prometheus import render_config
 from operations.embedded.restart_policy import GiveUp, Restart, RestartHistory, RestartPolicy
 from operations.embedded.supervisor import Supervisor
 from operations.embedded.supervisor_metrics import SupervisorMetrics
-from operations.embedded import triton
 from operations.embedded.triton import servable_versions
 from taxifraud.config import REPO_ROOT
 
