@@ -16,11 +16,11 @@ from types import FrameType
 from typing import Any, Protocol
 
 from operations.embedded.model_check import VersionCheck
-from operations.embedded.process import ManagedProcess, PortInUse
+from operations.embedded.process import ManagedProcess, PortInUse, ServiceFailed
 from operations.embedded.restart_policy import RestartPolicy
 from operations.embedded.supervisor import Supervisor
 from operations.embedded.supervisor_metrics import SupervisorMetrics
-from operations.embedded.warmup import PREFIX, warm_up
+from operations.embedded.warmup import PREFIX, WarmupFailed, warm_up
 from operations.verdict_collector import VerdictCollector
 
 log = logging.getLogger(__name__)
@@ -140,6 +140,9 @@ def run(stack: SupervisableStack) -> int:
         except PortInUse as exc:
             log.error("cannot start the stack: %s", exc)
             return 2
+        except (ServiceFailed, WarmupFailed) as exc:  # e.g. no model version can be served: say it in one place
+            log.error("cannot start the stack: %s", exc)
+            return 1
         _announce(supervised)
         while not stop.wait(POLL_S):
             if supervised.gave_up.is_set():
