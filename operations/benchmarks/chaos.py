@@ -137,20 +137,20 @@ def kill_and_recover(
     try:
         _wait(lambda: len(load.accepted()) >= 50, recover_timeout, "traffic before the kill")
         time.sleep(before_s)
+        supervisor = supervised.supervisor
+        assert supervisor is not None, "the stack is not started"
+        done_before = supervisor.completed.get(service, 0)
         victim = stack.service(service)
-        old_pid = victim.pid
-        before = restarts(supervised.metrics_url, service)
         killed_at = time.time()
-        log.info("chaos: kill -9 %s (pid %d)", service, old_pid)
+        log.info("chaos: kill -9 %s (pid %d)", service, victim.pid)
         victim.kill()
 
-        def back() -> bool:
-            proc = stack.service(service)
-            return proc.pid != old_pid and proc.alive() and restarts(supervised.metrics_url, service) > before
+        def back() -> bool:  # the supervisor restarted it and it passed its readiness probe
+            return supervisor.completed.get(service, 0) > done_before
 
         _wait(back, recover_timeout, f"the supervisor to restart {service}")
         restart_s = time.time() - killed_at
-        # running is not yet serving: ingestion is back with the first 202 to a request sent after the restart
+        # ingestion is back with the first 202 to a request sent after the restart
         _wait(lambda: load.accepted(after=killed_at + restart_s), recover_timeout, f"202s after {service}")
         accepting_at = min(a.started for a in load.answers if a.status == 202 and a.started >= killed_at + restart_s)
         time.sleep(after_s)
@@ -202,15 +202,16 @@ def chaos_settings(run_dir: Path, **overrides: Any) -> StackSettings:
 
 def render(results: list[KillResult]) -> str:
     lines = [
-        "| kill -9 | accepted | missing | duplicates | kill -> first verdict (s) | longest stall (s) | 5xx "
-        "| refused | restarts |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| kill -9 | restarted, ready (s) | kill -> first verdict (s) | longest stall (s) | 5xx | refused "
+        "| accepted | missing | duplicates | restarts |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         first = "-" if r.first_verdict_s is None else f"{r.first_verdict_s:.1f}"
+        restart = "-" if r.restart_s is None else f"{r.restart_s:.1f}"
         lines.append(
-            f"| {r.service} | {r.accepted} | {r.missing} | {r.duplicates} | {first} | {r.longest_stall_s:.1f} "
-            f"| {r.five_xx} | {r.not_accepted.get('0', 0)} | {r.restarts_metric:.0f} |"
+            f"| {r.service} | {restart} | {first} | {r.longest_stall_s:.1f} | {r.five_xx} "
+            f"| {r.not_accepted.get('0', 0)} | {r.accepted} | {r.missing} | {r.duplicates} | {r.restarts_metric:.0f} |"
         )
     return "\n".join(lines)
 

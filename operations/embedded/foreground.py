@@ -65,6 +65,7 @@ class Supervised:
     failure: str | None = None
     gave_up: threading.Event = field(default_factory=threading.Event)
     _stop: threading.Event = field(default_factory=threading.Event)
+    supervisor: Supervisor | None = None
     _thread: threading.Thread | None = None
 
     @property
@@ -90,8 +91,8 @@ class Supervised:
         except BaseException:
             self.stop()
             raise
-        supervisor = Supervisor(self.stack, policy_of(s), self.metrics, on_restart=self._versions_changed)
-        self._thread = threading.Thread(target=self._watch, args=(supervisor,), name="supervisor", daemon=True)
+        self.supervisor = Supervisor(self.stack, policy_of(s), self.metrics, on_restart=self._versions_changed)
+        self._thread = threading.Thread(target=self._watch, args=(self.supervisor,), name="supervisor", daemon=True)
         self._thread.start()
         return self
 

@@ -47,6 +47,7 @@ class Supervisor:
         self.on_restart = on_restart
         self.histories: dict[str, RestartHistory] = {}
         self.pending: dict[str, float] = {}  # service -> when to restart it
+        self.completed: dict[str, int] = {}  # service -> restarts that ended with it ready again
 
     def _failed(self, name: str, what: str) -> str | None:
         """Record a failure of ``name``; schedule its restart, or return why we give up on it."""
@@ -89,6 +90,7 @@ class Supervisor:
                     return reason
                 continue
             log.warning("restarted %s (pid %d)", name, proc.pid)
+            self.completed[name] = self.completed.get(name, 0) + 1
             if self.on_restart is not None:
                 self.on_restart(name)
         self.metrics.set_services((p.name, p.alive()) for p in self.stack.services)
