@@ -21,13 +21,14 @@ import urllib.request
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 
 from operations.embedded.foreground import Supervised
 from operations.embedded.warmup import TRIP
 from operations.stack import Stack, StackSettings, free_ports
+from operations.verdict_collector import VerdictCollector
 from taxifraud.config import REPO_ROOT
 
 log = logging.getLogger(__name__)
@@ -128,9 +129,11 @@ def kill_and_recover(
     recover_timeout: float = 240.0,
 ) -> KillResult:
     """SIGKILL ``service``'s process group mid-stream, let the supervisor restart it, account for every trip."""
-    stack = supervised.stack
+    stack = cast(Stack, supervised.stack)  # chaos always supervises an operations.stack.Stack
     prefix = f"chaos-{service}-{uuid.uuid4().hex[:8]}-"
-    collector = stack.verdict_collector(prefix=prefix).start()
+    # The observer's own reconnect attempts while the broker is down are expected: keep them out of the log.
+    quiet = {**stack.kafka_settings().kafka_client_config(), "log_level": 2}
+    collector = VerdictCollector(stack.bootstrap, stack.settings.topic_verdicts, prefix, quiet).start()
     load = Load(stack.gateway_url, prefix).start()
     restart_s: float | None = None
     accepting_at = float("inf")
