@@ -24,7 +24,7 @@ DEMO_ARGS ?=
 # (`lint-imports`) keep every import pointing down this list.
 PY_PACKAGES := operations gateway consumer export review taxifraud
 
-.PHONY: help setup setup-dev system-deps java-deps run demo test test-fast bench lint train export up down logs ps scale clean
+.PHONY: help setup setup-dev system-deps java-deps run demo test test-fast bench chaos lint train export up down logs ps scale clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -85,6 +85,9 @@ test-fast: setup-dev ## unit tests only (no services)
 
 bench: setup ## measure throughput and latency; writes bench/results.json, .md and .png
 	$(BIN)/taxifraud bench
+
+chaos: setup ## kill -9 each service mid-stream under the supervisor; writes bench/chaos.json and .md
+	$(BIN)/python -m operations.benchmarks.chaos
 
 lint: setup-dev ## ruff, mypy, import layers, hadolint, compose and Prometheus config checks
 	$(BIN)/ruff check .

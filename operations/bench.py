@@ -11,6 +11,7 @@ import argparse
 import logging
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ import orjson
 from operations.benchmarks import (
     broker_floor,
     broker_startup,
+    chaos,
     cost_floor,
     ingest,
     machine,
@@ -104,6 +106,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         )
     log.info("bench: consumer-only throughput from a pre-filled topic")
     results["consumer_only"] = _consumer_only(args.consumer_only_count)
+    if args.chaos:
+        log.info("bench: kill -9 of each service under a stream (make chaos)")
+        kills = chaos.run_kills(REPO_ROOT / "run" / "bench-chaos")
+        results["chaos"] = [asdict(k) for k in kills]
+        log.info("bench: chaos\n%s", chaos.render(kills))
     results["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     return results
 
@@ -169,6 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--floor-messages", type=int, default=200_000, help="messages of the bare Kafka hop")
     parser.add_argument(
         "--scale-count", type=int, default=200_000, help="transactions per scale-out layout; 0 skips the scale-out"
+    )
+    parser.add_argument(
+        "--no-chaos", dest="chaos", action="store_false", help="skip the kill -9 section (make chaos runs it alone)"
     )
     parser.add_argument(
         "--quick",

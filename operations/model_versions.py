@@ -24,6 +24,7 @@ import numpy as np
 import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, Producer, TopicPartition
 
+from operations.embedded.model_check import VersionCheck, check_version, log_broken
 from taxifraud.config import DEFAULT_MODEL_VERSION, KafkaSettings, TritonSettings
 from taxifraud.kafka import consumer_config, ensure_topics, producer_config
 from taxifraud.model_control import ControlError, ModelControl, numbered_versions, promote, rollback, shadow
@@ -152,12 +153,32 @@ def triton_versions(settings: TritonSettings) -> dict[str, str]:
     }
 
 
+def broken_versions(settings: TritonSettings, python_backend: bool = True) -> list[VersionCheck]:
+    """Version directories Triton could not load, each with the reason (see operations.embedded.model_check)."""
+    root = model_dir(settings)
+    names = numbered_versions([p.name for p in root.iterdir() if p.is_dir()])
+    return [c for c in (check_version(root / n, python_backend) for n in names) if not c.ok]
+
+
 def load_in_triton(settings: TritonSettings) -> dict[str, str]:
-    """Ask Triton to load the model again: new version directories are loaded, the others keep serving."""
+    """Ask Triton to load the model again: new good version directories are loaded, the others keep serving.
+
+    The request carries the served config with ``version_policy: specific`` listing the versions that pass
+    the check, so a broken directory is skipped (and logged) instead of failing the whole model."""
     import tritonclient.grpc as grpcclient
 
     client = grpcclient.InferenceServerClient(**settings.triton_client_kwargs())
-    client.load_model(settings.triton_model_name)
+    name = settings.triton_model_name
+    config = client.get_model_config(name, as_json=True)["config"]
+    python_backend = config.get("backend") == "python"
+    root = model_dir(settings)
+    checks = [
+        check_version(root / n, python_backend)
+        for n in numbered_versions([p.name for p in root.iterdir() if p.is_dir()])
+    ]
+    log_broken(checks, name)
+    config["version_policy"] = {"specific": {"versions": [c.version for c in checks if c.ok]}}
+    client.load_model(name, config=json.dumps(config))
     return triton_versions(settings)
 
 
@@ -205,10 +226,21 @@ def _print_state(settings: LifecycleSettings) -> None:
         f", previous {state.previous or '-'}" + (f" (last change {state.changed_at})\n" if state.changed_at else "\n")
     )
     out.write(f"{'version':>7}  {'role':<8} {'triton':<12} {'threshold':>9}  model_version\n")
+    broken = {c.version: c.problem for c in broken_versions(settings)}
     for v in list_versions(settings):
+        if v.version in broken:
+            continue
         role = "live" if v.version == state.live else "shadow" if v.version == state.shadow else ""
         triton = served.get(v.version, "?" if not served else "not loaded")
         out.write(f"{v.version:>7}  {role:<8} {triton:<12} {v.threshold:>9.4f}  {v.model_version}\n")
+    for version, problem in broken.items():
+        role = "live" if version == state.live else "shadow" if version == state.shadow else ""
+        out.write(f"{version:>7}  {role:<8} {'BROKEN':<12} {'-':>9}  {problem}\n")
+    usable = {v.version for v in list_versions(settings)} - broken.keys()
+    for role, named in (("live", state.live), ("shadow", state.shadow)):
+        if named and named not in usable:
+            why = f"broken: {broken[named]}" if named in broken else "no such version directory"
+            out.write(f"warning: the control record's {role} version {named} cannot be served ({why})\n")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

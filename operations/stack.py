@@ -2,30 +2,29 @@
 
 ``taxifraud up`` runs it in the foreground; the integration tests, ``make demo`` and ``make bench``
 use the same :class:`Stack`, so what is tested is what users run. Services start in dependency order
-and stop in reverse; if any service dies, the whole stack stops rather than limping on.
+and stop in reverse; a service that dies is started again by :mod:`operations.embedded.supervisor`
+(``taxifraud up`` and :class:`operations.embedded.foreground.Supervised` run one), in the same place.
 """
 
 from __future__ import annotations
 
 import logging
-import signal
 import ssl
 import sys
-import threading
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from operations.embedded import prometheus as prom
 from operations.embedded import tls
-from operations.embedded.broker import BrokerOptions, BrokerSecurity, start_broker
-from operations.embedded.process import ManagedProcess, PortInUse, free_port, port_open, require_free_ports
-from operations.embedded.triton import start_triton
+from operations.embedded.broker import DEFAULT_LIBS_DIR, BrokerOptions, BrokerSecurity, start_broker
+from operations.embedded.model_check import VersionCheck
+from operations.embedded.process import ManagedProcess, free_port, port_open, require_free_ports
+from operations.embedded.triton import load_servable, servable_versions, triton_process
 from operations.verdict_collector import VerdictCollector
 from taxifraud.config import REPO_ROOT, KafkaSettings, TritonSettings
 from taxifraud.kafka import ensure_topics
@@ -37,7 +36,7 @@ log = logging.getLogger(__name__)
 class StackSettings(KafkaSettings, TritonSettings):
     """Ports and switches of the embedded stack (``STACK_*``); broker/Triton keys are shared ones."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True, populate_by_name=True)
 
     stack_host: str = "127.0.0.1"
     stack_broker_port: int = Field(9092, description="embedded Kafka; ignored if STACK_EMBEDDED_BROKER=false")
@@ -62,15 +61,36 @@ class StackSettings(KafkaSettings, TritonSettings):
     stack_triton_grpc_port: int = 8001
     stack_triton_metrics_port: int = 8002
     stack_triton_config_name: str = Field("embedded", description="model/configs/NAME.pbtxt to serve")
-    stack_gateway_port: int = 8000
+    # The gateway, consumer and review page are configured by the names they read themselves, so one key sets
+    # a port whether the service runs alone or in the stack; the STACK_* names still work (older .env files).
+    stack_gateway_port: int = Field(
+        8000, validation_alias=AliasChoices("GATEWAY_PORT", "STACK_GATEWAY_PORT"), description="the gateway"
+    )
     stack_gateway_workers: int = Field(1, ge=1, le=64)
     stack_consumers: int = Field(1, ge=0, le=64, description="consumer processes in one group")
-    stack_consumer_metrics_port: int = Field(9101, description="first consumer; the next ones count up")
+    stack_consumer_metrics_port: int = Field(
+        9101,
+        validation_alias=AliasChoices("CONSUMER_METRICS_PORT", "STACK_CONSUMER_METRICS_PORT"),
+        description="first consumer; the next ones count up",
+    )
     stack_review: bool = Field(True, description="run the analyst review page (review/)")
-    stack_review_port: int = Field(8020, description="the analyst review page and its /metrics")
+    stack_review_port: int = Field(
+        8020,
+        validation_alias=AliasChoices("REVIEW_PORT", "STACK_REVIEW_PORT"),
+        description="the analyst review page and its /metrics",
+    )
     stack_prometheus: bool = Field(True, description="start Debian's prometheus if it is installed")
     stack_prometheus_port: int = 9090
     stack_run_dir: Path = Field(REPO_ROOT / "run", description="logs and scratch files of this stack")
+    stack_kafka_libs: Path = Field(DEFAULT_LIBS_DIR, description="the embedded Kafka's jars (from make setup)")
+    stack_metrics_port: int = Field(9405, description="the supervisor's /metrics (restarts, broken versions)")
+    stack_restart_max: int = Field(5, ge=0, description="restarts of one service per window, then the stack stops")
+    stack_restart_window_s: float = Field(300.0, gt=0, description="the window that STACK_RESTART_MAX counts in")
+    stack_restart_backoff_s: float = Field(1.0, ge=0, description="delay before the first restart; doubles per restart")
+    stack_restart_backoff_max_s: float = Field(30.0, ge=0, description="the longest delay between restarts")
+    stack_warmup_transactions: int = Field(
+        32, ge=0, le=10000, description="warm-up trips sent end to end before the stack says ready (0: none)"
+    )
 
 
 def free_ports() -> dict[str, Any]:
@@ -90,6 +110,8 @@ class Stack:
     settings: StackSettings
     extra_env: dict[str, str] = field(default_factory=dict)
     services: list[ManagedProcess] = field(default_factory=list)
+    model_checks: list[VersionCheck] = field(default_factory=list)  # of the last Triton start
+    supervised: bool = False  # a supervisor serves STACK_METRICS_PORT: Prometheus scrapes it too
 
     # -- addresses ---------------------------------------------------------------------------
     @property
@@ -179,6 +201,7 @@ class Stack:
             heap_mb=s.stack_broker_heap_mb,
             retention_hours=s.stack_broker_retention_hours,
             retention_bytes=s.stack_broker_retention_mb << 20,
+            libs_dir=s.stack_kafka_libs,
         )
 
     def ports(self, *, full: bool = True) -> dict[str, int]:
@@ -191,7 +214,7 @@ class Stack:
                 "STACK_BROKER_CONTROLLER_PORT": s.stack_broker_controller_port,
                 "STACK_BROKER_METRICS_PORT": s.stack_broker_metrics_port,
             }
-        ports["STACK_GATEWAY_PORT"] = s.stack_gateway_port
+        ports["GATEWAY_PORT"] = s.stack_gateway_port
         if full:
             ports |= {
                 "STACK_TRITON_HTTP_PORT": s.stack_triton_http_port,
@@ -199,13 +222,13 @@ class Stack:
                 "STACK_TRITON_METRICS_PORT": s.stack_triton_metrics_port,
             }
             if s.stack_review:
-                ports["STACK_REVIEW_PORT"] = s.stack_review_port
+                ports["REVIEW_PORT"] = s.stack_review_port
             for i in range(s.stack_consumers):
-                ports[f"STACK_CONSUMER_METRICS_PORT (+{i})" if i else "STACK_CONSUMER_METRICS_PORT"] = (
-                    self.consumer_metrics_port(i)
-                )
+                ports[f"CONSUMER_METRICS_PORT (+{i})" if i else "CONSUMER_METRICS_PORT"] = self.consumer_metrics_port(i)
             if s.stack_prometheus and prom.prometheus_binary():
                 ports["STACK_PROMETHEUS_PORT"] = s.stack_prometheus_port
+            if self.supervised:
+                ports["STACK_METRICS_PORT"] = s.stack_metrics_port
         return ports
 
     def consumer_metrics_port(self, index: int) -> int:
@@ -262,27 +285,14 @@ class Stack:
         s = self.settings
         s.stack_run_dir.mkdir(parents=True, exist_ok=True)
         if s.stack_embedded_broker:
-            self.services.append(start_broker(self.broker_options()))
+            self._register(start_broker(self.broker_options()))
         ensure_topics(self.kafka_settings())
 
     def start(self) -> Stack:
         s = self.settings
-        run = s.stack_run_dir
         require_free_ports(s.stack_host, self.ports())
         self._start_broker()
-        self.services.append(
-            start_triton(
-                s.model_repository,
-                run / "triton",
-                s.stack_host,
-                s.stack_triton_http_port,
-                s.stack_triton_grpc_port,
-                s.stack_triton_metrics_port,
-                run / "triton.log",
-                config_name=s.stack_triton_config_name,
-                tls_certificate=self.triton_certificate(),
-            )
-        )
+        self.start_triton()
         for i in range(s.stack_consumers):
             self.start_consumer(i)
         self.start_gateway()
@@ -293,6 +303,59 @@ class Stack:
         elif s.stack_prometheus:
             log.warning("prometheus not installed: metrics are still served, but nothing scrapes them")
         return self
+
+    def _register(self, proc: ManagedProcess) -> ManagedProcess:
+        """Keep ``proc`` in start order: a restarted service takes its predecessor's place (and stop order)."""
+        for i, old in enumerate(self.services):
+            if old.name == proc.name:
+                self.services[i] = proc
+                return proc
+        self.services.append(proc)
+        return proc
+
+    def start_triton(self) -> ManagedProcess:
+        """Triton serving the version directories that can load (the broken ones named in the log)."""
+        s = self.settings
+        run = s.stack_run_dir
+        checks, config_json = servable_versions(s.model_repository / s.triton_model_name, s.stack_triton_config_name)
+        self.model_checks = checks
+        proc = self._register(
+            triton_process(
+                s.model_repository,
+                run / "triton",
+                s.stack_triton_http_port,
+                s.stack_triton_grpc_port,
+                s.stack_triton_metrics_port,
+                run / "triton.log",
+                config_name=s.stack_triton_config_name,
+                tls_certificate=self.triton_certificate(),
+            ).start()
+        )
+        load_servable(proc, s.stack_host, s.stack_triton_http_port, s.triton_model_name, config_json)
+        return proc
+
+    def restart_service(self, name: str) -> ManagedProcess:
+        """Start ``name`` again on its ports (and data): what the supervisor does after a crash.
+
+        A restart that fails leaves the new process stopped (and registered), so the caller sees it dead."""
+        old = self.service(name)
+        if old.alive():
+            old.stop()
+        starters = {
+            "broker": lambda: self._register(start_broker(self.broker_options())),
+            "triton": self.start_triton,
+            "gateway": self.start_gateway,
+            "review": self.start_review,
+            "prometheus": self.start_prometheus,
+        }
+        if name.startswith("consumer-"):
+            index = int(name.removeprefix("consumer-"))
+            starters[name] = lambda: self.start_consumer(index)
+        try:
+            return starters[name]()
+        except BaseException:
+            self.service(name).stop()
+            raise
 
     def service(self, name: str) -> ManagedProcess:
         """The running (or last started) service called ``name``: broker, triton, gateway, consumer-0, ..."""
@@ -306,9 +369,7 @@ class Stack:
         old = self.service("broker")
         if old.alive():
             raise RuntimeError("the broker is still running")
-        new = start_broker(self.broker_options())
-        self.services[self.services.index(old)] = new  # same place: it still stops last
-        return new
+        return self._register(start_broker(self.broker_options()))  # same place: it still stops last
 
     def start_ingest_only(self) -> Stack:
         """Broker and gateway only: what ``POST /transactions`` needs, for measuring the gateway alone."""
@@ -330,7 +391,7 @@ class Stack:
             self.settings.stack_run_dir / f"consumer-{index}.log",
             env=env,
         ).start()
-        self.services.append(proc)
+        self._register(proc)
         if wait:
             proc.wait_ready(lambda: port_open(self.settings.stack_host, port), 60, what="serving metrics")
         return proc
@@ -350,7 +411,7 @@ class Stack:
         proc = ManagedProcess(
             "gateway", [sys.executable, "-m", "operations.cli", "gateway"], s.stack_run_dir / "gateway.log", env=env
         ).start()
-        self.services.append(proc)
+        self._register(proc)
         proc.wait_ready(lambda: _http_ok(f"{self.gateway_url}/healthz", self.ca_file), 60, what="answering /healthz")
         return proc
 
@@ -361,7 +422,7 @@ class Stack:
         proc = ManagedProcess(
             "review", [sys.executable, "-m", "operations.cli", "review"], s.stack_run_dir / "review.log", env=env
         ).start()
-        self.services.append(proc)
+        self._register(proc)
         proc.wait_ready(lambda: _http_ok(f"{self.review_url}/readyz"), 60, what="answering /readyz")
         return proc
 
@@ -378,6 +439,8 @@ class Stack:
             targets["review"] = [f"{host}:{s.stack_review_port}"]
         if s.stack_embedded_broker:
             targets["kafka"] = [f"{host}:{s.stack_broker_metrics_port}"]
+        if self.supervised:
+            targets["stack"] = [f"{host}:{s.stack_metrics_port}"]
         # Over TLS the gateway's /metrics is HTTPS too: Prometheus verifies it against the stack's CA.
         overrides = (
             {"gateway": {"scheme": "https", "tls_config": {"ca_file": str(self.ca_file)}}} if s.stack_tls else {}
@@ -395,7 +458,7 @@ class Stack:
             s.stack_run_dir / "prometheus-data",
             s.stack_run_dir / "prometheus.log",
         ).start()
-        self.services.append(proc)
+        self._register(proc)
         proc.wait_ready(lambda: prom.prometheus_ready(host, s.stack_prometheus_port), 60, what="ready")
         return proc
 
@@ -419,61 +482,7 @@ def _http_ok(url: str, ca_file: Path | None = None) -> bool:
 
 
 def run_foreground(settings: StackSettings) -> int:
-    """``taxifraud up``: start everything, print where it is, run until Ctrl-C or a service dies."""
-    stop = threading.Event()
+    """``taxifraud up``: the stack under its supervisor, until Ctrl-C/SIGTERM or a service that keeps failing."""
+    from operations.embedded.foreground import run
 
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        log.info("received signal %d: stopping the stack", signum)
-        stop.set()
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-    stack = Stack(settings)
-    try:
-        try:
-            stack.start()
-        except PortInUse as exc:
-            log.error("cannot start the stack: %s", exc)
-            return 2
-        _announce(stack)
-        while not stop.wait(1.0):
-            dead = stack.dead_services()
-            if dead:
-                for proc in dead:
-                    log.error(
-                        "%s exited unexpectedly (code %s):\n%s",
-                        proc.name,
-                        proc.proc and proc.proc.returncode,
-                        proc.log_tail(20),
-                    )
-                return 1
-        return 0
-    finally:
-        stack.stop()
-        log.info("stack stopped")
-
-
-def _announce(stack: Stack) -> None:
-    s = stack.settings
-    lines = [
-        "embedded stack is up (Ctrl-C stops everything):",
-        f"  gateway      {stack.gateway_url}   (POST /transactions, POST /score, /docs, /metrics)",
-        f"  broker       {stack.bootstrap}   ("
-        + (
-            f"Kafka, data in {stack.broker_options().data_dir}, metrics :{s.stack_broker_metrics_port})"
-            if s.stack_embedded_broker
-            else "external)"
-        ),
-        f"  triton       grpc {stack.triton_grpc}, http :{s.stack_triton_http_port}, "
-        f"metrics :{s.stack_triton_metrics_port}",
-        f"  consumers    {s.stack_consumers}, metrics from :{s.stack_consumer_metrics_port}",
-    ]
-    if s.stack_review:
-        lines.append(
-            f"  review       {stack.review_url}   (analyst review page; labels: taxifraud label ID fraud|legit)"
-        )
-    if any(p.name == "prometheus" for p in stack.services):
-        lines.append(f"  prometheus   {stack.prometheus_url}")
-    lines.append(f"  logs         {s.stack_run_dir}/*.log")
-    lines.append(f"  verdicts     taxifraud verdicts --follow   (reads topic {s.topic_verdicts})")
-    log.info("\n".join(lines))
+    return run(Stack(settings))

@@ -132,8 +132,7 @@ class BrokerOptions:
 
 
 def libs_dir(options: BrokerOptions) -> Path:
-    configured = os.environ.get("STACK_KAFKA_LIBS")
-    path = Path(configured) if configured else options.libs_dir
+    path = options.libs_dir
     if not any(path.glob("kafka_2.13-*.jar")):
         raise FileNotFoundError(
             f"no Kafka jars in {path}: run `make setup` (it resolves embedded-kafka/pom.xml from Maven Central)"

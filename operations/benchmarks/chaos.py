@@ -1,0 +1,251 @@
+"""``make chaos``: kill -9 one service of a supervised stack mid-stream, measure how the stack heals.
+
+For each kill (Triton, a consumer, the gateway, the broker; one at a time, on one stack): a steady stream of
+marked single trips goes to ``POST /transactions``; the service's whole process group gets SIGKILL; the
+supervisor restarts it. Measured: the seconds from the kill to the first verdict of a trip accepted after the
+kill, the longest gap between two verdicts, the answers that were not 202 (5xx and refused connections), and
+whether every trip answered 202 got its verdict (and how many twice). The integration test
+``tests/integration/test_chaos.py`` runs the same scenario and asserts the guarantees; this module reports
+the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import logging
+import threading
+import time
+import urllib.request
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+import httpx
+
+from operations.embedded.foreground import Supervised
+from operations.embedded.warmup import TRIP
+from operations.stack import Stack, StackSettings, free_ports
+from operations.verdict_collector import VerdictCollector
+from taxifraud.config import REPO_ROOT
+
+log = logging.getLogger(__name__)
+
+KILLS = ("triton", "consumer-0", "gateway", "broker")
+BATCH = 5  # trips per request: a steady stream of small requests, each answered on its own
+
+
+@dataclass(frozen=True)
+class Answer:
+    ids: tuple[str, ...]
+    started: float  # epoch seconds, comparable with the verdict collector's ``seen_at``
+    status: int  # 0: no HTTP answer (connection refused or reset)
+
+
+@dataclass
+class Load:
+    """Posts small batches of marked trips until stopped, and records every answer."""
+
+    url: str
+    prefix: str
+    answers: list[Answer] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> Load:
+        self._thread = threading.Thread(target=self._run, name="chaos-load", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=60)
+
+    def _run(self) -> None:
+        n = 0
+        with httpx.Client(timeout=30) as client:
+            while not self._stop.is_set():
+                ids = tuple(f"{self.prefix}{n + i}" for i in range(BATCH))
+                n += BATCH
+                started = time.time()
+                try:
+                    status = client.post(
+                        f"{self.url}/transactions", json=[dict(TRIP, transaction_id=i) for i in ids]
+                    ).status_code
+                except httpx.HTTPError:
+                    status = 0
+                    time.sleep(0.05)  # refused at once: do not spin
+                self.answers.append(Answer(ids, started, status))
+                time.sleep(0.01)
+
+    def accepted(self, after: float = 0.0) -> list[str]:
+        return [i for a in list(self.answers) if a.status == 202 and a.started >= after for i in a.ids]
+
+
+@dataclass
+class KillResult:
+    """What one kill did to the stream; times in seconds from the kill."""
+
+    service: str
+    accepted: int
+    missing: int
+    duplicates: int
+    not_accepted: dict[str, int]  # status ("0": no answer) -> requests
+    five_xx: int
+    restart_s: float | None  # until the supervisor had the service running (and ready) again
+    first_verdict_s: float | None  # until the first verdict of a trip accepted after the kill
+    longest_stall_s: float  # the longest gap between two verdicts, from 1 s before the kill to the end
+    restarts_metric: float  # stack_restarts_total{service} after the kill
+    not_accepted_after_recovery: int = 0  # non-202 answers once a request sent after the restart got a 202
+    last_not_accepted_s: float | None = None  # when the last non-202 request was sent
+    missing_ids: list[str] = field(default_factory=list)
+
+
+def restarts(metrics_url: str, service: str) -> float:
+    """``stack_restarts_total{service}`` as the supervisor serves it."""
+    with urllib.request.urlopen(metrics_url, timeout=5) as resp:
+        text = resp.read().decode()
+    prefix = f'stack_restarts_total{{service="{service}"}} '
+    return sum(float(line[len(prefix) :]) for line in text.splitlines() if line.startswith(prefix))
+
+
+def _wait(predicate: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def kill_and_recover(
+    supervised: Supervised,
+    service: str,
+    before_s: float = 3.0,
+    after_s: float = 5.0,
+    recover_timeout: float = 240.0,
+) -> KillResult:
+    """SIGKILL ``service``'s process group mid-stream, let the supervisor restart it, account for every trip."""
+    stack = cast(Stack, supervised.stack)  # chaos always supervises an operations.stack.Stack
+    prefix = f"chaos-{service}-{uuid.uuid4().hex[:8]}-"
+    # The observer's own reconnect attempts while the broker is down are expected: keep them out of the log.
+    quiet = {**stack.kafka_settings().kafka_client_config(), "log_level": 2}
+    collector = VerdictCollector(stack.bootstrap, stack.settings.topic_verdicts, prefix, quiet).start()
+    load = Load(stack.gateway_url, prefix).start()
+    restart_s: float | None = None
+    accepting_at = float("inf")
+    try:
+        _wait(lambda: len(load.accepted()) >= 50, recover_timeout, "traffic before the kill")
+        time.sleep(before_s)
+        supervisor = supervised.supervisor
+        assert supervisor is not None, "the stack is not started"
+        done_before = supervisor.completed.get(service, 0)
+        victim = stack.service(service)
+        killed_at = time.time()
+        log.info("chaos: kill -9 %s (pid %d)", service, victim.pid)
+        victim.kill()
+
+        def back() -> bool:  # the supervisor restarted it and it passed its readiness probe
+            return supervisor.completed.get(service, 0) > done_before
+
+        _wait(back, recover_timeout, f"the supervisor to restart {service}")
+        restart_s = time.time() - killed_at
+        # ingestion is back with the first 202 to a request sent after the restart
+        _wait(lambda: load.accepted(after=killed_at + restart_s), recover_timeout, f"202s after {service}")
+        accepting_at = min(a.started for a in load.answers if a.status == 202 and a.started >= killed_at + restart_s)
+        time.sleep(after_s)
+    finally:
+        load.stop()
+    accepted = load.accepted()
+    missing = collector.wait_for(set(accepted), recover_timeout)
+    seen = collector.snapshot()
+    duplicates = collector.duplicates
+    collector.stop()
+    after_kill = {i for i in load.accepted(after=killed_at)}
+    first = min((seen[i].seen_at for i in after_kill if i in seen), default=None)
+    times = sorted(s.seen_at for s in seen.values() if s.seen_at >= killed_at - 1)
+    stall = max((b - a for a, b in itertools.pairwise(times)), default=0.0)
+    refused: dict[str, int] = {}
+    for a in load.answers:
+        if a.status != 202:
+            refused[str(a.status)] = refused.get(str(a.status), 0) + 1
+    return KillResult(
+        service=service,
+        accepted=len(accepted),
+        missing=len(missing),
+        duplicates=duplicates,
+        not_accepted=refused,
+        five_xx=sum(n for status, n in refused.items() if status.startswith("5")),
+        restart_s=restart_s,
+        first_verdict_s=None if first is None else first - killed_at,
+        longest_stall_s=stall,
+        restarts_metric=restarts(supervised.metrics_url, service),
+        not_accepted_after_recovery=sum(1 for a in load.answers if a.status != 202 and a.started >= accepting_at),
+        last_not_accepted_s=max((a.started - killed_at for a in load.answers if a.status != 202), default=None),
+        missing_ids=sorted(missing)[:10],
+    )
+
+
+def chaos_settings(run_dir: Path, **overrides: Any) -> StackSettings:
+    """A stack on free ports with a fast first restart (the policy's backoff is measured, not waited out)."""
+    values: dict[str, Any] = {
+        **free_ports(),
+        "stack_prometheus": False,
+        "stack_review": False,
+        "stack_run_dir": run_dir,
+        "topic_partitions": 3,
+        "stack_restart_backoff_s": 0.5,
+        "stack_warmup_transactions": 8,
+    }
+    return StackSettings(**(values | overrides))
+
+
+def render(results: list[KillResult]) -> str:
+    lines = [
+        "| kill -9 | restarted, ready (s) | kill -> first verdict (s) | longest stall (s) | 5xx | refused "
+        "| accepted | missing | duplicates | restarts |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        first = "-" if r.first_verdict_s is None else f"{r.first_verdict_s:.1f}"
+        restart = "-" if r.restart_s is None else f"{r.restart_s:.1f}"
+        lines.append(
+            f"| {r.service} | {restart} | {first} | {r.longest_stall_s:.1f} | {r.five_xx} "
+            f"| {r.not_accepted.get('0', 0)} | {r.accepted} | {r.missing} | {r.duplicates} | {r.restarts_metric:.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def run_kills(run_dir: Path, kills: list[str] | tuple[str, ...] = KILLS) -> list[KillResult]:
+    """One supervised stack, each service killed in turn (what ``make chaos`` and ``make bench`` run)."""
+    results = []
+    with Supervised(Stack(chaos_settings(run_dir))) as supervised:
+        for service in kills:
+            results.append(kill_and_recover(supervised, service))
+            log.info("chaos: %s", asdict(results[-1]))
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m operations.benchmarks.chaos", description=__doc__.split("\n")[0])
+    parser.add_argument("--kills", nargs="+", default=list(KILLS), help="services to kill, one at a time")
+    parser.add_argument("--out", default=str(REPO_ROOT / "bench"), help="where chaos.{json,md} go")
+    parser.add_argument("--run-dir", default=str(REPO_ROOT / "run" / "chaos"))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
+    results = run_kills(Path(args.run_dir), args.kills)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "chaos.json").write_text(json.dumps([asdict(r) for r in results], indent=2) + "\n")
+    table = render(results)
+    (out / "chaos.md").write_text(table + "\n")
+    print(table)
+    return 0 if all(r.missing == 0 for r in results) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
