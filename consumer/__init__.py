@@ -1,13 +1,15 @@
 """The streaming worker: ``transactions`` -> Triton -> ``fraud-verdicts`` / ``fraud-alerts`` / DLQ.
 
-Layout (pure logic in the middle, I/O at the edges, so the logic is testable without a broker):
+A thin loop over pure stages, so the logic is testable without a broker (docs/architecture.md, "The
+consumer's stages"):
 
+- :mod:`consumer.worker`: the confluent-kafka loop, rebalance callbacks, drain; ``run(settings)``.
+- :mod:`consumer.core`: moves batches between the stages; holds the pipeline state, no client.
+- stages, in order: :mod:`consumer.intake` (decode, DLQ records), :mod:`consumer.requests`,
+  :mod:`consumer.scoring` (Triton), :mod:`consumer.verdicts`, :mod:`consumer.pipeline` (the output
+  ``STAGES``: :mod:`consumer.outputs`, :mod:`consumer.shadow`), :mod:`consumer.sink`, :mod:`consumer.offsets`.
+- beside them: :mod:`consumer.flow`, :mod:`consumer.retry`, :mod:`consumer.model_follow`,
+  :mod:`consumer.monitoring`, :mod:`consumer.spans`, :mod:`consumer.metrics`, :mod:`consumer.batch`,
+  :mod:`consumer.scored`, and the pure helpers :mod:`consumer.decode`, :mod:`consumer.dlq`, :mod:`consumer.drift`.
 - :mod:`consumer.settings`: the one ``Settings`` class (shared Kafka/Triton keys plus ``CONSUMER_*``).
-- :mod:`consumer.decode`: pure, bytes -> transactions + the model's input tensor, or a DLQ reason.
-- :mod:`consumer.offsets`: pure, which offset may be stored once outputs are acknowledged.
-- :mod:`consumer.dlq`: pure, dead-letter headers.
-- :mod:`consumer.drift`: pure, population stability index over a rolling window.
-- :mod:`consumer.metrics`: the Prometheus metrics of docs/architecture.md.
-- :mod:`consumer.scoring`: Triton calls on an asyncio loop in a helper thread, with reconnects.
-- :mod:`consumer.worker`: the consume -> score -> produce -> store-offset loop; ``run(settings)``.
 """

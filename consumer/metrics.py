@@ -101,6 +101,38 @@ class BulkHistogram:
         return [HistogramMetricFamily(self.name, self.documentation)]
 
 
+#: The spans of one transaction's way through the consumer, in order (``consumer_span_seconds{span}``).
+SPANS: tuple[str, ...] = (
+    "broker_hop",
+    "decode",
+    "consumer_wait",
+    "triton_call",
+    "verdict_build",
+    "verdict_produce_ack",
+)
+
+
+class SpanHistogram:
+    """``consumer_span_seconds{span}``: one :class:`BulkHistogram` per span, exposed as one labelled family."""
+
+    def __init__(self, name: str, documentation: str, registry: CollectorRegistry | None = REGISTRY) -> None:
+        self.name = name
+        self.documentation = documentation
+        self.spans = {span: BulkHistogram(name, documentation, LATENCY_BUCKETS, registry=None) for span in SPANS}
+        if registry is not None:
+            registry.register(self)
+
+    def collect(self) -> list[HistogramMetricFamily]:
+        family = HistogramMetricFamily(self.name, self.documentation, labels=["span"])
+        for span, hist in self.spans.items():
+            buckets, total = hist.snapshot()
+            family.add_metric([span], buckets, total)
+        return [family]
+
+    def describe(self) -> list[HistogramMetricFamily]:
+        return [HistogramMetricFamily(self.name, self.documentation, labels=["span"])]
+
+
 class ConsumerMetrics:
     """All consumer metrics in one object, so tests can build them on a private registry."""
 
@@ -147,6 +179,19 @@ class ConsumerMetrics:
             "1 for the model version in each role (live, shadow)",
             ["role", "version"],
             registry=reg,
+        )
+        self.model_fallback = Counter(
+            "consumer_model_fallback",
+            "control records naming a version that cannot be served (kept the last good live / no shadow)",
+            ["role", "version"],
+            registry=reg,
+        )
+        self.spans = SpanHistogram(
+            "consumer_span_seconds",
+            "per transaction, the time spent in each span: broker_hop (ingested_at -> received), decode,"
+            " consumer_wait (decoded -> submitted to Triton), triton_call, verdict_build (Triton answered ->"
+            " outputs handed to the producer), verdict_produce_ack (-> every output acknowledged)",
+            reg,
         )
         for flag in ("true", "false"):
             self.verdicts.labels(is_fraud=flag)

@@ -36,6 +36,7 @@ class ScoreResult:
     #: the shadow version's outputs for the same rows; None without a shadow or when its call failed
     shadow_outputs: dict[str, np.ndarray] | None = None
     shadow_error: str | None = None
+    finished_at: float = 0.0  # time.monotonic() when the live call returned (the span after it starts there)
 
 
 class TritonCaller:
@@ -78,6 +79,19 @@ class TritonCaller:
         """Score ``rows`` on ``version``; with ``shadow``, on that version too, concurrently (one Triton request
         per version, the same rows). A failing shadow never fails or delays the live result beyond its own call."""
         return asyncio.run_coroutine_threadsafe(self._score(rows, version, shadow), self._loop)
+
+    def version_ready(self, version: str, timeout: float) -> str | None:
+        """Blocking: None when Triton serves ``version`` now, else why not (for the model-version selector)."""
+        scorer = self._scorer
+        if scorer is None:
+            return "not connected to Triton"
+        fut = asyncio.run_coroutine_threadsafe(scorer.ready(version), self._loop)
+        try:
+            ready = fut.result(timeout)
+        except Exception as exc:  # a timeout or a broken channel: not servable now, asked again later
+            fut.cancel()
+            return f"readiness check failed: {type(exc).__name__}: {exc}"
+        return None if ready else "Triton does not serve it (not loaded)"
 
     def stop(self, timeout: float = 5.0) -> None:
         if not self._thread.is_alive():
@@ -137,6 +151,7 @@ class TritonCaller:
             self._stale = True
             raise TritonUnavailable(f"{type(exc).__name__}: {exc}") from exc
         seconds = time.perf_counter() - started
+        finished_at = time.monotonic()
         shadow_outputs, shadow_error = None, None
         if shadow_task is not None:
             try:
@@ -145,4 +160,4 @@ class TritonCaller:
                 shadow_error = f"{type(exc).__name__}: {exc}"
         step = scorer.max_batch_size or len(rows)
         chunks = tuple(min(step, len(rows) - i) for i in range(0, len(rows), step))
-        return ScoreResult(outputs, seconds, chunks, version or "", shadow, shadow_outputs, shadow_error)
+        return ScoreResult(outputs, seconds, chunks, version or "", shadow, shadow_outputs, shadow_error, finished_at)

@@ -15,9 +15,9 @@ fetch purgatory, Redpanda likewise):
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Protocol
 
-from confluent_kafka import Consumer, KafkaException, Message
+from confluent_kafka import KafkaException, Message
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from taxifraud.config import KafkaSettings
@@ -92,7 +92,14 @@ def ensure_topics(settings: KafkaSettings, timeout: float = 15.0) -> None:
             raise
 
 
-def receive(consumer: Consumer, batch_max: int, timeout: float) -> list[Message]:
+class Fetching(Protocol):
+    """What :func:`receive` uses of confluent-kafka's ``Consumer``."""
+
+    def consume(self, num_messages: int, timeout: float, /) -> list[Message]: ...
+    def poll(self, timeout: float, /) -> Message | None: ...
+
+
+def receive(consumer: Fetching, batch_max: int, timeout: float) -> list[Message]:
     """Everything already fetched (up to ``batch_max``) at once; when nothing is, wait for the first message.
 
     ``consume(n, timeout)`` would hold the batch until ``n`` messages or the whole timeout, adding that wait

@@ -14,7 +14,8 @@ it. The transitions are pure functions here; ``taxifraud model`` writes them, th
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -23,6 +24,8 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from taxifraud.config import KafkaSettings
 from taxifraud.kafka import consumer_config
+
+log = logging.getLogger(__name__)
 
 
 class ControlError(ValueError):
@@ -145,3 +148,84 @@ class ControlReader:
 
     def close(self) -> None:
         self._consumer.close()
+
+
+#: ``can_serve(version)``: None when the version can be scored now, else the reason it cannot.
+CanServe = Callable[[str], str | None]
+#: ``on_fallback(role, version, reason)``: a control record named a version that cannot be served.
+OnFallback = Callable[[str, str, str], None]
+
+
+class VersionSelector:
+    """The versions a scorer uses, following the control records but never onto a version it cannot serve.
+
+    Shared by the consumer and the gateway's ``/score``. A record whose live version cannot be served (its
+    directory is half-copied, Triton failed to load it, its ``model_meta.json`` is unreadable) keeps the
+    last good live version, loudly: an error log and ``on_fallback`` (a metric). A shadow that cannot be
+    served is dropped the same way. The wanted state is kept, so :meth:`recheck` switches once it loads.
+    """
+
+    def __init__(self, live: str, can_serve: CanServe, on_fallback: OnFallback | None = None) -> None:
+        self.live = live
+        self.shadow: str | None = None
+        self.wanted: ModelControl | None = None
+        self._can_serve = can_serve
+        self._on_fallback = on_fallback
+
+    def roles(self) -> tuple[str, str | None]:
+        return self.live, self.shadow
+
+    def apply(self, state: ModelControl | None) -> bool:
+        """Follow a new control record; True when the roles changed."""
+        if state is None:
+            return False
+        self.wanted = state
+        return self._select(state, loud=True)
+
+    def recheck(self) -> bool:
+        """Try the wanted roles again (a version that failed to load may serve now); True when they changed."""
+        if self.wanted is None or self.wanted.roles() == self.roles():
+            return False
+        return self._select(self.wanted, loud=False)
+
+    def _select(self, state: ModelControl, loud: bool) -> bool:
+        live, shadow = self.live, None
+        refusals = []
+        if state.live == self.live:
+            live = state.live
+        else:
+            why = self._can_serve(state.live)
+            if why is None:
+                live = state.live
+            else:
+                refusals.append(("live", state.live, why))
+        if state.shadow is not None and state.shadow != live:
+            why = self._can_serve(state.shadow)
+            if why is None:
+                shadow = state.shadow
+            else:
+                refusals.append(("shadow", state.shadow, why))
+        for role, version, why in refusals:
+            if loud:
+                log.error(
+                    "model control (%s) names %s version %s, which cannot be served (%s): %s",
+                    state.action,
+                    role,
+                    version,
+                    why,
+                    f"staying on live version {self.live}" if role == "live" else "no shadow",
+                )
+                if self._on_fallback is not None:
+                    self._on_fallback(role, version, why)
+        if (live, shadow) == self.roles():
+            return False
+        log.warning(
+            "model control (%s): live %s -> %s, shadow %s -> %s",
+            state.action,
+            self.live,
+            live,
+            self.shadow,
+            shadow,
+        )
+        self.live, self.shadow = live, shadow
+        return True

@@ -52,12 +52,15 @@ class TritonScorer:
         self.max_batch_size = int(config["config"].get("max_batch_size", 0)) or 1
         log.info("Triton model %s: max_batch_size=%d", self.model_name, self.max_batch_size)
 
-    async def ready(self) -> bool:
+    async def ready(self, version: str | None = None) -> bool:
+        """Whether Triton serves ``version`` (default: ``TRITON_MODEL_VERSION``) now."""
         client = self._require_client()
         try:
             return bool(
                 await client.is_model_ready(
-                    self.model_name, self.model_version, client_timeout=self.settings.triton_timeout_s
+                    self.model_name,
+                    self.model_version if version is None else version,
+                    client_timeout=self.settings.triton_timeout_s,
                 )
             )
         except InferenceServerException:

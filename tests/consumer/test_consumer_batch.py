@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
+from consumer.batch import Batch
 from consumer.decode import decode_batch
 from consumer.offsets import OffsetTracker
-from consumer.worker import Batch
-
-
-class FakeError:
-    def fatal(self) -> bool:
-        return False
+from tests.consumer.fakes import FakeError, FakeMessage
 
 
 def make_batch(sink: list[Batch]) -> tuple[Batch, OffsetTracker]:
@@ -27,11 +21,12 @@ def test_batch_completes_after_its_last_acknowledgement_only() -> None:
     sink: list[Batch] = []
     batch, _ = make_batch(sink)
     batch.pending = 3
-    batch.on_delivery(None, Any)  # type: ignore[arg-type]
-    batch.outputs_sent = True
-    batch.on_delivery(None, Any)  # type: ignore[arg-type]
+    ack = FakeMessage("t", 0, 0, b"")
+    batch.on_delivery(None, ack)
+    assert not batch.mark_sent()
+    batch.on_delivery(None, ack)
     assert sink == []
-    batch.on_delivery(None, Any)  # type: ignore[arg-type]
+    batch.on_delivery(None, ack)
     assert sink == [batch]
 
 
@@ -40,8 +35,8 @@ def test_failed_delivery_is_kept_for_reproduction_not_counted_as_done() -> None:
     batch, _ = make_batch(sink)
     batch.pending = 1
     batch.outputs_sent = True
-    failed = object()
-    batch.on_delivery(FakeError(), failed)  # type: ignore[arg-type]
+    failed = FakeMessage("t", 0, 0, b"")
+    batch.on_delivery(FakeError(), failed)
     assert batch.redo == [failed] and batch.pending == 1 and sink == []
 
 

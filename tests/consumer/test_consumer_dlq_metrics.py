@@ -116,6 +116,8 @@ def test_all_contract_metric_names_are_exposed() -> None:
     m.alerts.labels(reason="fare").inc()
     m.dlq.labels(error="not_json").inc()
     m.feature_psi.labels(feature="trip_distance").set(0.01)
+    m.model_fallback.labels(role="live", version="2").inc()
+    m.spans.spans["triton_call"].observe(0.004, 2)
     text = generate_latest(reg).decode()
     for name in (
         "consumer_messages_consumed_total",
@@ -132,6 +134,9 @@ def test_all_contract_metric_names_are_exposed() -> None:
         "consumer_score_bucket",
         "model_feature_psi",
         "model_score_psi",
+        'consumer_model_fallback_total{role="live",version="2"} 1.0',
+        'consumer_span_seconds_bucket{le="0.005",span="triton_call"} 2.0',
+        'consumer_span_seconds_count{span="broker_hop"} 0.0',
     ):
         assert name in text, name
     assert 'consumer_score_bucket{le="10.8"}' in text  # the threshold itself is a bucket bound

@@ -133,8 +133,10 @@ def test_triton_outage_pauses_and_recovers_without_restart(
         server.proc.signal(signal.SIGCONT)
         log.warning("Triton frozen for 6 s, then continued")
         producer.join(60)
-        check_all_verdicts(pipe, txs, "Triton outage 20 s")
+        dupes = check_all_verdicts(pipe, txs, "Triton outage 20 s")
         assert proc.alive(), "the consumer must recover without a restart"
+        # A failed call is retried, never produced twice; with no restart and no rebalance nothing is replayed.
+        assert dupes == 0
         assert "paused" in proc.log_tail(200)
     finally:
         server.stop()
@@ -155,6 +157,25 @@ def test_two_consumers_one_stops_mid_stream(pipeline_factory: Callable[..., Any]
     producer.join(60)
     check_all_verdicts(pipe, txs, "two consumers, one stopped")
     assert first.alive()
+
+
+def test_two_consumers_one_killed_the_other_takes_its_partitions(pipeline_factory: Callable[..., Any]) -> None:
+    pipe = pipeline_factory()
+    txs = harness.make_transactions(40_000)
+    survivor, survivor_port = pipe.start_consumer("survivor")
+    victim, victim_port = pipe.start_consumer("victim")
+    producer = stream_in_background(pipe, txs, per_second=4_000)
+    wait_for(
+        lambda: verdicts_seen(survivor_port) > 0 and verdicts_seen(victim_port) > 0,
+        60,
+        "both consumers producing verdicts (partitions shared)",
+    )
+    victim.kill()  # SIGKILL: no revoke, no commit; its partitions move after the session timeout
+    producer.join(60)
+    dupes = check_all_verdicts(pipe, txs, "two consumers, one killed")
+    assert survivor.alive()
+    assert dupes <= 10_000, "replay is bounded by the victim's uncommitted tail"
+    assert verdicts_seen(survivor_port) > 0
 
 
 def test_poison_messages_go_to_the_dlq_and_the_rest_is_scored(pipeline_factory: Callable[..., Any]) -> None:

@@ -29,22 +29,22 @@ class QueueConsumer:
 
 def test_queued_messages_come_at_once_without_waiting() -> None:
     c = QueueConsumer(["a", "b", "c"])
-    assert receive(c, 1024, 0.005) == ["a", "b", "c"]  # type: ignore[arg-type]
+    assert receive(c, 1024, 0.005) == ["a", "b", "c"]
     assert c.waits == [("consume", 0)]
 
 
 def test_batch_max_is_respected() -> None:
     c = QueueConsumer([str(i) for i in range(10)])
-    assert receive(c, 4, 0.005) == ["0", "1", "2", "3"]  # type: ignore[arg-type]
+    assert receive(c, 4, 0.005) == ["0", "1", "2", "3"]
 
 
 def test_idle_waits_for_the_first_message_then_takes_what_came_with_it() -> None:
     c = QueueConsumer([], arrives_during_poll=["x", "y"])
-    assert receive(c, 1024, 0.005) == ["x", "y"]  # type: ignore[arg-type]
+    assert receive(c, 1024, 0.005) == ["x", "y"]
     assert c.waits == [("consume", 0), ("poll", 0.005), ("consume", 0)]
 
 
 def test_nothing_arrives() -> None:
     c = QueueConsumer([])
-    assert receive(c, 1024, 0.005) == []  # type: ignore[arg-type]
-    assert receive(c, 1024, 0) == []  # type: ignore[arg-type]
+    assert receive(c, 1024, 0.005) == []
+    assert receive(c, 1024, 0) == []

@@ -16,10 +16,12 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import httpx
+import orjson
 import pytest
 
 from operations.model_versions import (
     LifecycleSettings,
+    current,
     list_versions,
     load_in_triton,
     switch,
@@ -249,3 +251,27 @@ def test_model_command_lists_versions_roles_and_triton_state(
     assert cli_main(["model", "promote", "9"]) == 2  # not in the repository: refused, nothing written
     assert cli_main(["model", "unshadow"]) == 0
     assert "shadow -" in capsys.readouterr().out
+
+
+def test_a_version_triton_cannot_serve_keeps_the_last_good_live_one(
+    versioned: tuple[Stack, LifecycleSettings],
+) -> None:
+    """Issue 23: a half-copied version (metadata, no graph, never loaded) named live by a control record."""
+    stack, settings = versioned
+    live = current(settings).live
+    model = settings.model_repository / settings.triton_model_name
+    broken = model / "9"
+    broken.mkdir()
+    meta = orjson.loads((model / live / "model_meta.json").read_bytes())
+    (broken / "model_meta.json").write_bytes(orjson.dumps({**meta, "model_version": "broken-9"}))
+    try:
+        assert switch(settings, "promote", "9").live == "9"
+        wait_metric(stack, 'consumer_model_fallback_total{role="live",version="9"}')
+        assert consumer_metric(stack, f'consumer_model_version{{role="live",version="{live}"}}') == 1
+        assert consumer_metric(stack, 'consumer_model_version{role="live",version="9"}') == 0
+        post(stack, [dict(NORMAL_FULL, transaction_id="fallback-1")])
+        verdicts = read_until(stack.bootstrap, settings.topic_verdicts, {"fallback-1"}, timeout=60)
+        assert verdicts["fallback-1"][0]["model_version"] == meta["model_version"], "scored on the last good live"
+    finally:
+        switch(settings, "rollback")
+        shutil.rmtree(broken)
