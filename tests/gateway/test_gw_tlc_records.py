@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.app import TLC_RECORD_EXAMPLE
+from gateway.responses import TLC_RECORD_EXAMPLE
 from gateway.schema import WIRE_FIELDS, Rejected, parse_transactions
 from operations.trip_files import read_trips
 from taxifraud import wire
