@@ -102,7 +102,7 @@ def test_a_cancelled_request_is_skipped() -> None:
         service.release.set()
         out = await asyncio.gather(first, kept)
         assert service.calls == [1, 1]
-        return out
+        return list(out)
 
     assert asyncio.run(scenario()) == [[{"transaction_id": "a0"}], [{"transaction_id": "c0"}]]
 

@@ -30,7 +30,9 @@ def _issues(body: Any) -> list[tuple[tuple[Any, ...], str, str]]:
     with pytest.raises(Rejected) as info:
         _parse(body)
     assert info.value.status == 422
-    return [(tuple(d["loc"]), d["type"], d["msg"]) for d in info.value.detail]
+    detail = info.value.detail
+    assert isinstance(detail, list), detail
+    return [(tuple(d["loc"]), d["type"], d["msg"]) for d in detail]
 
 
 def test_every_tlc_column_is_a_wire_field() -> None:
