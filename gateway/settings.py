@@ -36,7 +36,7 @@ class Settings(KafkaSettings, TritonSettings):
         100_000, ge=1, le=10_000_000, description="unacknowledged messages per worker before 503 queue_full"
     )
     gateway_max_concurrent_requests: int = Field(
-        512,
+        256,
         ge=1,
         le=1_000_000,
         description="write requests in progress per worker; above it 503 overloaded with Retry-After, nothing stored",
