@@ -1,12 +1,13 @@
 """``GET /readyz``: ready means warm, and a missing Triton degrades the gateway instead of failing it.
 
-* **ready** (200): the broker answers metadata requests, our topic exists, and a produce has gone
-  through (the idempotent producer holds its producer id, or a message was acknowledged); with
-  ``/score`` on, a Triton round trip has succeeded too and Triton still serves the model. The first
-  request after "ready" therefore pays no connection set-up, no producer-id handshake, no first inference.
+* **ready** (200): the broker answers metadata requests, our topic exists, and a produce can go through
+  without a cold start: each idempotent producer (``/score``'s audit one too) holds its producer id, or a
+  message was acknowledged. With ``/score`` on, a Triton round trip has also succeeded through ``/score``'s
+  path and Triton still serves the model. The first request after "ready" therefore pays no connection
+  set-up, no producer-id handshake, no first inference.
 * **degraded: triton** (200): everything above but Triton. ``POST /transactions`` still works (the
   transactions wait in Kafka for the consumer), so the gateway stays in rotation; ``/score`` answers 503.
-* **warming up** / **not ready** (503): the broker is not there yet, or no produce has gone through.
+* **warming up** / **not ready** (503): the broker is not there yet, or the producers are not warm yet.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ class Readiness:
     async def _broker(self) -> dict[str, Any]:
         gw = self.gw
         result = await asyncio.to_thread(gw.producer.broker_check, gw.settings.gateway_readiness_timeout_s)
-        if gw.producer.warm():
+        if gw.producer.warm() and gw.audit.warm():
             gw.warm.produced = True
         result["warm"] = gw.warm.produced
         return result

@@ -55,7 +55,7 @@ async def wait_until_warm(gw: Gateway, timeout: float) -> None:
         log.warning("warm-up skipped, the broker is not ready: %s", check.get("error"))
         return
     while time.monotonic() < deadline:
-        if gw.producer.warm():
+        if gw.producer.warm() and gw.audit.warm():
             gw.warm.produced = True
         if gw.warm.produced and (gw.scoring is None or gw.warm.scored):
             log.info("warm-up done")

@@ -41,6 +41,7 @@ def test_overload_is_refused_early_and_nothing_accepted_is_lost(settings_factory
         assert resp.json()["reason"] == "overloaded"
         assert "GATEWAY_MAX_CONCURRENT_REQUESTS" in resp.json()["detail"]
         assert resp.headers["retry-after"] == "1"
-    assert "gateway_overloaded_requests_total" in metrics
+    overloaded = [line for line in metrics.splitlines() if line.startswith("gateway_overloaded_requests_total ")]
+    assert overloaded and float(overloaded[0].split()[1]) == len(refused)
     stored = [m["transaction_id"] for m in read_topic(settings, settings.topic_transactions, REQUESTS, timeout=8)]
     assert sorted(stored) == sorted(accepted)  # every 202 stored once; no refused request stored
