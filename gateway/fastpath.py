@@ -11,7 +11,8 @@ from collections.abc import Mapping
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .handlers import ClientGone, FastHandler, Gateway, serve
+from .asgi import ClientGone
+from .handlers import FastHandler, Gateway, serve
 
 
 class FastPathMiddleware:

@@ -17,8 +17,8 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from . import probes
+from .asgi import ClientGone
 from .handlers import (
-    ClientGone,
     FastHandler,
     Gateway,
     handle_labels,
