@@ -1,5 +1,5 @@
-"""The write endpoints (``POST /transactions``, ``POST /score``, the seed's ``POST /api/v1/transaction``) at
-the ASGI level, and their fast path.
+"""The write endpoints (``POST /transactions``, ``POST /score``, ``POST /labels``, the seed's
+``POST /api/v1/transaction``) at the ASGI level.
 
 Why ASGI-level
 --------------
@@ -7,10 +7,18 @@ The gateway must do real work per transaction (validate, stamp, produce, wait fo
 still serve at least 0.9x the request rate of a FastAPI endpoint that does nothing. FastAPI's own
 per-request machinery (routing, exception and exit-stack middlewares, dependency solving, ``Request``
 objects, response classes) costs about as much as all of our work, so the hot endpoint is written against
-plain ASGI (``scope``/``receive``/``send``) and :class:`FastPathMiddleware` answers ``POST /transactions``
-and ``POST /score`` before FastAPI's router is reached (for ``/score``, FastAPI's layers were 17% of the
-gateway's CPU at 700 requests/s). The same handlers also back the regular FastAPI routes (which give the
-OpenAPI document and ``/docs`` their description), so both ways in behave identically by construction.
+plain ASGI (``scope``/``receive``/``send``) and :class:`gateway.fastpath.FastPathMiddleware` answers the
+write paths before FastAPI's router is reached (for ``/score``, FastAPI's layers were 17% of the gateway's
+CPU at 700 requests/s). The same handlers also back the regular FastAPI routes (:mod:`gateway.routes`),
+so both ways in behave identically by construction: both go through :func:`serve`.
+
+Overload
+--------
+:func:`serve` admits at most ``GATEWAY_MAX_CONCURRENT_REQUESTS`` write requests at a time per process;
+beyond that it answers 503 ``overloaded`` with ``Retry-After`` at once, before reading the body. Several
+times the capacity then costs the excess requests a quick refusal instead of every request a timeout,
+and nothing is half-accepted: a refused request was never produced, an admitted one is answered 202
+only after the broker's ack, as always.
 """
 
 from __future__ import annotations
@@ -19,26 +27,36 @@ import hmac
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope
 
 from taxifraud.labels import LabelRejected, label_record, parse_labels
 from taxifraud.verdicts import build_alert, utc_now_rfc3339
 
 from . import schema
-from .metrics import BATCH_SIZE, LABELS_ACCEPTED, PRODUCE_FAILURES, SCORE_REQUESTS, TRANSACTIONS_ACCEPTED
+from .asgi import Reply, problem, read_body
+from .batcher import ScoreBatcher
+from .metrics import (
+    BATCH_SIZE,
+    LABELS_ACCEPTED,
+    OVERLOADED,
+    PRODUCE_FAILURES,
+    SCORE_REQUESTS,
+    TRANSACTIONS_ACCEPTED,
+    span,
+)
 from .producer import AsyncProducer, Outgoing, ProduceFailed
-from .scoring import ScoreService, ScoringUnavailable
+from .scoring import ScoringUnavailable
 from .settings import Settings
 
 log = logging.getLogger(__name__)
 
 API_KEY_HEADER = b"x-api-key"
 RETRY_AFTER_QUEUE_FULL_S = 1
-_JSON_HEADERS = [(b"content-type", b"application/json")]
+RETRY_AFTER_OVERLOADED_S = 1
 
 
 class Throttled:
@@ -68,8 +86,12 @@ class Throttled:
 throttled = Throttled()
 
 
-class ClientGone(Exception):
-    """The client disconnected before its body arrived; there is nobody to answer."""
+@dataclass
+class Warmth:
+    """Which round trips this process has completed once (for readiness: ready means warm)."""
+
+    produced: bool = False
+    scored: bool = False
 
 
 @dataclass
@@ -79,8 +101,10 @@ class Gateway:
     settings: Settings
     producer: AsyncProducer
     audit: AsyncProducer  # /score's verdicts and alerts (may be ``producer`` itself)
-    scoring: ScoreService | None
+    scoring: ScoreBatcher | None
     api_keys: tuple[bytes, ...]
+    warm: Warmth = field(default_factory=Warmth)
+    in_flight: int = 0  # write requests being served now (see serve)
 
     def authorized(self, scope: Scope) -> bool:
         """Constant-time check of ``X-API-Key`` against every configured key (no early exit)."""
@@ -99,58 +123,6 @@ class Gateway:
         return ok
 
 
-@dataclass(frozen=True)
-class Reply:
-    status: int
-    body: bytes
-    retry_after: int | None = None
-
-    def headers(self) -> list[tuple[bytes, bytes]]:
-        extra = [(b"retry-after", str(self.retry_after).encode())] if self.retry_after is not None else []
-        return [*_JSON_HEADERS, (b"content-length", str(len(self.body)).encode()), *extra]
-
-    async def send(self, send: Send) -> None:
-        await send({"type": "http.response.start", "status": self.status, "headers": self.headers()})
-        await send({"type": "http.response.body", "body": self.body})
-
-
-def problem(status: int, detail: Any, reason: str | None = None, retry_after: int | None = None) -> Reply:
-    body: dict[str, Any] = {"detail": detail}
-    if reason is not None:
-        body["reason"] = reason
-    return Reply(status, orjson.dumps(body), retry_after)
-
-
-async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
-    """The body, refusing (413) as soon as it is known to exceed ``limit``: by header, else while streaming."""
-    for name, value in scope["headers"]:
-        if name == b"content-length":
-            if value.isdigit() and int(value) > limit:
-                raise schema.Rejected(413, f"body of {int(value)} bytes exceeds GATEWAY_MAX_BODY_BYTES={limit}")
-            break
-    message = await receive()
-    if message["type"] != "http.request":
-        raise ClientGone
-    body: bytes = message.get("body", b"")
-    if not message.get("more_body", False):  # the usual case: the whole body in one message
-        if len(body) > limit:
-            raise schema.Rejected(413, f"body exceeds GATEWAY_MAX_BODY_BYTES={limit}")
-        return body
-    chunks = [body]
-    size = len(body)
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            raise ClientGone
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise schema.Rejected(413, f"body exceeds GATEWAY_MAX_BODY_BYTES={limit}")
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
-
-
 async def _validated(gw: Gateway, scope: Scope, receive: Receive) -> tuple[list[dict[str, Any]], bool]:
     """Auth, then size limit, then validation, shared by every write endpoint; raises ``schema.Rejected``.
 
@@ -159,7 +131,9 @@ async def _validated(gw: Gateway, scope: Scope, receive: Receive) -> tuple[list[
     if not gw.authorized(scope):
         raise schema.Rejected(401, "missing or invalid X-API-Key")
     body = await read_body(scope, receive, gw.settings.gateway_max_body_bytes)
+    start = time.perf_counter()
     transactions, is_batch = schema.parse_transactions(body, gw.settings.gateway_max_batch)
+    span("validate", time.perf_counter() - start)
     BATCH_SIZE.observe(len(transactions))
     return transactions, is_batch
 
@@ -200,10 +174,13 @@ async def _accept_transactions(gw: Gateway, scope: Scope, receive: Receive, seed
     topic = gw.settings.topic_transactions
     dumps = orjson.dumps
     key = schema.kafka_key
+    start = time.perf_counter()
     try:
         await gw.producer.send([(topic, key(tx), dumps(tx)) for tx in transactions])
     except ProduceFailed as exc:
         return _not_stored(exc, len(transactions), gw, "transactions")
+    span("produce_ack", time.perf_counter() - start)
+    gw.warm.produced = True
     TRANSACTIONS_ACCEPTED.inc(len(ids))
     if not seed_shape:
         return Reply(202, orjson.dumps({"accepted": len(ids), "transaction_ids": ids}))
@@ -237,12 +214,15 @@ async def handle_score(gw: Gateway, scope: Scope, receive: Receive) -> Reply:
     if gw.scoring is None:
         return problem(503, "scoring is disabled on this gateway (GATEWAY_SCORE_ENABLED=false)", "scoring", 60)
     schema.stamp(transactions, utc_now_rfc3339())
+    start = time.perf_counter()
     try:
         verdicts = await gw.scoring.score(transactions)
     except ScoringUnavailable as exc:
         SCORE_REQUESTS.labels("triton_error").inc()
         throttled.warning("score", "/score: %s", exc)
         return problem(503, f"cannot score now: {exc}", "scoring", 1)
+    span("score", time.perf_counter() - start)
+    gw.warm.scored = True
     s = gw.settings
     audit: list[Outgoing] = []
     for verdict, tx in zip(verdicts, transactions, strict=True):
@@ -251,10 +231,13 @@ async def handle_score(gw: Gateway, scope: Scope, receive: Receive) -> Reply:
         audit.append((s.topic_verdicts, key, orjson.dumps({**record, "transaction": tx})))
         if verdict["is_fraud"]:
             audit.append((s.topic_alerts, key, orjson.dumps(build_alert(record, tx))))
+    start = time.perf_counter()
     try:
         await gw.audit.send(audit)
     except ProduceFailed as exc:
         return _not_stored(exc, len(audit), gw, "score audit records")
+    span("audit_ack", time.perf_counter() - start)
+    gw.warm.produced = True
     SCORE_REQUESTS.labels("ok").inc()
     return Reply(200, orjson.dumps({"verdicts": verdicts}))
 
@@ -277,10 +260,13 @@ async def handle_labels(gw: Gateway, scope: Scope, receive: Receive) -> Reply:
     labelled_at = utc_now_rfc3339()
     records = [label_record(label, labelled_at) for label in labels]
     topic = gw.settings.topic_labels
+    start = time.perf_counter()
     try:
         await gw.producer.send([(topic, r["transaction_id"].encode(), orjson.dumps(r)) for r in records])
     except ProduceFailed as exc:
         return _not_stored(exc, len(records), gw, "labels")
+    span("produce_ack", time.perf_counter() - start)
+    gw.warm.produced = True
     for record in records:
         LABELS_ACCEPTED.labels(record["label"]).inc()
     return Reply(
@@ -298,34 +284,25 @@ async def handle_labels(gw: Gateway, scope: Scope, receive: Receive) -> Reply:
 #: A write endpoint's handler: the raw ASGI request in, the reply out.
 FastHandler = Callable[[Gateway, Scope, Receive], Awaitable[Reply]]
 
-#: The endpoints :class:`FastPathMiddleware` answers itself, and their handlers.
-FAST_PATHS: dict[str, FastHandler] = {
-    "/transactions": handle_transactions,
-    "/transaction": handle_transactions,
-    "/api/v1/transaction": handle_seed_transaction,
-    "/score": handle_score,
-    "/labels": handle_labels,
-}
+
+def overloaded(gw: Gateway) -> Reply:
+    limit = gw.settings.gateway_max_concurrent_requests
+    return problem(
+        503,
+        f"overloaded: {limit} requests already in progress (GATEWAY_MAX_CONCURRENT_REQUESTS); nothing was stored",
+        "overloaded",
+        RETRY_AFTER_OVERLOADED_S,
+    )
 
 
-class FastPathMiddleware:
-    """Answers the write endpoints (:data:`FAST_PATHS`) directly, skipping FastAPI's router; see the module doc.
-
-    Sits inside :class:`gateway.metrics.MetricsMiddleware`, so these requests are counted like any other.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        handler = FAST_PATHS.get(scope["path"]) if scope["type"] == "http" and scope["method"] == "POST" else None
-        if handler is not None:
-            gw: Gateway | None = getattr(scope["app"].state, "gateway", None)
-            if gw is not None:
-                try:
-                    reply = await handler(gw, scope, receive)
-                except ClientGone:
-                    return
-                await reply.send(send)
-                return
-        await self.app(scope, receive, send)
+async def serve(gw: Gateway, handler: FastHandler, scope: Scope, receive: Receive) -> Reply:
+    """Run a write handler if there is room for one more request (see "Overload" above), else refuse it."""
+    if gw.in_flight >= gw.settings.gateway_max_concurrent_requests:
+        OVERLOADED.inc()
+        throttled.warning("overloaded", "overloaded: %d requests in progress, refusing more", gw.in_flight)
+        return overloaded(gw)
+    gw.in_flight += 1
+    try:
+        return await handler(gw, scope, receive)
+    finally:
+        gw.in_flight -= 1

@@ -5,8 +5,14 @@ writes its samples to files in that directory and ``GET /metrics`` (answered by 
 them, so totals are right however many workers uvicorn runs. :func:`gateway.server.run` sets it up.
 
 The middleware is plain ASGI rather than ``BaseHTTPMiddleware``, which would add a task and a queue to
-every request. The ``route`` label is the route template for our own paths and ``other`` for anything
-else, so scanners probing random URLs cannot blow up the label cardinality.
+every request. The ``route`` label is the path for the routes of the route table
+(:func:`gateway.routes.metric_routes`) and ``other`` for anything else, so scanners probing random URLs
+cannot blow up the label cardinality.
+
+``gateway_span_seconds{span}`` says where a request's time goes: ``validate`` (parse and check the body),
+``produce_ack`` (transactions or labels produced until the broker's ack), ``score`` (a ``/score`` request
+from queueing for Triton to its verdicts), ``score_triton`` (one Triton call, carrying one or more
+requests), ``audit_ack`` (``/score``'s verdicts and alerts until the broker's ack).
 """
 
 from __future__ import annotations
@@ -53,6 +59,25 @@ BATCH_SIZE = Histogram(
 LABELS_ACCEPTED = Counter(
     "gateway_labels_accepted", "Analyst labels acknowledged by the broker (POST /labels), by label", ["label"]
 )
+OVERLOADED = Counter(
+    "gateway_overloaded_requests",
+    "Write requests refused with 503 overloaded (GATEWAY_MAX_CONCURRENT_REQUESTS in progress already)",
+)
+SPAN = Histogram(
+    "gateway_span_seconds",
+    "Time spent in each step of a request: validate, produce_ack, score, score_triton, audit_ack",
+    ["span"],
+    buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.004, 0.006, 0.0087, 0.015, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0),
+)
+SPANS = ("validate", "produce_ack", "score", "score_triton", "audit_ack")
+_SPAN_CHILDREN = {name: SPAN.labels(name) for name in SPANS}
+
+
+def span(name: str, seconds: float) -> None:
+    """Record ``seconds`` spent in span ``name`` (one of :data:`SPANS`)."""
+    _SPAN_CHILDREN[name].observe(seconds)
+
+
 SCORE_REQUESTS = Counter("gateway_score_requests", "POST /score requests by outcome: ok, triton_error", ["outcome"])
 
 for _reason in ("timeout", "queue_full", "broker_error", "authentication"):
@@ -62,29 +87,13 @@ for _outcome in ("ok", "triton_error"):
 for _label in ("fraud", "legit"):
     LABELS_ACCEPTED.labels(_label)
 
-#: Paths reported under their own ``route`` label; everything else is ``other``.
-KNOWN_ROUTES = frozenset(
-    {
-        "/transactions",
-        "/transaction",
-        "/api/v1/transaction",
-        "/score",
-        "/labels",
-        "/health",
-        "/healthz",
-        "/readyz",
-        "/metrics",
-        "/docs",
-        "/openapi.json",
-    }
-)
-
 
 class MetricsMiddleware:
     """Counts and times every HTTP request (``gateway_http_requests_total``, ``..._duration_seconds``)."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, routes: frozenset[str]) -> None:
         self.app = app
+        self.routes = routes
         self._counters: dict[tuple[str, str, int], Any] = {}
         self._timers: dict[str, Any] = {}
 
@@ -105,7 +114,7 @@ class MetricsMiddleware:
             await self.app(scope, receive, send_with_status)
         finally:
             path = scope["path"]
-            route = path if path in KNOWN_ROUTES else ("/static" if path.startswith("/static/") else "other")
+            route = path if path in self.routes else ("/static" if path.startswith("/static/") else "other")
             self._observe(route, scope["method"], status, time.perf_counter() - start)
 
     def _observe(self, route: str, method: str, status: int, seconds: float) -> None:

@@ -18,6 +18,9 @@ Why it is built this way
   not fit is refused *before* any of them is queued, so a 503 ``queue_full`` never half-writes a batch.
 * A producer that failed fatally (idempotence state lost) or keeps timing out is replaced by a fresh one,
   so the gateway recovers from a broker that came back without its state, without a restart.
+* Readiness asks whether a produce can go through without a cold start (:meth:`AsyncProducer.warm`): the
+  idempotent producer must hold its producer id (the first produce of a fresh producer otherwise waits
+  for it, about a second); librdkafka's statistics say when it does, so no message is written to find out.
 * ``linger.ms`` defaults to 0 here (``GATEWAY_KAFKA_LINGER_MS``), unlike the shared config: every request
   waits for its ack, so linger is pure latency, and under load messages batch anyway while earlier
   requests are in flight.
@@ -28,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import threading
 import time
 from collections import deque
@@ -64,6 +68,11 @@ AUTH_ERROR_CODES = frozenset(
         KafkaError.CLUSTER_AUTHORIZATION_FAILED,
     }
 )
+
+#: How often librdkafka reports its statistics; only read for the idempotent producer's state (readiness).
+STATISTICS_INTERVAL_MS = 200
+#: The statistics' idempotent-producer state once the broker has given us a producer id.
+PID_ASSIGNED = re.compile(r'"idemp_state":\s*"Assigned"')
 
 #: ``produce()``'s default partition (librdkafka's RD_KAFKA_PARTITION_UA): the configured partitioner picks it.
 UNASSIGNED_PARTITION = -1
@@ -139,6 +148,8 @@ class AsyncProducer:
         self._auth_error: tuple[float, str] | None = None  # (when, what) the broker last refused our credentials
         self._timeouts_in_a_row = 0
         self._built_at = time.monotonic()
+        self._pid_assigned = False  # of the current producer, from librdkafka's statistics
+        self._acked = False  # a message of this process was acknowledged
         self._producer = self._build()
         self._retiring: list[Producer] = []  # replaced producers, polled until their reports are out
         self._stop = threading.Event()
@@ -162,6 +173,8 @@ class AsyncProducer:
                 # The hard cap behind our own pre-check; a batch arriving while others are queued fits.
                 "queue.buffering.max.messages": self.max_in_flight + self.settings.gateway_max_batch,
                 "error_cb": lambda err: self._on_error(generation, err),
+                "statistics.interval.ms": STATISTICS_INTERVAL_MS,
+                "stats_cb": lambda stats: self._on_stats(generation, stats),
                 # librdkafka's own log lines go through logging (delivered by the poll thread), not stderr.
                 "logger": logging.getLogger("gateway.kafka"),
                 **self._overrides,
@@ -176,6 +189,14 @@ class AsyncProducer:
         self._thread.start()
         self._sweeper = self._loop.create_task(self._sweep_forever(), name="kafka-ack-sweeper")
         return self
+
+    def _on_stats(self, generation: int, stats: str) -> None:
+        if generation == self._generation:
+            self._pid_assigned = PID_ASSIGNED.search(stats) is not None
+
+    def warm(self) -> bool:
+        """A produce now pays no cold start: a message was acknowledged, or the producer holds its id."""
+        return self._acked or self._pid_assigned
 
     def _on_error(self, generation: int, err: KafkaError) -> None:
         """Client-level errors (broker down, ...): librdkafka retries by itself; only fatal ones stick.
@@ -266,6 +287,7 @@ class AsyncProducer:
                 return
             log.warning("%d produce timeouts in a row; rebuilding the Kafka producer", self._timeouts_in_a_row)
         old = self._producer
+        self._pid_assigned = self._acked = False
         self._producer, self._fatal, self._timeouts_in_a_row = self._build(), None, 0
         # Fail its pending messages now (their requests get 503); the poll thread delivers the reports.
         old.purge(in_queue=True, in_flight=True)
@@ -316,6 +338,7 @@ class AsyncProducer:
             raise
         self._timeouts_in_a_row = 0
         self._auth_error = None
+        self._acked = True
 
     def recent_auth_error(self) -> str | None:
         """Why the broker last refused our login or TLS handshake, if that happened recently."""

@@ -35,6 +35,21 @@ class Settings(KafkaSettings, TritonSettings):
     gateway_max_in_flight: int = Field(
         100_000, ge=1, le=10_000_000, description="unacknowledged messages per worker before 503 queue_full"
     )
+    gateway_max_concurrent_requests: int = Field(
+        256,
+        ge=1,
+        le=1_000_000,
+        description="write requests in progress per worker; above it 503 overloaded with Retry-After, nothing stored",
+    )
+    gateway_score_max_rows: int = Field(
+        512, ge=1, le=100_000, description="most transactions per Triton call when concurrent /score requests coalesce"
+    )
+    gateway_warmup_timeout_s: float = Field(
+        10.0,
+        ge=0,
+        le=300,
+        description="start-up waits up to this for the first produce and Triton round trip (skipped if no broker)",
+    )
     gateway_kafka_linger_ms: float = Field(
         0.0,
         ge=0,
@@ -55,6 +70,10 @@ class Settings(KafkaSettings, TritonSettings):
     gateway_log_level: str = Field("info", pattern=r"(?i)^(critical|error|warning|info|debug|trace)$")
     gateway_ssl_certfile: OptionalPath = Field(None, description="PEM certificate: serve HTTPS only (with the key)")
     gateway_ssl_keyfile: OptionalPath = Field(None, description="PEM private key of GATEWAY_SSL_CERTFILE")
+    taxifraud_api_key: SecretStr = Field(
+        SecretStr(""),
+        description="X-API-Key that clients of this gateway send (`taxifraud label`); one of GATEWAY_API_KEYS",
+    )
 
     @model_validator(mode="after")
     def _tls_files(self) -> Settings:

@@ -135,7 +135,7 @@ def test_in_flight_bound_is_503_queue_full(settings_factory: Callable[..., Setti
 @pytest.mark.integration
 def test_tlc_record_is_stored_under_wire_names(client: TestClient, settings: Settings) -> None:
     """A 2025 record exactly as TLC writes it reaches the topic renamed, every value kept."""
-    from gateway.app import TLC_RECORD_EXAMPLE
+    from gateway.responses import TLC_RECORD_EXAMPLE
 
     resp = client.post("/transactions", json=TLC_RECORD_EXAMPLE)
     assert resp.status_code == 202, resp.text

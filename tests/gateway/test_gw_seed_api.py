@@ -20,9 +20,10 @@ import pytest
 from fastapi.testclient import TestClient
 from gw_helpers import SEED_BODY, make_settings, read_topic
 
-from gateway.app import SEED_API_EXAMPLE, create_app
+from gateway.app import create_app
 from gateway.handlers import Gateway, handle_seed_transaction
 from gateway.health import BrokerProbe
+from gateway.responses import SEED_API_EXAMPLE
 from gateway.settings import Settings
 from operations.embedded.process import free_port
 from taxifraud.kafka import ensure_topics

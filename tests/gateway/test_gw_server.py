@@ -44,6 +44,17 @@ def test_env_is_read_and_bad_values_name_the_key(monkeypatch: pytest.MonkeyPatch
     assert "GATEWAY_MAX_BATCH" in str(err.value) and "GATEWAY_PRODUCE_TIMEOUT_S" in str(err.value)
 
 
+def test_client_api_key_is_a_secret_setting(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """``TAXIFRAUD_API_KEY`` (what clients such as ``taxifraud label`` send) is read like every other key."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TAXIFRAUD_API_KEY", "client-key-1")
+    s = load_settings()
+    assert s.taxifraud_api_key.get_secret_value() == "client-key-1"
+    assert "client-key-1" not in repr(s)
+    monkeypatch.delenv("TAXIFRAUD_API_KEY")
+    assert load_settings().taxifraud_api_key.get_secret_value() == ""
+
+
 def test_settings_env_round_trip(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)
     original = make_settings("b:1", gateway_api_keys="secret", gateway_workers=3, gateway_score_enabled=False)

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.app import TLC_RECORD_EXAMPLE
+from gateway.responses import TLC_RECORD_EXAMPLE
 from gateway.schema import WIRE_FIELDS, Rejected, parse_transactions
 from operations.trip_files import read_trips
 from taxifraud import wire
@@ -30,7 +30,9 @@ def _issues(body: Any) -> list[tuple[tuple[Any, ...], str, str]]:
     with pytest.raises(Rejected) as info:
         _parse(body)
     assert info.value.status == 422
-    return [(tuple(d["loc"]), d["type"], d["msg"]) for d in info.value.detail]
+    detail = info.value.detail
+    assert isinstance(detail, list), detail
+    return [(tuple(d["loc"]), d["type"], d["msg"]) for d in detail]
 
 
 def test_every_tlc_column_is_a_wire_field() -> None:
