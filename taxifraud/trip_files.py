@@ -1,8 +1,10 @@
-"""Read TLC trip files as TLC publishes them (CSV or Parquet) into wire records.
+"""Read TLC trip files as TLC publishes them (CSV or Parquet): the one reader of trip files.
 
-``taxifraud score`` and ``taxifraud replay`` both read real files, and TLC's files differ from our wire
-format in ways that are all mechanical: column names (``PULocationID``, ``Airport_fee``, or every name
-lower-cased in some republished copies), types (Parquet stores ``passenger_count`` and ``RatecodeID`` as
+``taxifraud score`` and ``taxifraud replay`` read them as wire records (:func:`read_trips`), training and
+evaluation as numeric columns (:func:`read_columns`); both go through the same column mapping, the same
+missing-value and the same timestamp rules, so a file means one thing wherever it is read. TLC's files
+differ from our wire format in ways that are all mechanical: column names (``PULocationID``, ``Airport_fee``,
+or every name lower-cased in some republished copies), types (Parquet stores ``passenger_count`` and ``RatecodeID`` as
 floats, the pickup and dropoff as timestamps; CSV stores everything as text), and missing values (empty
 cells, Parquet nulls, NaN). This module turns each row into the JSON object a client would send:
 
@@ -183,6 +185,52 @@ def arrow_cell(name: str, value: Any) -> Any:
     if isinstance(value, Decimal):
         return float(value)
     return value
+
+
+# -- Columns (training and evaluation) ---------------------------------------------------------------
+def read_columns(path: str | Path, fields: Iterable[str] | None = None) -> dict[str, Any]:
+    """A whole CSV or Parquet trip file as wire-named numpy columns: numbers as float64 (NaN = missing),
+    pickup and dropoff as ``datetime64[s]`` in meter-local time. ``fields``: the wire fields wanted (all
+    numeric and datetime fields when None); text fields and columns that are not wire fields are left out.
+
+    The same rules as :func:`read_trips` (column mapping, two spellings of one field refused, timezone-aware
+    timestamps shown as New York time), vectorised: a 120k-row file takes a second, not half a minute.
+    """
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    if path.suffix.lower() in PARQUET_SUFFIXES:
+        table = pq.read_table(path)
+    else:
+        # Every column as text first: numbers are parsed below by one rule, whatever CSV's type guess was.
+        with _open_text(path) as fh:
+            header = next(csv.reader(fh), [])
+        options = pacsv.ConvertOptions(column_types={name: pa.string() for name in header}, strings_can_be_null=True)
+        table = pacsv.read_csv(path, convert_options=options)
+    mapping = map_columns(table.column_names, str(path))
+    wanted = set(fields) if fields is not None else None
+    out: dict[str, Any] = {}
+    for column, name in zip(table.columns, mapping.fields, strict=True):
+        if name is None or name in TEXT_FIELDS or (wanted is not None and name not in wanted):
+            continue
+        array = column.combine_chunks() if hasattr(column, "combine_chunks") else column
+        if name in DATETIME_FIELDS:
+            if pa.types.is_string(array.type):
+                array = pc.strptime(array, format="%Y-%m-%d %H:%M:%S", unit="s", error_is_null=True)
+            elif array.type.tz is not None:
+                array = pc.local_timestamp(array.cast(pa.timestamp(array.type.unit, METER_TIMEZONE)))
+            out[name] = array.cast(pa.timestamp("s"), safe=False).to_numpy(zero_copy_only=False)
+        else:
+            if pa.types.is_string(array.type):
+                array = pc.utf8_trim_whitespace(array)
+                array = pc.if_else(pc.equal(array, ""), pa.scalar(None, pa.string()), array)
+            values = array.cast(pa.float64(), safe=False).to_numpy(zero_copy_only=False)
+            out[name] = np.asarray(values, dtype=np.float64)
+    return out
 
 
 def records_in_chunks(records: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
