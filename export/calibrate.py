@@ -192,6 +192,8 @@ def fit_threshold(
     full = scores(model, normal_rows)
     seed = scores(model, only_fields(normal_rows, SEED_FIELDS))
     # The budget is the network's, on the trips no deciding rule check flags (their share is reported apart).
+    if not (full < DECIDED_SCORE).any() or not (seed < DECIDED_SCORE).any():
+        raise ValueError("every validation row breaks a deciding rule check: no rows left to calibrate the network")
     q_full = float(np.quantile(full[full < DECIDED_SCORE], 1.0 - fpr_budget, method="higher"))
     q_seed = float(np.quantile(seed[seed < DECIDED_SCORE], 1.0 - seed_budget, method="higher"))
     threshold = max(q_full, q_seed)
