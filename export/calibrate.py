@@ -186,11 +186,16 @@ def fit_threshold(
     the graph) while guaranteeing each budget for either kind of client. With the score already in
     units of each field count's tail quantile this lands near 1.0.
     """
+    from export.model import DECIDED_SCORE
+
     seed_budget = fpr_budget if fpr_budget_seed is None else fpr_budget_seed
     full = scores(model, normal_rows)
     seed = scores(model, only_fields(normal_rows, SEED_FIELDS))
-    q_full = float(np.quantile(full, 1.0 - fpr_budget, method="higher"))
-    q_seed = float(np.quantile(seed, 1.0 - seed_budget, method="higher"))
+    # The budget is the network's, on the trips no deciding rule check flags (their share is reported apart).
+    if not (full < DECIDED_SCORE).any() or not (seed < DECIDED_SCORE).any():
+        raise ValueError("every validation row breaks a deciding rule check: no rows left to calibrate the network")
+    q_full = float(np.quantile(full[full < DECIDED_SCORE], 1.0 - fpr_budget, method="higher"))
+    q_seed = float(np.quantile(seed[seed < DECIDED_SCORE], 1.0 - seed_budget, method="higher"))
     threshold = max(q_full, q_seed)
     return {
         "threshold": threshold,
@@ -198,6 +203,7 @@ def fit_threshold(
         "quantile_seed": q_seed,
         "validation_fpr_full": float((full > threshold).mean()),
         "validation_fpr_seed": float((seed > threshold).mean()),
+        "validation_decided_share": float((full >= DECIDED_SCORE).mean()),
         "validation_rows": len(normal_rows),
     }
 

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from taxifraud import tariff
+from taxifraud.trip_files import read_columns
 from taxifraud.wire import COLUMN_INDEX, MODEL_INPUT_COLUMNS, MONEY_COLUMNS, N_INPUT_COLUMNS
 
 log = logging.getLogger(__name__)
@@ -87,11 +88,6 @@ class TripTable:
         )
 
 
-def _floats(values: list[str]) -> np.ndarray:
-    """CSV strings to float64, empty string to NaN."""
-    return np.array([float(v) if v != "" else np.nan for v in values], dtype=np.float64)
-
-
 #: Fees TLC added after the 2018-2020 samples were written; a record of a date before the fee existed
 #: carries its true amount, $0 (like the congestion surcharge before 2019-02-02, see ``_fill_absent_fees``).
 FEE_STARTS: dict[str, str] = {
@@ -145,27 +141,31 @@ def load_month(month: str, root: Path | None = None) -> TripTable:
     model how totals add up; the same holds for ``airport_fee`` and ``cbd_congestion_fee``.
     """
     path = (root or data_dir()) / SAMPLES_DIR / f"yellow_tripdata_sample_{month}.csv"
-    with path.open(newline="") as fh:
-        reader = csv.DictReader(fh)
-        raw: dict[str, list[str]] = {name: [] for name in reader.fieldnames or []}
-        for rec in reader:
-            for name in raw:
-                raw[name].append(rec[name])
-    cols: dict[str, np.ndarray] = {
-        "pickup_datetime": np.array(raw["pickup_datetime"], dtype="datetime64[s]"),
-        "dropoff_datetime": np.array(raw["dropoff_datetime"], dtype="datetime64[s]"),
-    }
-    for name in MODEL_INPUT_COLUMNS:
-        if name in raw:
-            cols[name] = _floats(raw[name])
+    cols = read_columns(path, MODEL_FIELDS)
     return table_from_columns(cols, month)
 
 
 #: Real 2023-2025 trips (``recent/``; see PROVENANCE section 6): file, the month it stands for, its role.
-#: Three are single holiday nights, so each role gets a different night and the stratified 2023 sample is
-#: split by month: train = New Year's 2024 + Jan-Feb 2023, validation = Halloween 2024, test = New Year's
-#: 2025 + March 2023. None is a uniform sample of a month, and the model card says so.
+#: The 2024 random sample (about 0.3% of every month, all hours) is the main recent set, split by month:
+#: eight months train, March and September validate, June and December are held out for the test. The
+#: three single holiday nights and the hour-stratified 2023 sample are none of them a uniform sample of a
+#: month: each role keeps one night (train = New Year's 2024 + Jan-Feb 2023, validation = Halloween 2024,
+#: test = New Year's 2025 + March 2023), and the model card says so.
 RECENT_DIR = "recent"
+RANDOM_2024_ROLES = (
+    "train",
+    "train",
+    "validation",
+    "train",
+    "train",
+    "test",
+    "train",
+    "train",
+    "validation",
+    "train",
+    "train",
+    "test",
+)
 RECENT_FILES: tuple[tuple[str, str, str, str], ...] = (
     # (file, month label, role, months of the file kept for that role: "" = all)
     ("yellow_2023q1_sample.parquet", "2023-01", "train", "2023-01"),
@@ -174,25 +174,15 @@ RECENT_FILES: tuple[tuple[str, str, str, str], ...] = (
     ("yellow_2024-11_head10k.csv", "2024-11", "validation", ""),
     ("yellow_2023q1_sample.parquet", "2023-03", "test", "2023-03"),
     ("yellow_2025-01_head10k.parquet", "2025-01", "test", ""),
+    *(
+        ("yellow_2024_random123k.parquet", f"2024-{m:02d}", role, f"2024-{m:02d}")
+        for m, role in zip(range(1, 13), RANDOM_2024_ROLES, strict=True)
+    ),
 )
 
 
-def read_tlc_file(path: Path) -> dict[str, np.ndarray]:
-    """A TLC file (Parquet or CSV, any of TLC's column spellings) as wire-named numpy columns."""
-    import pyarrow.csv as pacsv
-    import pyarrow.parquet as pq
-
-    from taxifraud.wire import wire_name
-
-    table = pq.read_table(path) if path.suffix == ".parquet" else pacsv.read_csv(path)
-    out: dict[str, np.ndarray] = {}
-    for name, column in zip(table.column_names, table.columns, strict=True):
-        key = wire_name(name)
-        if key in ("pickup_datetime", "dropoff_datetime"):
-            out[key] = column.cast("timestamp[s]").to_numpy(zero_copy_only=False)
-        elif key in MODEL_INPUT_COLUMNS:
-            out[key] = column.cast("float64").to_numpy(zero_copy_only=False).astype(np.float64)
-    return out
+#: The wire fields a TLC file contributes to model-input rows (the rest are derived from the timestamps).
+MODEL_FIELDS = (*MODEL_INPUT_COLUMNS, "pickup_datetime", "dropoff_datetime")
 
 
 def load_recent(role: str, root: Path | None = None) -> TripTable:
@@ -204,7 +194,7 @@ def load_recent(role: str, root: Path | None = None) -> TripTable:
         if file_role != role:
             continue
         if file not in cache:
-            cache[file] = read_tlc_file(folder / file)
+            cache[file] = read_columns(folder / file, MODEL_FIELDS)
         cols = cache[file]
         if keep_month:
             months = cols["pickup_datetime"].astype("datetime64[M]")

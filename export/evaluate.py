@@ -28,6 +28,7 @@ from taxifraud.wire import COLUMN_INDEX
 log = logging.getLogger(__name__)
 
 FRAUD_PER_FAMILY = 1000
+BATCH_FOR_COST = 1024
 BASE_SHARE = 0.2  # share of clean test trips used as fraud bases (never also as negatives)
 INFLATION_SWEEP = (1.1, 1.25, 1.5, 2.0, 3.0, 5.0)
 GOALS = {
@@ -334,6 +335,15 @@ def run(
             "seed3": round(float((scorers.model(only_fields(rows, SEED_FIELDS)) > threshold).mean()), 5),
         }
     results["parity"] = parity or {}
+    from export import cost
+
+    cost_rows = clean[:BATCH_FOR_COST]
+    results["cost"] = cost.compare(
+        repository_model_dir / "1" / "model.onnx",
+        PREVIOUS_MODEL_DIR / "model.onnx",
+        cost_rows,
+        cost_rows[:, previous.columns],
+    )
     results["training"] = {
         "months": summary["months"],
         "cleaning": summary["cleaning"],

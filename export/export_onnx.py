@@ -1,8 +1,8 @@
 """Export the trained model to the Triton model repository, check parity, and write the evaluation.
 
-``python -m export.export_onnx --model-dir build/model`` writes
+``taxifraud export`` (:mod:`operations.model_export`, which starts the tritonserver) writes
 ``model_repository/fraud_autoencoder/1/model.onnx`` and ``model_meta.json``, then compares torch with
-ONNX Runtime (and, with ``--triton``, with the real tritonserver) on validation rows, hand-made trips
+ONNX Runtime and the real tritonserver on validation rows, hand-made trips
 and random garbage within 1e-5, and finally runs ``export.evaluate`` (evaluation.json, plots, model
 card) unless ``--skip-eval``.
 """
@@ -261,12 +261,3 @@ def main(argv: list[str] | None = None, triton: TritonOutputs | None = None) -> 
 
         evaluate.run(model, summary, args.repository / MODEL_NAME, args.data_dir, parity, args.model_dir)
     return 0
-
-
-if __name__ == "__main__":
-    # Kept as an alias of `taxifraud export` (the model card names both): the operations layer adds the
-    # tritonserver for the parity check. The one import from export up to operations, declared in
-    # pyproject.toml's import-linter contracts (ignore_imports).
-    from operations.model_export import main as export_main
-
-    raise SystemExit(export_main())

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from taxifraud import tariff
+from taxifraud.reasons import IMPOSSIBLE_MPH
 from taxifraud.wire import CHARGE_COLUMNS, COLUMN_INDEX, MONEY_COLUMNS, N_INPUT_COLUMNS
 
 #: Input column groups. Reconstruction hides one group at a time (see ``export.model``).
@@ -52,8 +53,6 @@ BOROUGH_CODES: dict[str, int] = {
 N_BOROUGHS = len(BOROUGH_CODES)
 N_ZONE_SLOTS = 266  # location ids 1..265, slot 0 for "missing/out of range"
 INPUT_LIMIT = 1.0e4
-#: Average speed above which a trip's distance or duration cannot be what was recorded.
-IMPOSSIBLE_MPH = 80.0
 
 
 @dataclass(frozen=True)
@@ -71,6 +70,18 @@ class FeatureSpec:
 #: ``cbd_congestion_fee`` are newer: a record without them is still checked, with those fees allowed
 #: to hide in the total (see ``FeatureGraph.total_gap``).
 _CORE_PARTS = tuple(c for c in CHARGE_COLUMNS if c not in ("airport_fee", "cbd_congestion_fee"))
+#: Parts of a total whose amount the tariff bounds: a record lacking one is still checked, with the missing
+#: charge allowed anywhere between $0 and the most the tariff of its date could bill for it.
+_TARIFF_PARTS = (
+    "extra",
+    "mta_tax",
+    "improvement_surcharge",
+    "congestion_surcharge",
+    "airport_fee",
+    "cbd_congestion_fee",
+)
+#: What a total check cannot do without: the fare, the tip and the tolls (no tariff bounds them) and the total.
+_TOTAL_NEEDS = tuple(c for c in (*_CORE_PARTS, "total_amount") if c not in _TARIFF_PARTS)
 _PLACE = ("pickup_location_id", "dropoff_location_id")
 _TIME = ("pickup_hour", "pickup_weekday")
 _DATE = ("pickup_day",)
@@ -83,6 +94,9 @@ FEATURES: tuple[FeatureSpec, ...] = (
     FeatureSpec("speed_over_limit", ("trip_distance", "duration_minutes"), "duration", "log"),
     FeatureSpec("distance_vs_route", ("trip_distance", *_PLACE), "distance", "log"),
     FeatureSpec("duration_vs_route", ("duration_minutes", *_PLACE), "duration", "log"),
+    # Long-hauling: distance *and* time both well beyond the zone pair's usual route, in the pair's own
+    # spreads (the smaller of the two excesses, so a slow ride in traffic or a GPS jump alone does not count).
+    FeatureSpec("route_excess", ("trip_distance", "duration_minutes", *_PLACE), "distance", "log"),
     # The fare in the tariff's own units (1/5 mile or 60 s after the initial charge): era-free.
     FeatureSpec("fare_units", ("fare_amount",), "money", "units", _DATE),
     FeatureSpec("units_per_mile", ("fare_amount", "trip_distance"), "money", "units", _DATE),
@@ -94,10 +108,11 @@ FEATURES: tuple[FeatureSpec, ...] = (
         "log$",
         (*_DATE, "rate_code_id"),
     ),
-    FeatureSpec("total_gap", (*_CORE_PARTS, "total_amount"), "money", "log$", ("airport_fee", "cbd_congestion_fee")),
+    FeatureSpec("total_gap", _TOTAL_NEEDS, "money", "log$", (*_TARIFF_PARTS, *_DATE, *_PLACE)),
     FeatureSpec("tip_units", ("tip_amount",), "money", "units", _DATE),
     FeatureSpec("tip_share", ("tip_amount", "fare_amount"), "money", "log$"),
     FeatureSpec("tolls", ("tolls_amount",), "money", "log$"),
+    FeatureSpec("tolls_unexpected", ("tolls_amount", *_PLACE), "money", "log"),
     FeatureSpec("extra_units", ("extra",), "money", "units", _DATE),
     # Each charge against the tariff of the trip's date and, for the conditional ones, its place and time.
     FeatureSpec(
@@ -131,6 +146,7 @@ FEATURES: tuple[FeatureSpec, ...] = (
     FeatureSpec("vendor_1", ("vendor_id",), "meta", "flag"),
     FeatureSpec("vendor_2", ("vendor_id",), "meta", "flag"),
     FeatureSpec("jfk_rate_off_route", ("rate_code_id", *_PLACE), "meta", "flag"),
+    FeatureSpec("out_of_city_rate_in_city", ("rate_code_id", *_PLACE), "meta", "flag"),
     FeatureSpec("pickup_airport", ("pickup_location_id",), "place", "flag"),
     FeatureSpec("dropoff_airport", ("dropoff_location_id",), "place", "flag"),
     FeatureSpec("pickup_manhattan", ("pickup_location_id",), "place", "flag"),
@@ -160,6 +176,10 @@ FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)
 #: out-of-city rate codes, disputes, 4 a.m. pickups) otherwise made up most of the false alarms on
 #: validation months, and an unusual hour is not a payment fraud.
 SCORED_GROUPS = ("money", "distance", "duration")
+#: In a scored group but not scored: `extra` in tariff units is what `extra_vs_tariff` judges against the
+#: tariff of the trip's date, hour and place; left to the network, a rare but legal amount (the $5.00
+#: LaGuardia surcharge by day) outvoted the rule that explains it.
+UNSCORED = ("extra_units",)
 #: Rule checks: features whose ordinary value is 0 by TLC's rules (a charge the tariff explains, a total
 #: that adds up under a vendor convention). ``fare_above_meter`` is not one: 1% of real 2018-2020 fares
 #: exceed the meter bound computed from the recorded distance (under-recorded miles), so the network judges
@@ -179,12 +199,38 @@ RULE_CHECKS = (
     "airport_fee_unexpected",
     "cbd_fee_unexpected",
     "jfk_rate_off_route",
+    "out_of_city_rate_in_city",
+    "tolls_unexpected",
+    "route_excess",
 )
+#: Rule checks that decide on their own: a trip breaking one is flagged whatever the network says, because
+#: the tariff (or, for tolls and the congestion surcharge, the zone pair's own history) leaves no doubt.
+#: Cut-offs in feature units: any flag; a charge $0.25 or more off every amount the tariff allows; a toll
+#: or congestion surcharge on a zone pair whose trips pay it less than once in 400 (-log(0.0025) = 6).
+#: Their validation base rate is reported in the model card; the network's threshold keeps its own budget
+#: on the trips no rule decides.
+DECISIVE: dict[str, float] = {
+    "extra_vs_tariff": math.log1p(0.25),
+    "mta_tax_vs_tariff": math.log1p(0.25),
+    "improvement_vs_tariff": math.log1p(0.25),
+    "congestion_vs_tariff": math.log1p(0.25),
+    "airport_fee_vs_tariff": math.log1p(0.25),
+    "cbd_fee_vs_tariff": math.log1p(0.25),
+    "airport_fee_unexpected": 0.5,
+    "cbd_fee_unexpected": 0.5,
+    "jfk_rate_off_route": 0.5,
+    "out_of_city_rate_in_city": 0.5,
+    "tolls_unexpected": 6.0,
+    "congestion_unexpected": 6.0,
+}
 #: Scored although in a context group: rule checks on the context itself (the JFK flat rate on a trip that
 #: neither starts nor ends at JFK), and the route's typical length.
-SCORED_CONTEXT = ("route_distance", "jfk_rate_off_route")
-SCORED: tuple[bool, ...] = tuple(f.group in SCORED_GROUPS or f.name in SCORED_CONTEXT for f in FEATURES)
+SCORED_CONTEXT = ("route_distance", "jfk_rate_off_route", "out_of_city_rate_in_city")
+SCORED: tuple[bool, ...] = tuple(
+    (f.group in SCORED_GROUPS and f.name not in UNSCORED) or f.name in SCORED_CONTEXT for f in FEATURES
+)
 RULE: tuple[bool, ...] = tuple(f.name in RULE_CHECKS for f in FEATURES)
+DECISIVE_CUT: tuple[float, ...] = tuple(DECISIVE.get(f.name, math.inf) for f in FEATURES)
 FEATURE_INDEX = {name: i for i, name in enumerate(FEATURE_NAMES)}
 N_FEATURES = len(FEATURES)
 
@@ -235,6 +281,10 @@ class FeatureGraph(nn.Module):
       pickup/dropoff zone pair (266*266, shrunk towards the borough pair where a pair has few trips). TLC
       publishes zones, not coordinates: these tables are the only geography the model has, and what lets a
       GPS jump or a detour on a known route stand out even when the fare was billed for the phantom miles;
+    - ``route_spread_distance`` / ``route_spread_minutes``: the robust spread (1.4826 MAD) of those logs per
+      zone pair, shrunk the same way: how far beyond its usual route a trip on this pair may run;
+    - ``toll_pay_rate``: the share of each zone pair's trips that paid tolls, shrunk towards the borough pair
+      (a short Manhattan ride crosses no tolled facility; a Queens -> Manhattan one often does);
     - ``tariff_start`` / ``tariff_amounts``: the dated tariff (``taxifraud.tariff``), one row per period,
       and ``zone_sets``: the zone sets its rules name (airports, congestion zone, relief zone).
 
@@ -246,6 +296,9 @@ class FeatureGraph(nn.Module):
     route_log_distance: torch.Tensor
     route_log_minutes: torch.Tensor
     congestion_pass_rate: torch.Tensor
+    route_spread_distance: torch.Tensor
+    route_spread_minutes: torch.Tensor
+    toll_pay_rate: torch.Tensor
     dependency: torch.Tensor
     subset_sums: torch.Tensor
     tariff_start: torch.Tensor
@@ -258,6 +311,9 @@ class FeatureGraph(nn.Module):
         self.register_buffer("route_log_distance", torch.zeros(N_ZONE_SLOTS * N_ZONE_SLOTS))
         self.register_buffer("route_log_minutes", torch.zeros(N_ZONE_SLOTS * N_ZONE_SLOTS))
         self.register_buffer("congestion_pass_rate", torch.ones(N_ZONE_SLOTS * N_ZONE_SLOTS))
+        self.register_buffer("route_spread_distance", torch.ones(N_ZONE_SLOTS * N_ZONE_SLOTS))
+        self.register_buffer("route_spread_minutes", torch.ones(N_ZONE_SLOTS * N_ZONE_SLOTS))
+        self.register_buffer("toll_pay_rate", torch.ones(N_ZONE_SLOTS * N_ZONE_SLOTS))
         self.register_buffer("dependency", dependency_matrix().to(torch.float32))
         # Every subset of the five parts `extra` may be made of ([32, 5] 0/1): legal combinations.
         subsets = [[float(bit) for bit in f"{i:05b}"] for i in range(32)]
@@ -356,8 +412,12 @@ class FeatureGraph(nn.Module):
         pu = self.zone_codes(x, present, "pickup_location_id")
         do = self.zone_codes(x, present, "dropoff_location_id")
         pu_b, do_b = self.zone_borough[pu], self.zone_borough[do]
-        route = self.route_log_distance[pu * N_ZONE_SLOTS + do]
-        route_minutes = self.route_log_minutes[pu * N_ZONE_SLOTS + do]
+        pair = pu * N_ZONE_SLOTS + do
+        route = self.route_log_distance[pair]
+        route_minutes = self.route_log_minutes[pair]
+        excess_distance = (torch.log1p(torch.clamp(dist, min=0.0)) - route) / self.route_spread_distance[pair]
+        excess_minutes = (torch.log1p(torch.clamp(dur, min=0.0)) - route_minutes) / self.route_spread_minutes[pair]
+        in_city = (pu_b >= 1) & (pu_b <= 5) & (do_b >= 1) & (do_b <= 5)
         hour, weekday = c("pickup_hour"), c("pickup_weekday")
         hour_angle = hour * (2.0 * math.pi / 24.0)
         wd_angle = weekday * (2.0 * math.pi / 7.0)
@@ -394,26 +454,31 @@ class FeatureGraph(nn.Module):
 
         # The total against its parts, under every convention TLC's vendors use: all itemised charges
         # added (vendor 2), the congestion surcharge and airport fee left out or folded into `extra` (vendor
-        # 1), and, for records that lack the newer columns, those fees unitemised inside the total.
+        # 1). A part the record lacks is decided over the values it could take: anything from $0 to the most
+        # the tariff of the trip's date bills for it (so a record without `congestion_surcharge` whose total
+        # is $47 above its other parts still shows $47 less that surcharge).
         parts = fare + extra + c("mta_tax") + tip + c("tolls_amount") + c("improvement_surcharge") + cong
         parts = parts + airport_fee + cbd  # missing columns are 0 here
         gap = total - parts
         airport_pickup = self.in_zone_set(pu, "airports")
-        unitemised_fee = flag(~has("airport_fee") & airport_pickup) * rule("airport_fee")
-        unitemised_cbd = flag(~has("cbd_congestion_fee")) * rule("cbd_congestion_fee")
-        conventions = torch.stack(
-            [
-                torch.zeros_like(gap),
-                -cong,
-                -airport_fee,
-                -(cong + airport_fee),
-                unitemised_cbd,
-                unitemised_fee,
-                unitemised_cbd + unitemised_fee,
-            ],
-            dim=1,
+        most_extra = (
+            rule("night_surcharge")
+            + rule("rush_hour_surcharge")
+            + rule("jfk_rush_hour_surcharge")
+            + rule("lga_surcharge")
         )
-        gap = _nearest_residual(gap, conventions)
+        unknown_pickup = (pu == 0) | isin(pu, UNKNOWN_ZONES)
+        may_fee = airport_pickup | unknown_pickup
+        hidden_most = (
+            flag(~has("extra")) * most_extra
+            + flag(~has("mta_tax")) * rule("mta_tax")
+            + flag(~has("improvement_surcharge")) * rule("improvement_surcharge")
+            + flag(~has("congestion_surcharge")) * rule("congestion_surcharge")
+            + flag(~has("airport_fee") & may_fee) * rule("airport_fee")
+            + flag(~has("cbd_congestion_fee")) * rule("cbd_congestion_fee")
+        )
+        conventions = torch.stack([torch.zeros_like(gap), -cong, -airport_fee, -(cong + airport_fee)], dim=1)
+        gap = _nearest_residual_band(gap, conventions, hidden_most)
 
         # Conditional charges billed where the tariff's place rule does not say so (pass-through trips are
         # legal and learned from context: the network reconstructs these flags from zones, time and rate).
@@ -438,6 +503,7 @@ class FeatureGraph(nn.Module):
             "speed_over_limit": torch.log1p(torch.clamp(speed - IMPOSSIBLE_MPH, min=0.0)),
             "distance_vs_route": torch.log1p(torch.clamp(dist, min=0.0)) - route,
             "duration_vs_route": torch.log1p(torch.clamp(dur, min=0.0)) - route_minutes,
+            "route_excess": torch.clamp(torch.minimum(excess_distance, excess_minutes), min=0.0),
             "fare_units": slog(units),
             "units_per_mile": slog(units / torch.clamp(dist, min=0.05)),
             "units_per_minute": slog(units / torch.clamp(dur, min=0.25)),
@@ -446,6 +512,12 @@ class FeatureGraph(nn.Module):
             "tip_units": slog(tip / unit),
             "tip_share": slog(tip / torch.clamp(torch.abs(fare), min=2.5)),
             "tolls": slog(c("tolls_amount")),
+            # -log of how often this zone pair's trips pay tolls: 0 when none are charged or an end is unknown.
+            "tolls_unexpected": torch.where(
+                (c("tolls_amount") > 0.01) & ~unknown_end,
+                -torch.log(torch.clamp(self.toll_pay_rate[pair], min=1.0e-4)),
+                zero,
+            ),
             "extra_units": slog(extra / unit),
             "extra_vs_tariff": slog(extra_left),
             "mta_tax_vs_tariff": slog(off_tariff(c("mta_tax"), rule("mta_tax"))),
@@ -477,6 +549,8 @@ class FeatureGraph(nn.Module):
             "jfk_rate_off_route": flag(
                 jfk_flat & ~self.in_zone_set(pu, "jfk") & ~self.in_zone_set(do, "jfk") & ~unknown_end
             ),
+            # Rate code 4 (the out-of-city rate, double the meter) is legal only on trips leaving the city.
+            "out_of_city_rate_in_city": flag((rate == 4) & in_city),
             "pickup_airport": flag(isin(pu, airport)),
             "dropoff_airport": flag(isin(do, airport)),
             "pickup_manhattan": flag(pu_b == BOROUGH_CODES["Manhattan"]),
@@ -515,6 +589,15 @@ def _in_hours(hour: torch.Tensor, window: tuple[float, float], slack: float = 0.
     if start <= end:
         return (hour >= start) & (hour < end)
     return (hour >= start) | (hour < end)
+
+
+def _nearest_residual_band(value: torch.Tensor, allowed: torch.Tensor, band: torch.Tensor) -> torch.Tensor:
+    """Like ``_nearest_residual`` with each allowed amount widened to ``[a, a + band]`` (unbilled parts)."""
+    diff = value.unsqueeze(1) - allowed
+    width = band.unsqueeze(1)
+    diff = torch.where(diff > width, diff - width, torch.where(diff > 0, torch.zeros_like(diff), diff))
+    pick = torch.argmin(torch.abs(diff), dim=1, keepdim=True)
+    return torch.gather(diff, 1, pick).squeeze(1)
 
 
 def _nearest_residual(value: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:

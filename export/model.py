@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from export.features import (
+    DECISIVE_CUT,
     GROUP_NAMES,
     N_FEATURES,
     RULE,
@@ -51,6 +52,10 @@ OUTPUT_LIMIT = 1.0e4
 #: -log10 (0.5 -> 0.3, 1e-4 -> 4). Beyond the last point the curve continues with its last slope.
 TAIL_LEVELS: tuple[float, ...] = (0.5, 0.9, 0.99, 0.999, 0.9999)
 N_TAIL = len(TAIL_LEVELS)
+#: Score and rarity given to a row that breaks a deciding rule check (``export.features.DECISIVE``): far
+#: above any threshold, and far enough above every other error that the rule leads the reasons.
+DECIDED_SCORE = 100.0
+DECIDED_RARITY = 50.0
 
 
 class FraudAutoencoder(nn.Module):
@@ -67,6 +72,7 @@ class FraudAutoencoder(nn.Module):
     rule: torch.Tensor
     tail_x: torch.Tensor
     tail_slope: torch.Tensor
+    decisive_cut: torch.Tensor
 
     def __init__(self, hidden: tuple[int, int] = (256, 128), bottleneck: int = 32) -> None:
         super().__init__()
@@ -81,6 +87,9 @@ class FraudAutoencoder(nn.Module):
         self.register_buffer("primary", primary_group())
         self.register_buffer("scored", torch.tensor(SCORED, dtype=torch.bool))
         self.register_buffer("rule", torch.tensor(RULE, dtype=torch.bool))
+        # Finite cut-offs only: an infinite constant would not survive a TensorRT FP16 engine.
+        cuts = torch.tensor([c if c < OUTPUT_LIMIT else OUTPUT_LIMIT for c in DECISIVE_CUT])
+        self.register_buffer("decisive_cut", cuts)
         # Rarity curve per feature: knots (error values, first one 0) and the slope after each knot.
         self.register_buffer("tail_x", torch.arange(N_TAIL + 1, dtype=torch.float32).repeat(k, 1))
         self.register_buffer("tail_slope", torch.ones(k, N_TAIL + 1))
@@ -153,8 +162,13 @@ class FraudAutoencoder(nn.Module):
         z = torch.where(mask, resid / spread, torch.zeros_like(resid))
         z = torch.clamp(z, 0.0, OUTPUT_LIMIT)
         errors = torch.clamp(torch.where(mask, self.rarity(z), torch.zeros_like(z)), 0.0, OUTPUT_LIMIT)
+        # A deciding rule check broken: the feature's value (its distance from the tariff's 0) past its cut.
+        broken = mask & (resid * self.scale > self.decisive_cut)
+        errors = torch.where(broken, torch.clamp(errors, min=DECIDED_RARITY), errors)
         worst = torch.amax(torch.where(self.scored, errors, torch.zeros_like(errors)), dim=1, keepdim=True)
         score = torch.clamp(worst / self.score_scale[bucket].unsqueeze(1), 0.0, OUTPUT_LIMIT)
+        decided = torch.any(broken, dim=1, keepdim=True)
+        score = torch.where(decided, torch.clamp(score, min=DECIDED_SCORE), score)
         is_fraud = score > self.threshold
         return score, is_fraud, errors, expected
 

@@ -325,7 +325,120 @@ CONTEXT_FAMILIES: tuple[Family, ...] = (
         "MTA tax or improvement surcharge x2",
     ),
 )
-FAMILIES = FAMILIES + CONTEXT_FAMILIES
+
+
+# --- The schemes TLC and riders report ------------------------------------------------------------------
+# Each with its own parameters (never tuned against the model), in both eras: long-hauling, the out-of-city
+# rate on in-city trips, tolls and extras padded, totals skimmed (also on records without the congestion
+# column, where only the tariff's bound on the missing part can decide).
+
+#: Toll amounts a padded toll copies: E-ZPass and cash tunnel/bridge tolls of 2018-2024 (dollars).
+PADDED_TOLLS = (5.76, 6.12, 6.55, 6.94, 8.0, 9.5)
+
+
+def _city_zones(rows: np.ndarray, col: str) -> np.ndarray:
+    boroughs = load_zone_boroughs()
+    city = [z for z, b in boroughs.items() if b in ("Manhattan", "Queens", "Brooklyn", "Bronx", "Staten Island")]
+    return np.isin(rows[:, C[col]], city)
+
+
+def long_hauling(rows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A route 2.2-4x the trip's own, time growing with it, billed by the meter (fare, tip share, total follow)."""
+    out = rows.copy()
+    f = _loguniform(rng, 2.2, 4.0, len(rows))
+    slow = rng.uniform(0.85, 1.15, len(rows))
+    initial = _amount(rows, "initial_charge")
+    out[:, C["trip_distance"]] = np.round(rows[:, C["trip_distance"]] * f, 2)
+    out[:, C["duration_minutes"]] = np.round(rows[:, C["duration_minutes"]] * f * slow, 2)
+    fare = initial + (rows[:, C["fare_amount"]] - initial) * f * np.sqrt(slow)
+    out[:, C["fare_amount"]] = np.round(fare, 2)
+    share = rows[:, C["tip_amount"]] / np.maximum(rows[:, C["fare_amount"]], 1.0)
+    out[:, C["tip_amount"]] = np.round(out[:, C["fare_amount"]] * share, 2)
+    return _retotal(out, rows)
+
+
+def _metered_known_route(rows: np.ndarray) -> np.ndarray:
+    """Standard-rate trips between two different known zones, at least half a mile (a route to stretch)."""
+    pu, do = rows[:, C["pickup_location_id"]], rows[:, C["dropoff_location_id"]]
+    return np.asarray(
+        _has_money_fields(rows)
+        & _standard_rate(rows)
+        & _known_zones(rows)
+        & (pu != do)
+        & (rows[:, C["trip_distance"]] >= 0.5)
+        & (rows[:, C["duration_minutes"]] >= 3)
+    )
+
+
+def out_of_city_rate(rows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Rate code 4 (out-of-city: double the meter) set on a trip that starts and ends in the city."""
+    out = rows.copy()
+    out[:, C["rate_code_id"]] = 4.0
+    out[:, C["fare_amount"]] = np.round(2.0 * rows[:, C["fare_amount"]], 2)
+    share = rows[:, C["tip_amount"]] / np.maximum(rows[:, C["fare_amount"]], 1.0)
+    out[:, C["tip_amount"]] = np.round(out[:, C["fare_amount"]] * share, 2)
+    return _retotal(out, rows)
+
+
+def _standard_in_city(rows: np.ndarray) -> np.ndarray:
+    in_city = _city_zones(rows, "pickup_location_id") & _city_zones(rows, "dropoff_location_id")
+    return np.asarray(_has_money_fields(rows) & _standard_rate(rows) & in_city)
+
+
+def padded_tolls(rows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A bridge or tunnel toll billed on a short ride that never left Manhattan."""
+    out = rows.copy()
+    out[:, C["tolls_amount"]] = rng.choice(PADDED_TOLLS, len(rows))
+    return _retotal(out, rows)
+
+
+def _short_manhattan_untolled(rows: np.ndarray) -> np.ndarray:
+    manhattan = np.isin(rows[:, C["pickup_location_id"]], _manhattan())
+    manhattan &= np.isin(rows[:, C["dropoff_location_id"]], _manhattan())
+    untolled = np.nan_to_num(rows[:, C["tolls_amount"]], nan=0.0) == 0
+    return np.asarray(_has_money_fields(rows) & manhattan & untolled & (rows[:, C["trip_distance"]] < 3.0))
+
+
+def padded_extra(rows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """$1.25-$9 added to `extra` on top of whatever the tariff allowed there (cents included)."""
+    out = rows.copy()
+    out[:, C["extra"]] = np.round(rows[:, C["extra"]] + _loguniform(rng, 1.25, 9.0, len(rows)), 2)
+    return _retotal(out, rows)
+
+
+def _extra_itemised(rows: np.ndarray) -> np.ndarray:
+    return np.asarray(_has_money_fields(rows) & np.isfinite(rows[:, C["extra"]]) & _standard_rate(rows))
+
+
+def total_skim(rows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The total $4-$50 above what its parts add up to (no part changed)."""
+    out = rows.copy()
+    out[:, C["total_amount"]] = np.round(rows[:, C["total_amount"]] + _loguniform(rng, 4.0, 50.0, len(rows)), 2)
+    return out
+
+
+def total_skim_no_congestion(rows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """``total_skim`` on a record without the `congestion_surcharge` column (older layouts, partial producers)."""
+    out = total_skim(rows, rng)
+    out[:, C["congestion_surcharge"]] = np.nan
+    return out
+
+
+SCHEME_FAMILIES: tuple[Family, ...] = (
+    Family("long_hauling", long_hauling, False, _metered_known_route, "route 2.2-4x longer, meter consistent"),
+    Family("out_of_city_rate", out_of_city_rate, False, _standard_in_city, "rate code 4 in the city, meter x2"),
+    Family("padded_tolls", padded_tolls, False, _short_manhattan_untolled, "toll on a short Manhattan ride"),
+    Family("padded_extra", padded_extra, False, _extra_itemised, "extra +$1.25-$9"),
+    Family("total_skim", total_skim, False, _has_money_fields, "total $4-$50 above its parts"),
+    Family(
+        "total_skim_no_congestion",
+        total_skim_no_congestion,
+        False,
+        _has_money_fields,
+        "total $4-$50 above its parts, congestion column missing",
+    ),
+)
+FAMILIES = FAMILIES + CONTEXT_FAMILIES + SCHEME_FAMILIES
 FAMILY_NAMES = tuple(f.name for f in FAMILIES)
 
 

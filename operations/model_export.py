@@ -1,7 +1,5 @@
 """``taxifraud export``: the export pipeline of :mod:`export.export_onnx`, with its parity check against
 the real tritonserver, which this layer starts (the offline side does not run servers itself).
-
-``python -m export.export_onnx`` is an alias of this command.
 """
 
 from __future__ import annotations
@@ -41,5 +39,5 @@ def triton_outputs(repository: Path, rows: np.ndarray, work_dir: Path) -> dict[s
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``taxifraud export`` / ``python -m export.export_onnx``; a parity failure raises."""
+    """Entry point of ``taxifraud export``; a parity failure raises."""
     return export_onnx.main(argv, triton=triton_outputs)

@@ -223,6 +223,14 @@ class TripGenerator:
             "cbd_congestion_fee": a["cbd_congestion_fee"] if in_crz else 0.0,
         }
 
+    def _tolls(self, distance: float, pu: int, do: int) -> float:
+        """Tolls as real files bill them: on long trips to or from an airport, the routes that cross a tolled
+        bridge or tunnel (a long ride inside Manhattan crosses none, and the detector knows it)."""
+        airports = self.tariff.zones["airports"]
+        if distance < TOLL_MIN_MILES or (pu not in airports and do not in airports):
+            return 0.0
+        return float(self._cat("tolls_long_trips", "0.0") or 0)
+
     def _quantile_sample(self, quantiles: list[float]) -> float:
         q = np.asarray(quantiles)
         return float(
@@ -253,7 +261,7 @@ class TripGenerator:
         fare = self._reprice(round(max(2.5, base * self._quantile_sample(fm["ratio_quantiles"])) * 2) / 2)
         payment = int(self._cat("payment_type", "1") or 1)
         charges = self._charges(pickup, int(pair["pu"]), int(pair["do"]))
-        tolls = float(self._cat("tolls_long_trips", "0.0") or 0) if distance >= TOLL_MIN_MILES else 0.0
+        tolls = self._tolls(distance, int(pair["pu"]), int(pair["do"]))
         tip = round(fare * max(self._quantile_sample(self.p["tip_share_quantiles"]), 0), 2) if payment == 1 else 0.0
         total = round(fare + sum(charges.values()) + tolls + tip, 2)
         dropoff = pickup + timedelta(minutes=minutes)

@@ -1,197 +1,25 @@
-"""Read TLC trip files as TLC publishes them (CSV or Parquet) into wire records.
+"""The TLC trip-file reader lives in the core, :mod:`taxifraud.trip_files`, so that training (``export``) and
+the operations commands read files by one set of rules; this name is kept for the operations code that
+imports it from here."""
 
-``taxifraud score`` and ``taxifraud replay`` both read real files, and TLC's files differ from our wire
-format in ways that are all mechanical: column names (``PULocationID``, ``Airport_fee``, or every name
-lower-cased in some republished copies), types (Parquet stores ``passenger_count`` and ``RatecodeID`` as
-floats, the pickup and dropoff as timestamps; CSV stores everything as text), and missing values (empty
-cells, Parquet nulls, NaN). This module turns each row into the JSON object a client would send:
+from taxifraud.trip_files import (
+    ColumnMap,
+    TripFileError,
+    arrow_cell,
+    map_columns,
+    read_columns,
+    read_trips,
+    records_in_chunks,
+    text_cell,
+)
 
-- column names mapped to wire names with :func:`taxifraud.wire.wire_name` (once per file, from the
-  header); a file that spells one field twice (``Airport_fee`` and ``airport_fee``) is refused, naming
-  both columns, because which of the two is meant cannot be guessed;
-- columns that are not wire fields (``color``, ``ehail_fee`` in mixed green/yellow extracts) are left
-  out and named once in a warning, so the rest of the row is still usable;
-- missing cells (empty, null, NaN) are left out of the record, exactly as a client omits them;
-- numbers become JSON numbers (``int`` or ``float``), timestamps become the wire's ISO 8601 text in
-  meter-local time (``2025-01-01 00:18:38``, as TLC's CSVs write them; a timezone-aware Parquet column is
-  converted to New York time first); text that does not parse as a number is kept as text, so that the
-  gateway or the scorer rejects that row with a reason naming the field instead of it vanishing.
-"""
-
-from __future__ import annotations
-
-import csv
-import gzip
-import logging
-import math
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
-from datetime import date, datetime
-from decimal import Decimal
-from pathlib import Path
-from typing import IO, Any
-
-from taxifraud import wire
-
-log = logging.getLogger(__name__)
-
-#: Wire fields that carry text as it is; every other wire field is a number or a timestamp.
-TEXT_FIELDS = frozenset({"transaction_id", "taxi_id", "store_and_fwd_flag"})
-DATETIME_FIELDS = frozenset({"pickup_datetime", "dropoff_datetime"})
-#: TLC meters run on New York time; a timezone-aware timestamp is shown as the meter would have.
-METER_TIMEZONE = "America/New_York"
-PARQUET_SUFFIXES = (".parquet", ".pq")
-PARQUET_BATCH_ROWS = 8192
-_WIRE_SET = frozenset(wire.WIRE_FIELDS)
-
-
-class TripFileError(ValueError):
-    """The file cannot be read as trips at all (say, two columns for one field); names the file and why."""
-
-
-@dataclass(frozen=True)
-class ColumnMap:
-    """How a file's columns map onto wire fields: ``fields[i]`` is column i's wire name, None if ignored."""
-
-    columns: tuple[str, ...]
-    fields: tuple[str | None, ...]
-
-    @property
-    def ignored(self) -> tuple[str, ...]:
-        return tuple(c for c, f in zip(self.columns, self.fields, strict=True) if f is None)
-
-
-def map_columns(columns: Sequence[str], source: str = "input") -> ColumnMap:
-    """Wire name of each column (TLC's spellings in any case included); raises on two spellings of one field."""
-    fields: list[str | None] = []
-    seen: dict[str, str] = {}
-    for column in columns:
-        name = wire.wire_name(column.strip())
-        if name not in _WIRE_SET:
-            fields.append(None)
-            continue
-        if name in seen:
-            raise TripFileError(
-                f"{source}: columns {seen[name]!r} and {column!r} are both the wire field {name!r}; keep one"
-            )
-        seen[name] = column
-        fields.append(name)
-    mapping = ColumnMap(tuple(columns), tuple(fields))
-    if mapping.ignored:
-        log.warning("%s: ignoring columns that are not wire fields: %s", source, ", ".join(mapping.ignored))
-    return mapping
-
-
-def read_trips(path: str | Path) -> Iterator[dict[str, Any]]:
-    """Every row of a CSV (optionally gzipped) or Parquet trip file as a wire record, in file order."""
-    path = Path(path)
-    if path.suffix.lower() in PARQUET_SUFFIXES:
-        return _read_parquet(path)
-    return _read_csv(path)
-
-
-# -- CSV ----------------------------------------------------------------------------------------------
-def _open_text(path: Path) -> IO[str]:
-    """Text of a CSV; ``utf-8-sig`` drops the byte-order mark that spreadsheet exports put before the header."""
-    if path.suffix.lower() == ".gz":
-        return gzip.open(path, "rt", encoding="utf-8-sig", newline="")
-    return open(path, encoding="utf-8-sig", newline="")
-
-
-def _read_csv(path: Path) -> Iterator[dict[str, Any]]:
-    with _open_text(path) as fh:
-        reader = csv.reader(fh)
-        header = next(reader, None)
-        if header is None:
-            return
-        mapping = map_columns(header, str(path))
-        pairs = [(i, f) for i, f in enumerate(mapping.fields) if f is not None]
-        for row in reader:
-            if not row:
-                continue  # a blank line is not a trip (csv.DictReader skips these too)
-            record: dict[str, Any] = {}
-            for i, name in pairs:
-                value = text_cell(name, row[i]) if i < len(row) else None
-                if value is not None:
-                    record[name] = value
-            yield record
-
-
-def text_cell(name: str, text: str) -> Any:
-    """One text cell as its wire value: None when missing, a number for numeric fields that parse as one."""
-    if text == "":
-        return None
-    if name in TEXT_FIELDS or name in DATETIME_FIELDS:
-        return text
-    stripped = text.strip()
-    try:
-        return int(stripped)
-    except ValueError:
-        pass
-    try:
-        number = float(stripped)
-    except ValueError:
-        return text  # not a number: left for the gateway or the scorer to reject with the field's name
-    if math.isnan(number):
-        return None
-    return number if math.isfinite(number) else text  # JSON has no Infinity; keep it visible as text
-
-
-# -- Parquet ------------------------------------------------------------------------------------------
-def _read_parquet(path: Path) -> Iterator[dict[str, Any]]:
-    try:
-        import pyarrow.parquet as pq
-    except ImportError as exc:  # pragma: no cover - depends on the install
-        raise SystemExit("reading Parquet needs pyarrow: pip install -e '.[embedded]'") from exc
-    parquet = pq.ParquetFile(path)
-    mapping = map_columns(parquet.schema_arrow.names, str(path))
-    selected = [c for c, f in zip(mapping.columns, mapping.fields, strict=True) if f is not None]
-    names = [f for f in mapping.fields if f is not None]
-    if not selected:
-        return
-    for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS, columns=selected):
-        columns = [_arrow_values(name, batch.column(i)) for i, name in enumerate(names)]
-        for values in zip(*columns, strict=True):
-            yield {name: v for name, v in zip(names, values, strict=True) if v is not None}
-
-
-def _arrow_values(name: str, array: Any) -> list[Any]:
-    """A column of one record batch as wire values (None = missing)."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    if pa.types.is_timestamp(array.type):
-        if array.type.tz is not None:
-            array = pc.local_timestamp(array.cast(pa.timestamp(array.type.unit, METER_TIMEZONE)))
-        # Meters record whole seconds; microseconds are the finest that datetime (and the wire) carries.
-        array = array.cast(pa.timestamp("us"), safe=False)
-    return [arrow_cell(name, v) for v in array.to_pylist()]
-
-
-def arrow_cell(name: str, value: Any) -> Any:
-    """One Parquet value (as pyarrow gives it to Python) as its wire value; None when missing."""
-    if value is None:
-        return None
-    if isinstance(value, float):
-        return None if math.isnan(value) else value
-    if isinstance(value, str):
-        return text_cell(name, value)
-    if isinstance(value, datetime):
-        return value.isoformat(sep=" ")
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return float(value)
-    return value
-
-
-def records_in_chunks(records: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
-    """Consecutive lists of at most ``size`` records (the last one may be shorter)."""
-    chunk: list[dict[str, Any]] = []
-    for record in records:
-        chunk.append(record)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
+__all__ = [
+    "ColumnMap",
+    "TripFileError",
+    "arrow_cell",
+    "map_columns",
+    "read_columns",
+    "read_trips",
+    "records_in_chunks",
+    "text_cell",
+]

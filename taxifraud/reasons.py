@@ -53,6 +53,10 @@ FEATURE_FAMILY: dict[str, str] = {
     "tip_units": "tip",
     "tip_share": "tip",
     "tolls": "tolls",
+    "tolls_unexpected": "tolls",
+    "route_excess": "route",
+    "jfk_rate_off_route": "rate",
+    "out_of_city_rate_in_city": "rate",
     "extra_units": "surcharge",
     "extra_vs_tariff": "surcharge",
     "mta_tax_vs_tariff": "surcharge",
@@ -82,33 +86,27 @@ FEATURE_FAMILY: dict[str, str] = {
     "night_hours": "time",
     "rush_hours": "time",
 }
-FAMILIES = ("fare", "speed", "total", "tip", "tolls", "duration", "distance", "zone", "time", "surcharge", "other")
+FAMILIES = (
+    "fare",
+    "speed",
+    "total",
+    "tip",
+    "tolls",
+    "duration",
+    "distance",
+    "route",
+    "rate",
+    "zone",
+    "time",
+    "surcharge",
+    "other",
+)
 #: The families that describe the meter's one relation between fare, distance and time: one reason at most.
 METER_FAMILIES = frozenset({"fare", "speed", "distance", "duration"})
 
-#: Reason texts start with one of these words; ``reason_family`` maps them back.
-_PREFIX_FAMILY = (
-    ("fare", "fare"),
-    ("speed", "speed"),
-    ("average speed", "speed"),
-    ("total", "total"),
-    ("tip", "tip"),
-    ("tolls", "tolls"),
-    ("duration", "duration"),
-    ("distance", "distance"),
-    ("zone", "zone"),
-    ("pickup zone", "zone"),
-    ("dropoff zone", "zone"),
-    ("time", "time"),
-    ("surcharge", "surcharge"),
-    ("extra", "surcharge"),
-    ("mta tax", "surcharge"),
-    ("improvement surcharge", "surcharge"),
-    ("congestion surcharge", "surcharge"),
-    ("airport fee", "surcharge"),
-    ("congestion relief zone fee", "surcharge"),
-)
 _WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+#: Average speed above which a trip's distance or duration cannot be what was recorded (no NYC taxi averages
+#: it over a trip); the feature graph's ``speed_over_limit`` rule check uses the same constant.
 IMPOSSIBLE_MPH = 80.0
 #: A reconstructed speed outside this range is not quoted as "usual" (NYC taxis: walking pace to highway).
 PLAUSIBLE_MPH = (1.0, 60.0)
@@ -137,15 +135,18 @@ _GROUP_OF_COLUMN = {
 }
 
 
-def reason_family(reason: str) -> str:
-    """Short, low-cardinality label for a reason text (for metric labels): ``fare``, ``speed``, ..."""
-    text = reason.strip().lower()
-    best = ""
-    family = "other"
-    for prefix, fam in _PREFIX_FAMILY:
-        if text.startswith(prefix) and len(prefix) > len(best):
-            best, family = prefix, fam
-    return family
+@dataclass(frozen=True)
+class Reason:
+    """One finding about a transaction: its family (one of ``FAMILIES``, a metric label), the sentence a
+    reviewer reads, and the numbers behind it (the feature, how rare its error is, the fields it read), so
+    that clients count and filter by family without parsing words."""
+
+    family: str
+    text: str
+    evidence: dict[str, float | str]
+
+    def as_dict(self) -> dict[str, object]:
+        return {"family": self.family, "text": self.text, "evidence": dict(self.evidence)}
 
 
 def _unslog(y: float) -> float:
@@ -328,21 +329,85 @@ def _duration_reason(row: np.ndarray, exp: dict[str, float], worst: str) -> str:
 _PART_COLUMNS = ("fare_amount", "extra", "mta_tax", "tip_amount", "tolls_amount", "improvement_surcharge")
 
 
+#: Parts the tariff bounds: a record lacking one is judged with it anywhere from $0 to the tariff's amount.
+_BOUNDED_PARTS = (
+    "extra",
+    "mta_tax",
+    "improvement_surcharge",
+    "congestion_surcharge",
+    "airport_fee",
+    "cbd_congestion_fee",
+)
+
+
+def _hidden_most(row: np.ndarray, t: tariff.Tariff | None) -> tuple[float, list[str]]:
+    """The most the tariff could have billed in the parts this record lacks, and their names."""
+    missing = [col for col in _BOUNDED_PARTS if _val(row, col) is None]
+    if t is None or not missing:
+        return 0.0, missing
+    a = _priced(row, t).period.amounts
+    most = {
+        "extra": a["night_surcharge"] + a["rush_hour_surcharge"] + a["jfk_rush_hour_surcharge"] + a["lga_surcharge"],
+        "mta_tax": a["mta_tax"],
+        "improvement_surcharge": a["improvement_surcharge"],
+        "congestion_surcharge": a["congestion_surcharge"],
+        "airport_fee": a["airport_fee"],
+        "cbd_congestion_fee": a["cbd_congestion_fee"],
+    }
+    return float(sum(most[col] for col in missing)), missing
+
+
 def _total_reason(row: np.ndarray, t: tariff.Tariff | None) -> str:
     total = _val(row, "total_amount") or 0.0
-    values = [_val(row, n) for n in _PART_COLUMNS]
-    if any(v is None for v in values):
+    needed = [_val(row, n) for n in ("fare_amount", "tip_amount", "tolls_amount")]
+    if any(v is None for v in needed):
         return f"total {_money(total)} does not match its parts"
     cong = _val(row, "congestion_surcharge") or 0.0
     fee = _val(row, "airport_fee") or 0.0
-    cbd = _val(row, "cbd_congestion_fee") or 0.0
-    parts = float(sum(v for v in values if v is not None)) + cong + fee + cbd
-    # The same conventions the graph allows (vendors leaving the congestion surcharge / airport fee out).
-    gaps = [total - parts, total - parts + cong, total - parts + fee, total - parts + cong + fee]
+    parts = (
+        float(sum(_val(row, c) or 0.0 for c in _PART_COLUMNS)) + cong + fee + (_val(row, "cbd_congestion_fee") or 0.0)
+    )
+    # The same conventions the graph allows (vendors leaving the congestion surcharge / airport fee out), and
+    # any part the record lacks taken at the most the tariff could have billed for it.
+    band, missing = _hidden_most(row, t)
+    gaps = []
+    for shift in (0.0, cong, fee, cong + fee):
+        gap = total - parts + shift
+        gaps.append(gap - band if gap > band else 0.0 if gap > 0 else gap)
     gap = min(gaps, key=abs)
     if gap >= 0:
+        if missing:
+            words = ", ".join(m.replace("_", " ") for m in missing)
+            label = _priced(row, t).label if t is not None else "the tariff"
+            return (
+                f"total exceeds its parts by {_money(gap)} even with the missing {words} at the most "
+                f"{label} bills ({_money(band)})"
+            )
         return f"total exceeds its parts by {_money(gap)} (itemised charges {_money(total - gap)})"
     return f"total is {_money(-gap)} less than its parts (itemised charges {_money(total - gap)})"
+
+
+def _route_reason(row: np.ndarray, exp: dict[str, float]) -> str:
+    dist, dur = _val(row, "trip_distance") or 0.0, _val(row, "duration_minutes") or 0.0
+    usual_mi = math.expm1(exp.get("route_distance", float("nan")))
+    usual_min = math.expm1(exp.get("route_duration", float("nan")))
+    if math.isfinite(usual_mi) and math.isfinite(usual_min) and usual_mi > 0.05 and usual_min > 0.5:
+        return (
+            f"route {dist:.1f} mi in {dur:.0f} min is {dist / usual_mi:.1f}x the usual distance and "
+            f"{dur / usual_min:.1f}x the usual time between {_zones(row)} (usual ~{usual_mi:.1f} mi, "
+            f"~{usual_min:.0f} min): a long way round, billed by the meter"
+        )
+    return f"route {dist:.1f} mi in {dur:.0f} min is far longer than usual between {_zones(row)}"
+
+
+def _rate_reason(row: np.ndarray, worst: str, t: tariff.Tariff | None) -> str:
+    label = _priced(row, t).label if t is not None else "the tariff"
+    if worst == "out_of_city_rate_in_city":
+        return (
+            f"rate code 4 (out-of-city rate, double the meter) on a trip that starts and ends in New York City "
+            f"({_zones(row)}); under {label} that rate applies only to trips leaving the city"
+        )
+    return f"rate code 2 (JFK flat fare) on a trip that neither starts nor ends at JFK ({_zones(row)}; {label})"
 
 
 def _tip_reason(row: np.ndarray, exp: dict[str, float]) -> str:
@@ -356,8 +421,14 @@ def _tip_reason(row: np.ndarray, exp: dict[str, float]) -> str:
     return f"tip {_money(tip)} is unusual for {_trip_context(row)}"
 
 
-def _tolls_reason(row: np.ndarray, exp: dict[str, float]) -> str:
+def _tolls_reason(row: np.ndarray, exp: dict[str, float], worst: str, t: tariff.Tariff | None) -> str:
     tolls = _val(row, "tolls_amount") or 0.0
+    if worst == "tolls_unexpected":
+        label = _priced(row, t).label if t is not None else "the tariff"
+        return (
+            f"tolls {_money(tolls)} on a route that crosses no tolled bridge or tunnel ({_zones(row)}: trips "
+            f"between these zones almost never pay tolls; tolls are billed as paid, {label})"
+        )
     usual = max(_unslog(exp.get("tolls", 0.0)), 0.0)
     return f"tolls {_money(tolls)} are unusual for trips with this {_evidence(row, 'tolls')} (usual ~{_money(usual)})"
 
@@ -504,7 +575,9 @@ def _reason(family: str, worst: str, z: float, row: np.ndarray, exp: dict[str, f
         "duration": lambda: _duration_reason(row, exp, worst),
         "total": lambda: _total_reason(row, t),
         "tip": lambda: _tip_reason(row, exp),
-        "tolls": lambda: _tolls_reason(row, exp),
+        "tolls": lambda: _tolls_reason(row, exp, worst, t),
+        "route": lambda: _route_reason(row, exp),
+        "rate": lambda: _rate_reason(row, worst, t),
         "surcharge": lambda: _surcharge_reason(row, exp, worst, t),
         "zone": lambda: _zone_reason(row, worst),
         "time": lambda: _time_reason(row),
@@ -526,9 +599,25 @@ def _physically_impossible(row: np.ndarray, family: str) -> bool:
     return dur <= 0 or dist / (dur / 60.0) > IMPOSSIBLE_MPH
 
 
+def _reason_evidence(
+    row: np.ndarray, worst: str, z: float, exp: dict[str, float], meta: ModelMeta
+) -> dict[str, float | str]:
+    """The numbers behind a reason: its feature, how rare its error is, the fields the feature read."""
+    evidence: dict[str, float | str] = {"feature": worst, "rarity": round(z, 3) if math.isfinite(z) else 1.0e4}
+    info = meta.raw.get("feature_groups", {}).get(worst, {})
+    for col in info.get("inputs", []):
+        if col in COLUMN_INDEX:
+            value = _val(row, col)
+            if value is not None:
+                evidence[col] = round(value, 4)
+    if worst in exp and math.isfinite(exp[worst]):
+        evidence["expected_feature"] = round(exp[worst], 4)
+    return evidence
+
+
 def explain_row(
     row: np.ndarray, errors: np.ndarray, expected: np.ndarray, meta: ModelMeta, max_reasons: int = 3
-) -> list[str]:
+) -> list[Reason]:
     """Reasons for one transaction, worst family first; empty when no error reaches ``reason_min_z``."""
     names = meta.feature_names
     scored = set(meta.scored_features or names)
@@ -567,7 +656,10 @@ def explain_row(
     kept = [item for i, item in enumerate(kept) if i == 0 or item[1][0] >= SECONDARY_SHARE * strongest]
     kept = kept[:max_reasons]
     t = _tariff_of(meta)
-    return [_reason(family, worst, z, row, exp, t) for family, (z, worst) in kept]
+    return [
+        Reason(family, _reason(family, worst, z, row, exp, t), _reason_evidence(row, worst, z, exp, meta))
+        for family, (z, worst) in kept
+    ]
 
 
 def explain_batch(
@@ -576,8 +668,8 @@ def explain_batch(
     feature_expected: np.ndarray,
     meta: ModelMeta,
     max_reasons: int = 3,
-) -> list[list[str]]:
-    """0-``max_reasons`` readable reasons per row ([B, C] inputs, [B, K] model outputs)."""
+) -> list[list[Reason]]:
+    """0-``max_reasons`` reasons per row ([B, C] inputs, [B, K] model outputs)."""
     if len(rows) != len(feature_errors) or len(rows) != len(feature_expected):
         raise ValueError("rows, feature_errors and feature_expected must have the same batch size")
     if feature_errors.shape[1] != len(meta.feature_names):

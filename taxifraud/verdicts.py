@@ -14,7 +14,7 @@ import numpy as np
 
 from taxifraud import wire
 from taxifraud.model_meta import ModelMeta
-from taxifraud.reasons import explain_batch
+from taxifraud.reasons import Reason, explain_batch
 
 
 def utc_now_rfc3339() -> str:
@@ -33,12 +33,12 @@ def build_verdicts(
     meta: ModelMeta,
     scored_at: str | None = None,
 ) -> list[dict[str, Any]]:
-    """One verdict per transaction, in order: id, decision, score, threshold, reasons, model version."""
+    """One verdict per transaction, in order: id, decision, score, threshold, reasons and their details, version."""
     scores = np.asarray(outputs[wire.OUTPUT_SCORE], dtype=np.float64).reshape(-1)
     flags = np.asarray(outputs[wire.OUTPUT_IS_FRAUD]).reshape(-1).astype(bool)
     # Reasons are only worth their cost (string formatting) for the few flagged rows.
     flagged = np.flatnonzero(flags)
-    reasons: dict[int, list[str]] = {}
+    reasons: dict[int, list[Reason]] = {}
     if len(flagged):
         explained = explain_batch(
             rows[flagged],
@@ -56,7 +56,10 @@ def build_verdicts(
                 "is_fraud": bool(flags[i]),
                 "score": round(float(scores[i]), 6),
                 "threshold": meta.threshold,
-                "reasons": reasons.get(i, []),
+                # Texts for the clients written before the details; the family is read from the details,
+                # never re-derived from the words.
+                "reasons": [r.text for r in reasons.get(i, [])],
+                "reason_details": [r.as_dict() for r in reasons.get(i, [])],
                 "model_version": meta.model_version,
                 "ingested_at": tx.get("ingested_at"),
                 "scored_at": stamp,

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from export import data, scenarios
+from taxifraud.trip_files import read_columns
 from taxifraud.wire import CHARGE_COLUMNS, N_INPUT_COLUMNS, encode_rows, normalize_keys
 from taxifraud.wire import COLUMN_INDEX as C
 
@@ -40,7 +41,7 @@ def test_recent_loader_reads_tlc_files_as_they_are_and_matches_encode_rows() -> 
     table = pq.read_table(path).slice(0, 300)
     records = [normalize_keys(r) for r in table.to_pylist()]
     expected = encode_rows(records)
-    got = data.table_from_columns(data.read_tlc_file(path), "2025-01").rows[:300]
+    got = data.table_from_columns(read_columns(path, data.MODEL_FIELDS), "2025-01").rows[:300]
     np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-5, equal_nan=True)
     assert np.isfinite(got[:, C["cbd_congestion_fee"]]).all() and np.isfinite(got[:, C["airport_fee"]]).all()
 
@@ -54,8 +55,11 @@ def test_both_eras_in_every_role() -> None:
         assert (
             recent.rows[:, C["pickup_day"]] >= (np.datetime64("2022-12-31") - np.datetime64("1970-01-01")).astype(int)
         ).all()
-    nights = {month for _, month, role, _ in data.RECENT_FILES if role != "train"}
-    assert not nights & {month for _, month, role, _ in data.RECENT_FILES if role == "train"}
+    # No file's month serves two roles; the 2024 random sample gives every role whole months of its own.
+    held = {(file, month) for file, month, role, _ in data.RECENT_FILES if role != "train"}
+    assert not held & {(file, month) for file, month, role, _ in data.RECENT_FILES if role == "train"}
+    random_roles = {role for file, _, role, _ in data.RECENT_FILES if file == "yellow_2024_random123k.parquet"}
+    assert random_roles == {"train", "validation", "test"}
 
 
 @needs_data
@@ -122,8 +126,13 @@ def test_scenarios_keep_totals_consistent_except_total_mismatch() -> None:
         assert out.shape == pool.shape
         assert not np.array_equal(out, pool, equal_nan=True), fam.name
         gap = _gap(out)
-        if fam.name == "total_mismatch":
-            assert (gap >= 2.99).all()
+        if fam.name in ("total_mismatch", "total_skim"):
+            assert (gap >= 2.99).all(), fam.name
+        elif fam.name == "total_skim_no_congestion":  # the skim plus whatever congestion surcharge was dropped
+            assert np.isnan(out[:, C["congestion_surcharge"]]).all()
+            dropped = out.copy()
+            dropped[:, C["congestion_surcharge"]] = 0.0
+            assert (_gap(dropped) >= 3.99).all(), fam.name
         else:
             assert np.abs(gap).max() < 0.02, fam.name
 

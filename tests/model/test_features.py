@@ -163,3 +163,52 @@ def test_group_hiding_covers_every_feature_once_as_primary() -> None:
     assert hides.any(dim=0).all(), "every feature is hidden by at least one group"
     for spec in FEATURES:
         assert spec.group in {"money", "distance", "duration", "place", "time", "meta"}
+
+
+def test_a_missing_part_of_the_total_is_decided_over_what_it_could_be() -> None:
+    """Without `congestion_surcharge` a total $49.50 above the parts present still shows $47.00: at most $2.50
+    of it can be the surcharge the record does not itemise."""
+    f, m = features(
+        trip(congestion_surcharge=None, total_amount=64.8),
+        trip(congestion_surcharge=None),  # the surcharge simply not itemised: explained
+        trip(congestion_surcharge=None, extra=None, mta_tax=None, improvement_surcharge=None, total_amount=64.8),
+    )
+    k = FEATURE_INDEX["total_gap"]
+    assert m[:, k].all(), "a missing optional part never switches the check off"
+    assert f[0, k] == pytest.approx(slog(47.0), rel=1e-4)
+    assert f[1, k] == pytest.approx(0.0, abs=1e-5)
+    # 2019 tariff, 14:10 on a weekday: extra could be at most night 0.50 + rush 1.00 + JFK rush 4.50 (+ no
+    # LaGuardia surcharge yet), MTA 0.50, improvement 0.30: the gap left is still far above zero.
+    assert f[2, k] > slog(30.0)
+
+
+def test_out_of_city_rate_tolls_and_route_checks() -> None:
+    graph = FeatureGraph()
+    graph.set_zone_boroughs({161: "Manhattan", 237: "Manhattan", 1: "EWR"})
+    graph.set_tariff(tariff.load(TARIFF_PATH))
+    graph.toll_pay_rate.fill_(0.5)
+    graph.toll_pay_rate[161 * 266 + 237] = 0.0005  # Midtown -> Upper East Side: no tolled crossing
+    graph.route_log_distance.fill_(math.log1p(2.5))
+    graph.route_log_minutes.fill_(math.log1p(15.0))
+    graph.route_spread_distance.fill_(0.25)
+    graph.route_spread_minutes.fill_(0.25)
+    rows = encode_rows(
+        [
+            trip(rate_code_id=4),  # both ends in Manhattan
+            trip(rate_code_id=4, dropoff_location_id=1),  # to Newark: leaves the city
+            trip(tolls_amount=6.12, total_amount=23.92),
+            trip(tolls_amount=6.12, total_amount=23.92, dropoff_location_id=1),  # a pair that often pays
+            trip(trip_distance=10.0, dropoff_datetime="2019-06-05 15:10:00"),  # 4x the route, 4x the time
+            trip(trip_distance=10.0),  # 4x the distance in the usual time: not a long haul by itself
+        ]
+    )
+    f = graph(torch.from_numpy(rows))[0].numpy()
+    occ = f[:, FEATURE_INDEX["out_of_city_rate_in_city"]]
+    assert list(occ[:2]) == [1.0, 0.0]
+    tolls = f[:, FEATURE_INDEX["tolls_unexpected"]]
+    assert tolls[2] == pytest.approx(-math.log(0.0005), rel=1e-4)
+    assert tolls[3] == pytest.approx(-math.log(0.5), rel=1e-4)
+    assert f[0, FEATURE_INDEX["tolls_unexpected"]] == 0.0
+    route = f[:, FEATURE_INDEX["route_excess"]]
+    assert route[4] == pytest.approx((math.log1p(10.0) - math.log1p(2.5)) / 0.25, rel=1e-3)
+    assert route[5] == 0.0 and route[0] == 0.0

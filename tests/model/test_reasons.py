@@ -7,7 +7,7 @@ import pytest
 
 from export.features import FEATURE_NAMES
 from taxifraud.model_meta import ModelMeta
-from taxifraud.reasons import FAMILIES, explain_batch, reason_family
+from taxifraud.reasons import FAMILIES, Reason, explain_batch
 from taxifraud.wire import COLUMN_INDEX, N_INPUT_COLUMNS, encode_rows
 from tests.model.conftest import NORMAL_TRIP, trip
 
@@ -16,6 +16,14 @@ def explain(scorer, meta, *txs):
     rows = encode_rows(list(txs))
     out = scorer.infer(rows)
     return explain_batch(rows, out["feature_errors"], out["feature_expected"], meta), out
+
+
+def texts(reasons: list[Reason]) -> list[str]:
+    return [r.text for r in reasons]
+
+
+def families(reasons: list[Reason]) -> list[str]:
+    return [r.family for r in reasons]
 
 
 @pytest.mark.parametrize(
@@ -33,9 +41,9 @@ def test_planted_anomaly_reasons(scorer, meta, tx, family, fragment) -> None:
     reasons, out = explain(scorer, meta, tx)
     assert out["is_fraud"][0, 0]
     assert 1 <= len(reasons[0]) <= 3
-    assert any(fragment in r for r in reasons[0]), reasons[0]
+    assert any(fragment in r.text for r in reasons[0]), reasons[0]
     if family is not None:
-        assert reason_family(reasons[0][0]) == family, reasons[0]
+        assert reasons[0][0].family == family, reasons[0]
 
 
 def test_normal_trip_has_no_reasons(scorer, meta) -> None:
@@ -60,14 +68,14 @@ def test_one_reason_per_family_and_one_for_the_meter_relation(meta) -> None:
         meta, tx, fare_units=30.0, units_per_mile=29.0, fare_above_meter=28.0, duration=20.0, tip_units=12.0
     )
     reasons = explain_batch(rows, errors, expected, meta)[0]
-    assert [reason_family(r) for r in reasons] == ["fare", "tip"], reasons
-    assert reasons[0] == (
+    assert families(reasons) == ["fare", "tip"], reasons
+    assert reasons[0].text == (
         "fare $400.00 is above the most the meter can charge for 1.0 mi in 8 min under the tariff of 2025-02-04 "
         "(in force since 2025-01-05): $12.10 ($3.00 + $0.70 per 1/5 mile and per minute)"
     )
     assert explain_batch(rows, errors, expected, meta, max_reasons=1)[0] == reasons[:1]
     errors[0, FEATURE_NAMES.index("tip_units")] = 6.0  # under a third of the fare's z: a side effect, not a finding
-    assert [reason_family(r) for r in explain_batch(rows, errors, expected, meta)[0]] == ["fare"]
+    assert families(explain_batch(rows, errors, expected, meta)[0]) == ["fare"]
     errors[:] = meta.reason_min_z - 1e-3  # below the cut-off: nothing to say
     assert explain_batch(rows, errors, expected, meta) == [[]]
 
@@ -77,11 +85,11 @@ def test_a_reason_never_quotes_an_implausible_usual_value(meta) -> None:
     tx = {"trip_distance": 2.58, "fare_amount": 24.18, "duration_minutes": 11}
     rows, errors, expected = _pure(meta, tx, duration=9.0)
     expected[0, FEATURE_NAMES.index("duration")] = 0.0  # "usual ~0 min": not usual for 2.58 mi
-    (reason,) = explain_batch(rows, errors, expected, meta)[0]
+    (reason,) = texts(explain_batch(rows, errors, expected, meta)[0])
     assert "usual" not in reason
     assert reason == "duration 11.0 min is implausible for trips with this distance and fare"
     expected[0, FEATURE_NAMES.index("duration")] = np.log1p(25.0)
-    (reason,) = explain_batch(rows, errors, expected, meta)[0]
+    (reason,) = texts(explain_batch(rows, errors, expected, meta)[0])
     assert reason == "duration 11.0 min is implausible for trips with this distance and fare (usual ~25 min)"
 
 
@@ -120,18 +128,22 @@ def test_charges_are_explained_by_the_tariff_rule_they_break(meta) -> None:
     ]
     for tx, zs, text in cases:
         rows, errors, expected = _pure(meta, tx, **zs)
-        reasons = explain_batch(rows, errors, expected, meta)[0]
-        assert reasons == [text]
-        assert reason_family(text) == "surcharge"
+        (reason,) = explain_batch(rows, errors, expected, meta)[0]
+        assert reason.text == text
+        assert reason.family == "surcharge"
+        assert reason.evidence["feature"] == next(iter(zs))
 
 
-def test_reason_family_labels() -> None:
-    assert reason_family("speed 140 mph is impossible") == "speed"
-    assert reason_family("total exceeds its parts by $38.00 (itemised charges $17.80)") == "total"
-    assert reason_family("airport fee $1.75 on a pickup that was not at an airport") == "surcharge"
-    assert reason_family("extra $1.00 is $1.00 more than the tariff's surcharges") == "surcharge"
-    assert reason_family("something else entirely") == "other"
-    assert set(FAMILIES) >= {"fare", "speed", "total", "tip", "tolls", "duration", "distance", "zone", "time", "other"}
+def test_a_reason_carries_its_family_and_evidence(meta) -> None:
+    """The family is the feature's, never read back from the words; the evidence holds the fields it used."""
+    rows, errors, expected = _pure(meta, trip(total_amount=55.8), total_gap=30.0)
+    (reason,) = explain_batch(rows, errors, expected, meta)[0]
+    assert reason.family == "total" and reason.family in FAMILIES
+    assert reason.evidence["feature"] == "total_gap"
+    assert reason.evidence["rarity"] == 30.0
+    assert reason.evidence["total_amount"] == pytest.approx(55.8)
+    assert reason.as_dict()["text"] == reason.text
+    assert set(FAMILIES) >= {"fare", "speed", "total", "tip", "tolls", "route", "rate", "surcharge", "other"}
 
 
 def test_shape_mismatch_is_an_error() -> None:
@@ -151,8 +163,8 @@ def test_context_reasons_come_after_scored_ones() -> None:
     errors[0, names.index("rate_out_of_city")] = 40.0
     errors[0, names.index("fare_units")] = 8.0
     reasons = explain_batch(rows, errors, np.zeros_like(errors), meta)[0]
-    assert [reason_family(r) for r in reasons] == ["fare", "other"]
-    assert reasons[1] == "rate code 4 is unusual for this trip"
+    assert families(reasons) == ["fare", "other"]
+    assert reasons[1].text == "rate code 4 is unusual for this trip"
 
 
 def test_every_flagged_row_gets_a_reason(scorer, meta) -> None:

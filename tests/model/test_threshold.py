@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from export import calibrate
-from export.model import FraudAutoencoder
+from export.model import OUTPUT_LIMIT, FraudAutoencoder
 from taxifraud.model_meta import ModelMeta
 from taxifraud.wire import COLUMN_INDEX, N_INPUT_COLUMNS, encode_rows
 from tests.model.conftest import NORMAL_TRIP, REPOSITORY
@@ -30,16 +30,33 @@ def test_meta_carries_calibration_and_baseline(meta) -> None:
     doc = json.loads((REPOSITORY / "fraud_autoencoder" / "1" / "model_meta.json").read_text())
     assert doc["threshold"] == pytest.approx(doc["calibration"]["threshold"], rel=1e-6)
     assert 0 < meta.fpr_budget < 0.05
-    assert doc["calibration"]["validation_fpr_full"] <= meta.fpr_budget + 1e-9
+    # The network keeps its budget on the trips no deciding rule check flags; those add their own share.
+    decided = doc["calibration"]["validation_decided_share"]
+    assert 0 <= decided < 0.01
+    assert doc["calibration"]["validation_fpr_full"] <= meta.fpr_budget + decided + 1e-9
     assert doc["calibration"]["validation_fpr_seed"] <= doc["fpr_budget_seed"] + 1e-9
     assert {"score", "features", "input_columns"} <= set(meta.baseline)
     assert not set(doc["months"]["test"]) & set(doc["months"]["train"])
     assert not set(doc["months"]["validation"]) & set(doc["months"]["train"])
 
 
+def undecided(model: FraudAutoencoder) -> FraudAutoencoder:
+    """The network's calibration alone: random rows break the deciding rule checks (rate code 4 in the
+    city, any extra), which would flag them whatever the network says."""
+    model.decisive_cut.fill_(OUTPUT_LIMIT)
+    return model
+
+
+def test_fit_threshold_refuses_when_every_row_is_decided() -> None:
+    model = FraudAutoencoder(hidden=(16, 8), bottleneck=4).eval()
+    rows = encode_rows([{**NORMAL_TRIP, "rate_code_id": 4}] * 10)
+    with pytest.raises(ValueError, match="deciding rule"):
+        calibrate.fit_threshold(model, rows, 0.01)
+
+
 def test_fit_threshold_keeps_both_field_sets_within_budget() -> None:
     torch.manual_seed(0)
-    model = FraudAutoencoder(hidden=(16, 8), bottleneck=4).eval()
+    model = undecided(FraudAutoencoder(hidden=(16, 8), bottleneck=4).eval())
     rng = np.random.default_rng(0)
     rows = np.abs(rng.normal(5, 2, size=(5000, N_INPUT_COLUMNS))).astype(np.float32)
     result = calibrate.fit_threshold(model, rows, 0.01)
@@ -67,7 +84,7 @@ def test_budget_schedule_runs_from_seed_to_full_budget() -> None:
 def test_score_unit_is_the_tail_quantile_per_field_count() -> None:
     """After fit_score_scale, each calibrated field set has ~budget of its rows above 1.0."""
     torch.manual_seed(0)
-    model = FraudAutoencoder(hidden=(16, 8), bottleneck=4).eval()
+    model = undecided(FraudAutoencoder(hidden=(16, 8), bottleneck=4).eval())
     rng = np.random.default_rng(0)
     rows = np.abs(rng.normal(5, 2, size=(6000, N_INPUT_COLUMNS))).astype(np.float32)
     seed_rows = calibrate.only_fields(rows, ("trip_distance", "fare_amount", "duration_minutes"))

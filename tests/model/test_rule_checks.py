@@ -1,0 +1,141 @@
+"""The rule checks that decide, through the committed model: each broken rule is flagged with a reason that
+names the rule and the date of the tariff it judged by, still with a field missing where the other fields
+decide, and a charge the tariff allows at that place and time is never, by itself, a flag."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from taxifraud.reasons import Reason, explain_batch
+from taxifraud.wire import encode_rows
+from tests.model.conftest import trip
+
+
+def verdict(scorer, meta, tx: dict[str, Any]) -> tuple[bool, list[Reason]]:
+    rows = encode_rows([tx])
+    out = scorer.infer(rows)
+    reasons = explain_batch(rows, out["feature_errors"], out["feature_expected"], meta)[0]
+    return bool(out["is_fraud"][0, 0]), reasons
+
+
+def without(tx: dict[str, Any], *fields: str) -> dict[str, Any]:
+    return {k: v for k, v in tx.items() if k not in fields}
+
+
+#: An ordinary Midtown trip (see conftest) priced by the 2019 tariff: $0.50 MTA tax, $0.30 improvement
+#: surcharge, $2.50 congestion surcharge; total $17.80.
+BASE = trip()
+#: A real 2024 daytime LaGuardia pickup (TLC's 2024 file): $5.00 LaGuardia surcharge in `extra`, $1.75
+#: airport fee, tolls through the Queens-Midtown tunnel.
+LGA_DAY: dict[str, Any] = {
+    "vendor_id": 2,
+    "pickup_datetime": "2024-01-01 11:38:36",
+    "dropoff_datetime": "2024-01-01 12:10:10",
+    "passenger_count": 1,
+    "trip_distance": 10.13,
+    "rate_code_id": 1,
+    "pickup_location_id": 138,
+    "dropoff_location_id": 163,
+    "payment_type": 2,
+    "fare_amount": 40.1,
+    "extra": 5.0,
+    "mta_tax": 0.5,
+    "tip_amount": 0.0,
+    "tolls_amount": 6.94,
+    "improvement_surcharge": 1.0,
+    "total_amount": 57.79,
+    "congestion_surcharge": 2.5,
+    "airport_fee": 1.75,
+}
+#: A real 2024 night LaGuardia pickup: $6.00 in `extra` (LaGuardia $5.00 + night $1.00).
+LGA_NIGHT: dict[str, Any] = {
+    **LGA_DAY,
+    "pickup_datetime": "2024-01-01 20:47:09",
+    "dropoff_datetime": "2024-01-01 21:17:00",
+    "passenger_count": 2,
+    "trip_distance": 8.72,
+    "dropoff_location_id": 236,
+    "payment_type": 1,
+    "fare_amount": 34.5,
+    "extra": 6.0,
+    "tip_amount": 15.43,
+    "total_amount": 68.62,
+}
+
+
+@pytest.mark.parametrize(
+    ("tx", "family", "fragments", "drop"),
+    [
+        (
+            {**BASE, "rate_code_id": 4, "fare_amount": 25.0, "total_amount": 30.3},
+            "rate",
+            ("rate code 4 (out-of-city rate", "starts and ends in New York City", "in force since 2019-02-02"),
+            ("payment_type", "tip_amount", "passenger_count"),
+        ),
+        (
+            {**BASE, "tolls_amount": 6.12, "total_amount": 23.92},
+            "tolls",
+            ("tolls $6.12 on a route that crosses no tolled bridge or tunnel", "in force since 2019-02-02"),
+            ("congestion_surcharge", "passenger_count"),
+        ),
+        (
+            {**BASE, "extra": 3.0, "total_amount": 20.8},
+            "surcharge",
+            ("extra $3.00 is $3.00 more than the tariff's surcharges for a pickup at 14:10", "since 2019-02-02"),
+            ("tip_amount", "payment_type"),
+        ),
+        (
+            {**BASE, "total_amount": 64.8},
+            "total",
+            ("total exceeds its parts by $47.00",),
+            (),
+        ),
+    ],
+    ids=["out_of_city_rate", "tolls", "extra", "total"],
+)
+def test_a_broken_rule_is_flagged_with_its_rule_and_date(scorer, meta, tx, family, fragments, drop) -> None:
+    flagged, reasons = verdict(scorer, meta, tx)
+    assert flagged, reasons
+    assert reasons[0].family == family, reasons
+    assert all(f in reasons[0].text for f in fragments), reasons[0].text
+    if drop:
+        flagged, reasons = verdict(scorer, meta, without(tx, *drop))
+        assert flagged, f"still decidable without {drop}"
+        assert reasons[0].family == family, reasons
+
+
+def test_a_total_skim_is_decided_without_the_congestion_column(scorer, meta) -> None:
+    """$49.50 above the parts present with `congestion_surcharge` missing: at most $2.50 of it could be that
+    surcharge, so $47.00 is decided."""
+    tx = without({**BASE, "total_amount": 64.8}, "congestion_surcharge")
+    flagged, reasons = verdict(scorer, meta, tx)
+    assert flagged, reasons
+    assert reasons[0].family == "total"
+    assert "total exceeds its parts by $47.00 even with the missing congestion surcharge" in reasons[0].text
+
+
+def test_the_same_records_unbroken_are_not_flagged(scorer, meta) -> None:
+    assert verdict(scorer, meta, BASE) == (False, [])
+    assert not verdict(scorer, meta, without(BASE, "congestion_surcharge"))[0]
+
+
+@pytest.mark.parametrize("tx", [LGA_DAY, LGA_NIGHT], ids=["lga_day_5", "lga_night_6"])
+def test_charges_the_tariff_allows_at_laguardia_are_not_flagged(scorer, meta, tx) -> None:
+    flagged, reasons = verdict(scorer, meta, tx)
+    assert not flagged, reasons
+
+
+def test_the_same_laguardia_charges_away_from_laguardia_are_flagged(scorer, meta) -> None:
+    """The control for the test above: the $5.00 is judged by place, not waved through."""
+    flagged, reasons = verdict(scorer, meta, {**LGA_DAY, "pickup_location_id": 132, "airport_fee": 1.75})
+    assert flagged, reasons
+    assert any(r.family == "surcharge" and "LaGuardia" not in r.text for r in reasons), reasons
+
+
+def test_an_airport_fee_at_an_airport_is_not_flagged_but_on_the_street_it_is(scorer, meta) -> None:
+    street = {**LGA_DAY, "pickup_location_id": 161, "dropoff_location_id": 138, "extra": 5.0}
+    flagged, reasons = verdict(scorer, meta, street)
+    assert flagged and any("airport fee $1.75 on a pickup that was not at an airport" in r.text for r in reasons)
+    assert not verdict(scorer, meta, without(LGA_DAY, "extra"))[0]
