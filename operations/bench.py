@@ -22,13 +22,17 @@ from operations.benchmarks import (
     broker_startup,
     chaos,
     cost_floor,
+    floors,
     ingest,
+    latency_states,
     machine,
+    model_cost,
     model_throughput,
     pipeline,
     promtext,
     report,
     scale_out,
+    score_rates,
 )
 from operations.benchmarks import ledger as cost_ledger
 from operations.stack import Stack, StackSettings, free_ports
@@ -56,6 +60,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     alone = settings.model_copy(update={**free_ports(), "stack_run_dir": settings.stack_run_dir / "ingest"})
     results["ingest_vs_noop"] = ingest.ingest_vs_noop(alone, int(args.step_seconds / 2), rounds=2)
     with Stack(settings, extra_env={"CONSUMER_BATCH_MAX": str(args.consumer_batch)}) as stack:
+        ready_at = time.monotonic()
+        log.info("bench: event -> verdict at %.0f/s, cold (from ready) and warm (30 s after)", args.latency_rate)
+        results["latency_states"] = latency_states.cold_and_warm(stack, ready_at, args.latency_rate, args.step_seconds)
         log.info("bench: model throughput, Triton vs in-process ONNX Runtime")
         results["model_throughput"] = model_throughput.measure(
             settings.model_repository, stack.triton_grpc, trips, seconds=args.step_seconds / 3
@@ -83,6 +90,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         peak["ledger"] = cost_ledger.with_floor(peak["ledger"], results["cost_floor"]["total_us"])
         peak["projection"] = scale_out.projection(peak["ledger"], results["machine"].get("cores") or 2)
         results["max_throughput"] = peak
+        _latency_after_load(stack, args, trips, results)
         # /score is measured on a broker that already carries the history above (>= 1M messages by default):
         # the embedded broker's latency must not depend on how much it has stored.
         before = _broker_messages_in(stack)
@@ -113,6 +121,39 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         log.info("bench: chaos\n%s", chaos.render(kills))
     results["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     return results
+
+
+def _latency_after_load(stack: Stack, args: argparse.Namespace, trips: list[Any], results: dict[str, Any]) -> None:
+    """Issue 24's latency figures that need a loaded stack: post-burst, after history, /score rates, floors."""
+    rate, seconds = args.latency_rate, args.step_seconds
+    states = results["latency_states"]
+    states["scaled_down"] = {k: getattr(args, k) for k, full in QUICK_UNSCALED.items() if getattr(args, k) != full}
+    log.info("bench: event -> verdict right after a burst of %d", args.burst)
+    states["post-burst"] = latency_states.post_burst(
+        stack, rate, seconds, args.burst, args.http_batch, args.concurrency
+    )
+    log.info("bench: event -> verdict after %d transactions of history", args.history)
+    states["after-history"] = latency_states.after_history(
+        stack, _broker_messages_in(stack), args.history, rate, seconds, args.http_batch, args.concurrency
+    )
+    log.info("bench: POST /score at %s/s", ", ".join(f"{r:,.0f}" for r in args.score_rates))
+    results["score_rates"] = score_rates.measure(stack, tuple(args.score_rates), seconds)
+    log.info("bench: the two-hop Kafka floor at %.0f/s on the same broker", rate)
+    kafka = stack.settings.model_copy(update={"kafka_bootstrap_servers": stack.bootstrap})
+    hop = floors.two_hop(kafka, rate, seconds)
+    call = floors.triton_call(results.get("model_throughput") or {})
+    results["latency_floors"] = {
+        "kafka_two_hop": hop,
+        "triton_call": call,
+        "versus": {
+            name: floors.versus_floor(
+                (states.get(name) or {}).get("event_to_verdict", {}).get("p99_ms"), hop["p99_ms"], call["p99_ms"]
+            )
+            for name in ("cold", "warm", "post-burst", "after-history")
+        },
+    }
+    log.info("bench: model cost per row and per call, committed and previous model")
+    results["model_cost"] = model_cost.measure(stack.settings.model_repository, trips)
 
 
 def _pid(stack: Stack, name: str) -> int | None:
@@ -160,6 +201,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--step-seconds", type=float, default=20.0, help="length of each measured step")
     parser.add_argument("--rates", type=float, nargs="+", default=[1000.0, 5000.0], help="offered loads, tx/s")
     parser.add_argument("--score-rate", type=float, default=1000.0)
+    parser.add_argument("--latency-rate", type=float, default=1000.0, help="single-trip POSTs/s of the latency states")
+    parser.add_argument("--burst", type=int, default=500_000, help="transactions at full speed before post-burst")
+    parser.add_argument("--history", type=int, default=1_000_000, help="broker history before the after-history state")
+    parser.add_argument("--score-rates", type=float, nargs="+", default=list(score_rates.RATES), help="/score rates")
     parser.add_argument(
         "--max-count", type=int, default=1_000_000, help="transactions for the peak run (before /score is measured)"
     )
@@ -196,7 +241,11 @@ QUICK = {
     "consumer_only_count": 50_000,
     "floor_messages": 100_000,
     "scale_count": 60_000,
+    "burst": 50_000,
+    "history": 200_000,
 }
+#: The full run's burst and history, which ``--quick`` scales down (the report says so).
+QUICK_UNSCALED = {"burst": 500_000, "history": 1_000_000}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from operations.benchmarks import ledger
+from operations.benchmarks import latency_report, ledger
 
 
 def _get(d: dict[str, Any], *path: str) -> Any:
@@ -164,6 +164,8 @@ def markdown(r: dict[str, Any]) -> str:
         "|---|---|---|---|---|",
     ]
     lines += [f"| {a} | {b} | {c} | {d} | {e} |" for a, b, c, d, e in goal_rows(r)]
+    lines += [f"| {a} | {b} | {c} | {d} | {e} |" for a, b, c, d, e in latency_report.summary_rows(r)]
+    lines += ["", *latency_report.sections(r)]
     lines += ["", "## Latency spans (ms)", "", "| span | offered | p50 | p95 | p99 |", "|---|---|---|---|---|"]
     for rate, floor in sorted((r.get("broker_floor") or {}).items(), key=lambda kv: float(kv[0])):
         lines.append(

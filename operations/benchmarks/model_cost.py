@@ -1,0 +1,80 @@
+"""The model's cost before and after: CPU per row at batch 1,024 and per batch-1 call, ONNX Runtime, one thread.
+
+The committed model (what Triton serves) against ``export/previous_model`` (the one it replaced), measured
+the way the cost floor measures its model row (:func:`operations.benchmarks.cost_floor.model_row_us`:
+process CPU over repeated calls on encoded trips). Each model gets the input columns its own
+``model_meta.json`` names, so a previous model with other inputs is measured all the same.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+import orjson
+
+from taxifraud import wire
+from taxifraud.config import MODEL_NAME, REPO_ROOT
+
+#: Goals of issue 24 for the lean model (ONNX Runtime, one thread).
+GOAL_ROW_US = 3.0
+GOAL_CALL_US = 50.0
+PREVIOUS = REPO_ROOT / "export" / "previous_model"
+
+
+def select_columns(rows: np.ndarray, wanted: list[str]) -> np.ndarray:
+    """The columns of wire-encoded ``rows`` a model reads, in its order (its ``model_meta.json``)."""
+    index = {name: i for i, name in enumerate(wire.MODEL_INPUT_COLUMNS)}
+    missing = [c for c in wanted if c not in index]
+    if missing:
+        raise ValueError(f"the wire encoding has no column(s) {missing}")
+    return np.ascontiguousarray(rows[:, [index[c] for c in wanted]], dtype=np.float32)
+
+
+def cpu_us_per_row(session: ort.InferenceSession, rows: np.ndarray, batch: int, seconds: float) -> float:
+    """Process CPU us per row over calls of ``batch`` rows (cycled from ``rows``) for about ``seconds``."""
+    tensor = np.ascontiguousarray(np.tile(rows, (-(-batch // len(rows)), 1))[:batch])
+    feed = {session.get_inputs()[0].name: tensor}
+    session.run(None, feed)  # warm-up
+    calls = 0
+    cpu0, deadline = time.process_time(), time.monotonic() + seconds
+    while time.monotonic() < deadline or calls < 3:
+        session.run(None, feed)
+        calls += 1
+    return (time.process_time() - cpu0) * 1e6 / (calls * batch)
+
+
+def one_model(directory: Path, trips: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
+    """Both figures for the ``model.onnx`` in ``directory``, or the reason it could not be measured."""
+    name = str(directory.relative_to(REPO_ROOT) if directory.is_relative_to(REPO_ROOT) else directory)
+    try:
+        columns = orjson.loads((directory / "model_meta.json").read_bytes())["input_columns"]
+        rows = select_columns(wire.encode_rows(trips), columns)
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = 1
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        session = ort.InferenceSession(str(directory / "model.onnx"), opts, providers=["CPUExecutionProvider"])
+        row = cpu_us_per_row(session, rows, 1024, seconds)
+        call = cpu_us_per_row(session, rows, 1, seconds)
+    except Exception as exc:  # any model that cannot run here is reported, not fatal to the bench
+        return {"model": name, "error": f"{type(exc).__name__}: {exc}"}
+    return {"model": name, "inputs": len(columns), "row_us_at_1024": row, "call_us_at_1": call}
+
+
+def measure(model_repository: Path, trips: list[dict[str, Any]], seconds: float = 2.0) -> dict[str, Any]:
+    """``committed`` and ``previous`` figures and whether the committed model meets the goals."""
+    committed = one_model(model_repository / MODEL_NAME / "1", trips, seconds)
+    previous = one_model(PREVIOUS, trips, seconds)
+    row, call = committed.get("row_us_at_1024"), committed.get("call_us_at_1")
+    return {
+        "committed": committed,
+        "previous": previous,
+        "goal_row_us": GOAL_ROW_US,
+        "goal_call_us": GOAL_CALL_US,
+        "row_goal_met": None if row is None else row <= GOAL_ROW_US,
+        "call_goal_met": None if call is None else call <= GOAL_CALL_US,
+    }
