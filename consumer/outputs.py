@@ -13,7 +13,7 @@ import numpy as np
 import orjson
 
 from consumer.scored import Scored
-from taxifraud.reasons import reason_family
+from taxifraud.families import reason_families
 from taxifraud.verdicts import build_alert
 
 
@@ -28,8 +28,8 @@ class Output(NamedTuple):
 
 def alert_family(verdict: dict[str, Any]) -> str:
     """The ``reason`` label of ``consumer_alerts_total``: the family of the verdict's first reason."""
-    reasons = verdict["reasons"]
-    return reason_family(reasons[0]) if reasons else "unknown"
+    families = reason_families(verdict)
+    return families[0] if families else "unknown"
 
 
 def revoked_rows(batch: Any) -> np.ndarray | None:

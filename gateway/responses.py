@@ -94,12 +94,19 @@ class Problem(BaseModel):
     )
 
 
+class ReasonDetail(BaseModel):
+    family: str = Field(description="what kind of evidence: fare, speed, total, tolls, surcharge, route, rate, ...")
+    text: str = Field(description="the reason as a sentence (the same as in `reasons`)")
+    evidence: dict[str, float | str] = Field(description="the feature, its rarity and the fields it read")
+
+
 class Verdict(BaseModel):
     transaction_id: str
     is_fraud: bool
     score: float
     threshold: float
     reasons: list[str]
+    reason_details: list[ReasonDetail] = Field(default_factory=list, description="the reasons, structured")
     model_version: str
     ingested_at: str
     scored_at: str

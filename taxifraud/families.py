@@ -2,16 +2,14 @@
 (``"reason_details": [{"family", "text", "evidence"}]``), so no reader re-derives a family from the words.
 
 The review page (its filters and gauges) and the demo's verdict collector take families only through
-these two functions. A record written before the structured reasons existed falls back to
-:func:`taxifraud.reasons.reason_family` on its reason texts.
+these two functions. A record without structured reasons (written by an older release) counts as
+``other``: its words are never parsed back into a family.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
-
-from taxifraud.reasons import reason_family
 
 #: The family of a reason that names none, and of an alert without reasons.
 OTHER = "other"
@@ -22,7 +20,7 @@ def reason_families(record: Mapping[str, Any]) -> list[str]:
     details = record.get("reason_details")
     if isinstance(details, list) and details:
         return [str(d.get("family") or OTHER) if isinstance(d, Mapping) else OTHER for d in details]
-    return [reason_family(str(text)) for text in record.get("reasons") or ()]
+    return [OTHER for _ in record.get("reasons") or ()]
 
 
 def alert_family(record: Mapping[str, Any]) -> str:

@@ -13,7 +13,6 @@ from consumer.outputs import alert_family
 from consumer.retry import Backoff, backoff, until_ready
 from consumer.shadow import agreement
 from taxifraud.model_control import ModelControl, VersionSelector
-from taxifraud.reasons import reason_family
 from tests.consumer.fakes import TOPIC, FakeMessage, tx
 
 
@@ -134,8 +133,9 @@ def test_decode_names_anonymous_transactions_by_position_and_dlqs_poison() -> No
 
 def test_alert_family_and_shadow_agreement_labels() -> None:
     assert alert_family({"reasons": []}) == "unknown"
-    reason = "fare_amount is 9.0x the expected"
-    assert alert_family({"reasons": [reason, "other"]}) == reason_family(reason)
+    details = [{"family": "fare", "text": "fare ...", "evidence": {}}, {"family": "tip", "text": "tip", "evidence": {}}]
+    assert alert_family({"reasons": ["fare ...", "tip"], "reason_details": details}) == "fare"
+    assert alert_family({"reasons": ["fare ..."]}) == "other"  # no structured reason: never parsed from words
     assert [agreement(a, b) for a, b in ((True, True), (False, False), (True, False), (False, True))] == [
         "agree_fraud",
         "agree_legit",

@@ -17,13 +17,14 @@ def stamp(minutes_ago: float) -> str:
     return (NOW - timedelta(minutes=minutes_ago)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def alert(tid: str, reason: str = "Fare $400.00 is 33x the usual for this trip") -> dict:
+def alert(tid: str, reason: str = "Fare $400.00 is 33x the usual for this trip", family: str = "fare") -> dict:
     return {
         "transaction_id": tid,
         "is_fraud": True,
         "score": 9.5,
         "threshold": 4.2,
         "reasons": [reason],
+        "reason_details": [{"family": family, "text": reason, "evidence": {}}],
         "model_version": "1",
         "scored_at": stamp(1),
         "transaction": {"trip_distance": 1.0, "fare_amount": 400.0, "duration_minutes": 8},
@@ -57,7 +58,9 @@ def test_precision_windows_replacement_and_unreviewed() -> None:
 def test_rows_newest_first_filtered_and_bounded() -> None:
     state = ReviewState(max_alerts=3)
     for i in range(5):
-        state.add_alert(alert(f"a{i}", "Tip $90.00 is 80% of the fare" if i % 2 else "Fare $400.00 is 33x the usual"))
+        state.add_alert(
+            alert(f"a{i}", "Tip $90.00 is 80% of the fare", "tip") if i % 2 else alert(f"a{i}", "Fare $400.00 is 33x")
+        )
     assert [r.alert.transaction_id for r in state.rows(status="all")] == ["a4", "a3", "a2"]
     families = state.families()
     assert sum(families.values()) == 3 and len(families) == 2
@@ -128,7 +131,7 @@ def test_alert_family_comes_from_the_structured_reason_when_there_is_one() -> No
     details = [{"family": "tip", "text": "Fare $400.00 is 33x the usual", "evidence": {}}]
     structured = state.add_alert({**alert("s1"), "reason_details": details})
     assert structured is not None and structured.family == "tip"  # the words would say "fare"
-    legacy = state.add_alert(alert("l1"))
-    assert legacy is not None and legacy.family == "fare"
-    bare = state.add_alert({**alert("b1"), "reasons": []})
+    legacy = state.add_alert({k: v for k, v in alert("l1").items() if k != "reason_details"})
+    assert legacy is not None and legacy.family == "other"  # no structured reason: the words are not parsed
+    bare = state.add_alert({**alert("b1"), "reasons": [], "reason_details": []})
     assert bare is not None and bare.family == "other"
