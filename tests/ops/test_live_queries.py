@@ -24,12 +24,18 @@ pytestmark = pytest.mark.integration
 
 PROM_DIR = Path(__file__).resolve().parents[2] / "prometheus"
 # Panels that are legitimately empty on a healthy CPU stack: nothing dead-lettered, no alert firing.
-EMPTY_WHEN_HEALTHY = {"DLQ messages by error", "Firing alerts", "Shadow agreement with the live version"}
+EMPTY_WHEN_HEALTHY = {
+    "DLQ messages by error",
+    "Firing alerts",
+    "Shadow agreement with the live version",
+    "Model version fallbacks",  # only after a control record named a version Triton cannot serve
+}
 # Metrics that only appear after something goes wrong, or on a GPU.
 APPEAR_ON_FAILURE = {
     "consumer_dlq_messages_total",
     "consumer_shadow_verdicts_total",  # only while a version shadows the live one
     "consumer_shadow_errors_total",
+    "consumer_model_fallback_total",  # only when a control record names a version that cannot be served
     "nv_gpu_utilization",
     "nv_gpu_memory_used_bytes",
     "nv_gpu_memory_total_bytes",
