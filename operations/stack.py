@@ -23,7 +23,7 @@ from operations.embedded import prometheus as prom
 from operations.embedded import tls
 from operations.embedded.broker import DEFAULT_LIBS_DIR, BrokerOptions, BrokerSecurity, start_broker
 from operations.embedded.model_check import VersionCheck
-from operations.embedded.process import ManagedProcess, free_port, port_open, require_free_ports
+from operations.embedded.process import ManagedProcess, free_port_runs, port_open, require_free_ports
 from operations.embedded.triton import load_servable, servable_versions, triton_process
 from operations.verdict_collector import VerdictCollector
 from taxifraud.config import REPO_ROOT, KafkaSettings, TritonSettings
@@ -93,14 +93,20 @@ class StackSettings(KafkaSettings, TritonSettings):
     )
 
 
+CONSUMER_PORTS_RESERVED = 8  # consumers count their metrics ports up from the first
+
+
 def free_ports() -> dict[str, Any]:
     """A free port for every ``stack_*_port`` setting: for tests, the bench and stacks side by side.
 
     Derived from :class:`StackSettings`, so a port setting added there is covered everywhere at once.
     """
-    return {
-        name: free_port() for name in StackSettings.model_fields if name.startswith("stack_") and name.endswith("_port")
+    widths = {
+        name: CONSUMER_PORTS_RESERVED if name == "stack_consumer_metrics_port" else 1
+        for name in StackSettings.model_fields
+        if name.startswith("stack_") and name.endswith("_port")
     }
+    return dict(free_port_runs(widths))
 
 
 @dataclass

@@ -78,6 +78,41 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def free_port_runs(widths: dict[str, int], attempts: int = 100) -> dict[str, int]:
+    """For each name, the first of ``width`` consecutive free ports, no two names sharing one.
+
+    Every port stays bound until all are picked: ports released one by one can be handed out twice.
+    """
+    held: list[socket.socket] = []
+
+    def hold(port: int) -> bool:
+        sock = socket.socket()
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            sock.close()
+            return False
+        held.append(sock)
+        return True
+
+    try:
+        picked: dict[str, int] = {}
+        for name, width in widths.items():
+            for _ in range(attempts):
+                if not hold(0):
+                    continue
+                first = int(held[-1].getsockname()[1])
+                if all(hold(first + offset) for offset in range(1, width)):
+                    picked[name] = first
+                    break
+            else:
+                raise PortInUse(f"no run of {width} free ports for {name} in {attempts} attempts")
+        return picked
+    finally:
+        for sock in held:
+            sock.close()
+
+
 def _child_setup(parent_pid: int) -> Callable[[], None]:
     """Runs in the child between fork and exec: die with the supervisor (the signal survives exec)."""
 
