@@ -15,7 +15,6 @@ import argparse
 import itertools
 import json
 import logging
-import threading
 import time
 import urllib.request
 import uuid
@@ -23,66 +22,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
-import httpx
-
 from operations.embedded.foreground import Supervised
-from operations.embedded.warmup import TRIP
 from operations.stack import Stack, StackSettings, free_ports
+from operations.steady_load import Load, wait_until
 from operations.verdict_collector import VerdictCollector
 from taxifraud.config import REPO_ROOT
 
 log = logging.getLogger(__name__)
 
 KILLS = ("triton", "consumer-0", "gateway", "broker")
-BATCH = 5  # trips per request: a steady stream of small requests, each answered on its own
-
-
-@dataclass(frozen=True)
-class Answer:
-    ids: tuple[str, ...]
-    started: float  # epoch seconds, comparable with the verdict collector's ``seen_at``
-    status: int  # 0: no HTTP answer (connection refused or reset)
-
-
-@dataclass
-class Load:
-    """Posts small batches of marked trips until stopped, and records every answer."""
-
-    url: str
-    prefix: str
-    answers: list[Answer] = field(default_factory=list)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
-
-    def start(self) -> Load:
-        self._thread = threading.Thread(target=self._run, name="chaos-load", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=60)
-
-    def _run(self) -> None:
-        n = 0
-        with httpx.Client(timeout=30) as client:
-            while not self._stop.is_set():
-                ids = tuple(f"{self.prefix}{n + i}" for i in range(BATCH))
-                n += BATCH
-                started = time.time()
-                try:
-                    status = client.post(
-                        f"{self.url}/transactions", json=[dict(TRIP, transaction_id=i) for i in ids]
-                    ).status_code
-                except httpx.HTTPError:
-                    status = 0
-                    time.sleep(0.05)  # refused at once: do not spin
-                self.answers.append(Answer(ids, started, status))
-                time.sleep(0.01)
-
-    def accepted(self, after: float = 0.0) -> list[str]:
-        return [i for a in list(self.answers) if a.status == 202 and a.started >= after for i in a.ids]
 
 
 @dataclass
@@ -112,15 +60,6 @@ def restarts(metrics_url: str, service: str) -> float:
     return sum(float(line[len(prefix) :]) for line in text.splitlines() if line.startswith(prefix))
 
 
-def _wait(predicate: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
-
-
 def kill_and_recover(
     supervised: Supervised,
     service: str,
@@ -138,7 +77,7 @@ def kill_and_recover(
     restart_s: float | None = None
     accepting_at = float("inf")
     try:
-        _wait(lambda: len(load.accepted()) >= 50, recover_timeout, "traffic before the kill")
+        wait_until(lambda: len(load.accepted()) >= 50, recover_timeout, "traffic before the kill")
         time.sleep(before_s)
         supervisor = supervised.supervisor
         assert supervisor is not None, "the stack is not started"
@@ -151,10 +90,10 @@ def kill_and_recover(
         def back() -> bool:  # the supervisor restarted it and it passed its readiness probe
             return supervisor.completed.get(service, 0) > done_before
 
-        _wait(back, recover_timeout, f"the supervisor to restart {service}")
+        wait_until(back, recover_timeout, f"the supervisor to restart {service}")
         restart_s = time.time() - killed_at
         # ingestion is back with the first 202 to a request sent after the restart
-        _wait(lambda: load.accepted(after=killed_at + restart_s), recover_timeout, f"202s after {service}")
+        wait_until(lambda: load.accepted(after=killed_at + restart_s), recover_timeout, f"202s after {service}")
         accepting_at = min(a.started for a in load.answers if a.status == 202 and a.started >= killed_at + restart_s)
         time.sleep(after_s)
     finally:
