@@ -90,74 +90,75 @@ def fast_endpoint(handler: FastHandler) -> Callable[..., Any]:
     return endpoint
 
 
-_ACCEPTED = {202: {"model": Accepted, "description": "stored by the broker"}, **ERRORS}
+def write_route(
+    path: str,
+    summary: str,
+    description: str,
+    fast: FastHandler,
+    answer: tuple[int, type[Any], str],
+    operation_id: str,
+    body: Body = "transactions",
+    example: dict[str, Any] | None = SHORT_EXAMPLE,
+    errors: Mapping[int | str, dict[str, Any]] = ERRORS,
+) -> Route:
+    """A POST route answered by a fast-path handler: ``answer`` is its success status, model and meaning."""
+    status, model, meaning = answer
+    return Route(
+        path,
+        "POST",
+        "labels" if body == "labels" else "transactions",
+        summary,
+        operation_id=operation_id,
+        description=description,
+        fast=fast,
+        status_code=status,
+        responses={status: {"model": model, "description": meaning}, **errors},
+        body=body,
+        example=example,
+    )
+
+
+_STORED = "stored by the broker"
 
 ROUTES: tuple[Route, ...] = (
     *(
-        Route(
+        write_route(
             path,
-            "POST",
-            "transactions",
             "Accept transactions for asynchronous scoring",
+            "Validate, stamp and produce transactions; 202 only once the broker has acknowledged all of them.",
+            handle_transactions,
+            (202, Accepted, _STORED),
             operation_id=f"post_{path.strip('/')}",
-            description=(
-                "Validate, stamp and produce transactions; 202 only once the broker has acknowledged all of them."
-            ),
-            fast=handle_transactions,
-            status_code=202,
-            responses=_ACCEPTED,
-            body="transactions",
-            example=SHORT_EXAMPLE,
         )
         for path in ("/transactions", "/transaction")
     ),
-    Route(
+    write_route(
         "/api/v1/transaction",
-        "POST",
-        "transactions",
         "The seed's path: accept transactions, answer in the seed's shape and ours",
+        "The seed's path: ``POST /transactions`` answered with the seed's response fields as well as ours.",
+        handle_seed_transaction,
+        (202, SeedAccepted, _STORED),
         operation_id="post_api_v1_transaction",
-        description=(
-            "The seed's path: ``POST /transactions`` answered with the seed's response fields as well as ours."
-        ),
-        fast=handle_seed_transaction,
-        status_code=202,
-        responses={202: {"model": SeedAccepted, "description": "stored by the broker"}, **ERRORS},
-        body="transactions",
         example=SEED_API_EXAMPLE,
     ),
-    Route(
+    write_route(
         "/score",
-        "POST",
-        "transactions",
         "Score transactions synchronously on Triton",
+        "Score on Triton now; record verdicts (and alerts) on Kafka for the audit trail; 200 with verdicts.",
+        handle_score,
+        (200, Scored, "verdicts, in request order"),
         operation_id="post_score_score_post",
-        description=(
-            "Score on Triton now; record verdicts (and alerts) on Kafka for the audit trail; 200 with verdicts."
-        ),
-        fast=handle_score,
-        status_code=200,
-        responses={200: {"model": Scored, "description": "verdicts, in request order"}, **ERRORS},
-        body="transactions",
-        example=SHORT_EXAMPLE,
     ),
-    Route(
+    write_route(
         "/labels",
-        "POST",
-        "labels",
         "Record analyst labels (fraud | legit) of transactions",
+        "Store analyst labels on the compacted labels topic; 202 only once the broker has acknowledged them.",
+        handle_labels,
+        (202, LabelsAccepted, _STORED),
         operation_id="post_labels_labels_post",
-        description=(
-            "Store analyst labels on the compacted labels topic; 202 only once the broker has acknowledged them."
-        ),
-        fast=handle_labels,
-        status_code=202,
-        responses={
-            202: {"model": LabelsAccepted, "description": "stored by the broker"},
-            **ERRORS,
-            422: {"model": Problem, "description": "invalid label(s); detail names each field and rule"},
-        },
         body="labels",
+        example=None,
+        errors={**ERRORS, 422: {"model": Problem, "description": "invalid label(s); detail names each field and rule"}},
     ),
     Route(
         "/health",
