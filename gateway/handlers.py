@@ -33,7 +33,7 @@ from typing import Any
 import orjson
 from starlette.types import Receive, Scope
 
-from taxifraud.labels import LabelRejected, label_record, parse_labels
+from taxifraud.labels import label_record, parse_labels
 from taxifraud.verdicts import build_alert, utc_now_rfc3339
 
 from . import schema
@@ -253,9 +253,7 @@ async def handle_labels(gw: Gateway, scope: Scope, receive: Receive) -> Reply:
     try:
         body = await read_body(scope, receive, gw.settings.gateway_max_body_bytes)
         labels, _ = parse_labels(body, gw.settings.gateway_max_batch)
-    except schema.Rejected as exc:
-        return problem(exc.status, exc.detail)
-    except LabelRejected as exc:
+    except schema.Rejected as exc:  # labels' own LabelRejected is one too
         return problem(exc.status, exc.detail)
     labelled_at = utc_now_rfc3339()
     records = [label_record(label, labelled_at) for label in labels]

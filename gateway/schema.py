@@ -93,6 +93,8 @@ from pydantic_core import PydanticCustomError, from_json
 from typing_extensions import Required, TypedDict
 
 from taxifraud import wire
+from taxifraud.rejection import Rejected
+from taxifraud.rejection import issue as _issue
 
 MAX_REPORTED_ERRORS = 50
 MAX_AMOUNT = 10_000.0
@@ -232,22 +234,9 @@ _SPELLINGS = {**wire.TLC_ALIASES, **{k.lower(): v for k, v in wire.TLC_ALIASES.i
 ONE = TypeAdapter(Transaction)
 
 
-class Rejected(Exception):
-    """The request cannot be accepted; carries the HTTP status and the ``detail`` for the client."""
-
-    def __init__(self, status: int, detail: str | list[dict[str, Any]]) -> None:
-        super().__init__(detail if isinstance(detail, str) else f"{len(detail)} validation errors")
-        self.status = status
-        self.detail = detail
-
-
 def transaction_schema() -> dict[str, Any]:
     """JSON schema of one transaction, for the OpenAPI document."""
     return ONE.json_schema(ref_template="#/components/schemas/{model}")
-
-
-def _issue(loc: tuple[Any, ...], msg: str, type_: str) -> dict[str, Any]:
-    return {"loc": ["body", *loc], "msg": msg, "type": type_}
 
 
 def _datetime(value: Any) -> datetime | None:

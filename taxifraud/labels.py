@@ -23,6 +23,8 @@ from pydantic_core import from_json
 from typing_extensions import Required, TypedDict
 
 from taxifraud.confusion import Confusion
+from taxifraud.rejection import Rejected
+from taxifraud.rejection import issue as _issue
 
 #: Same alphabet and length as a transaction's own id (``gateway.schema``), so every id can be labelled.
 TRANSACTION_ID_PATTERN = r"^[A-Za-z0-9._:-]+$"
@@ -49,17 +51,8 @@ class Label(TypedDict, total=False):
 ONE = TypeAdapter(Label)
 
 
-class LabelRejected(ValueError):
+class LabelRejected(Rejected):
     """The labels cannot be accepted; ``status`` (422, 413) and ``detail`` (issues or a sentence)."""
-
-    def __init__(self, status: int, detail: str | list[dict[str, Any]]) -> None:
-        super().__init__(detail if isinstance(detail, str) else f"{len(detail)} validation errors")
-        self.status = status
-        self.detail = detail
-
-
-def _issue(loc: tuple[Any, ...], msg: str, type_: str) -> dict[str, Any]:
-    return {"loc": ["body", *loc], "msg": msg, "type": type_}
 
 
 def _issues(exc: ValidationError, prefix: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
