@@ -30,6 +30,11 @@ def _empty_as_none(value: object) -> object:
 OptionalPath = Annotated[Path | None, BeforeValidator(_empty_as_none)]
 
 
+def _file_env(**paths: Path | None) -> dict[str, str]:
+    """The environment entries of the TLS files that are set (a child process reads the same files)."""
+    return {key: str(path) for key, path in paths.items() if path is not None}
+
+
 def check_tls_files(files: dict[str, Path | None], pair: tuple[str, str], unused_because: str | None = None) -> None:
     """The one rule for TLS file settings, named by env key: set only where TLS is on (``unused_because``
     says why not), existing, and a client certificate only with its key."""
@@ -148,14 +153,11 @@ class KafkaSettings(BaseSettings):
         if self.kafka_sasl_username:
             env["KAFKA_SASL_USERNAME"] = self.kafka_sasl_username
             env["KAFKA_SASL_PASSWORD"] = self.kafka_sasl_password.get_secret_value()
-        for key, path in (
-            ("KAFKA_SSL_CA_FILE", self.kafka_ssl_ca_file),
-            ("KAFKA_SSL_CERT_FILE", self.kafka_ssl_cert_file),
-            ("KAFKA_SSL_KEY_FILE", self.kafka_ssl_key_file),
-        ):
-            if path is not None:
-                env[key] = str(path)
-        return env
+        return env | _file_env(
+            KAFKA_SSL_CA_FILE=self.kafka_ssl_ca_file,
+            KAFKA_SSL_CERT_FILE=self.kafka_ssl_cert_file,
+            KAFKA_SSL_KEY_FILE=self.kafka_ssl_key_file,
+        )
 
     def topics(self) -> list[str]:
         return [
@@ -228,14 +230,11 @@ class TritonSettings(BaseSettings):
     def triton_env(self) -> dict[str, str]:
         """The environment that gives a child process the same Triton TLS settings."""
         env = {"TRITON_SSL": "true" if self.triton_ssl else "false"}
-        for key, path in (
-            ("TRITON_SSL_CA_FILE", self.triton_ssl_ca_file),
-            ("TRITON_SSL_CERT_FILE", self.triton_ssl_cert_file),
-            ("TRITON_SSL_KEY_FILE", self.triton_ssl_key_file),
-        ):
-            if path is not None:
-                env[key] = str(path)
-        return env
+        return env | _file_env(
+            TRITON_SSL_CA_FILE=self.triton_ssl_ca_file,
+            TRITON_SSL_CERT_FILE=self.triton_ssl_cert_file,
+            TRITON_SSL_KEY_FILE=self.triton_ssl_key_file,
+        )
 
 
 class ToolSettings(BaseSettings):
