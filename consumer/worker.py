@@ -44,6 +44,7 @@ from consumer.sink import OutputSink
 from taxifraud.config import DEFAULT_MODEL_VERSION
 from taxifraud.heap import settle_after_startup
 from taxifraud.kafka import consumer_config, ensure_topics, producer_config, receive
+from taxifraud.logs import configure_logging
 from taxifraud.model_meta import ModelMeta
 
 log = logging.getLogger(__name__)
@@ -373,10 +374,7 @@ def _fmt(partitions: list[TopicPartition]) -> str:
 
 def run(settings: Settings) -> int:
     """Run the worker until SIGTERM/SIGINT; returns the exit code (0 after a clean stop)."""
-    logging.basicConfig(
-        level=settings.consumer_log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s",
-    )
+    configure_logging(settings.consumer_log_level)
     meta = ModelMeta.load(
         settings.model_repository, settings.triton_model_name, settings.triton_model_version or DEFAULT_MODEL_VERSION
     )

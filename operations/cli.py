@@ -3,7 +3,7 @@ logging set-up (:func:`configure_logging`) and ``-v`` accepted before or after a
 
 Subcommands import their dependencies lazily so that, say, ``taxifraud score`` does not need the broker
 client and ``taxifraud gateway`` does not need torch. ``train``, ``export``, ``bench``, ``recalibrate`` and
-``model`` hand the rest of their command line to their module's ``main(argv)``, which parses it.
+``model`` are Click commands declared beside their code (:data:`LAZY`), imported only when they run.
 """
 
 from __future__ import annotations
@@ -19,28 +19,42 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from taxifraud.config import REPO_ROOT
+from taxifraud.logs import configure_logging
 
 if TYPE_CHECKING:
     from operations.embedded.process import ManagedProcess
 
 log = logging.getLogger("taxifraud")
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
-
-def configure_logging(verbose: bool) -> None:
-    """The command's one logging set-up: INFO (DEBUG with ``-v``) to stderr. Called again by a later ``-v``,
-    it only lowers the level."""
-    root = logging.getLogger()
-    if not root.handlers:
-        logging.basicConfig(format=LOG_FORMAT, stream=sys.stderr)
-    root.setLevel(logging.DEBUG if verbose else logging.INFO)
-    # One INFO line per HTTP request from the load generators' client would drown everything else.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+#: Commands declared in their own modules, imported only when run: name -> (``module:attr``, short help).
+#: ``attr`` is a Click command, or a function that returns one.
+LAZY: dict[str, tuple[str, str]] = {
+    "train": ("export.train:command", "train the autoencoder on the shared TLC data"),
+    "export": ("operations.model_export:command", "export ONNX into model_repository, check parity, evaluate"),
+    "bench": ("operations.bench:command", "measure throughput and latency, write bench/results.*"),
+    "recalibrate": ("operations.recalibrate:command", "precision/recall from analyst labels; --write a new version"),
+    "model": ("operations.model_versions:command", "model versions: list | shadow N | promote N | rollback | load"),
+}
 
 
 def _verbose_after_the_name(ctx: click.Context, param: click.Parameter, value: bool) -> None:
     if value:
-        configure_logging(True)
+        configure_logging(logging.DEBUG)
+
+
+def _verbose_option() -> click.Option:
+    return click.Option(
+        ["-v", "--verbose"], is_flag=True, expose_value=False, callback=_verbose_after_the_name, help="debug logging"
+    )
+
+
+def _with_verbose(command: click.Command) -> click.Command:
+    """``-v`` after the name too (``taxifraud model list -v``), on a command and every subcommand."""
+    if not any(p.name == "verbose" for p in command.params):
+        command.params.append(_verbose_option())
+    for sub in getattr(command, "commands", {}).values():
+        _with_verbose(sub)
+    return command
 
 
 class _Command(click.Command):
@@ -48,25 +62,36 @@ class _Command(click.Command):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.params.append(
-            click.Option(
-                ["-v", "--verbose"],
-                is_flag=True,
-                expose_value=False,
-                callback=_verbose_after_the_name,
-                help="debug logging",
-            )
-        )
+        _with_verbose(self)
 
 
 class _Group(click.Group):
+    """The top-level group: its own commands plus :data:`LAZY`'s, listed in ``--help`` without importing them."""
+
     command_class = _Command
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAZY})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in LAZY:
+            return super().get_command(ctx, cmd_name)
+        module, _, attr = LAZY[cmd_name][0].partition(":")
+        found = getattr(importlib.import_module(module), attr)
+        return _with_verbose(found if isinstance(found, click.Command) else found())
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        limit = formatter.width - 6 - max(len(name) for name in self.list_commands(ctx))
+        rows = [(name, self.commands[name].get_short_help_str(limit)) for name in super().list_commands(ctx)]
+        rows += [(name, text) for name, (_, text) in LAZY.items()]
+        with formatter.section("Commands"):
+            formatter.write_dl(sorted(rows))
 
 
 @click.group(cls=_Group, help="taxifraud: every service and tool of the project behind one command.")
 @click.option("-v", "--verbose", is_flag=True, help="debug logging")
 def cli(verbose: bool) -> None:
-    configure_logging(verbose)
+    configure_logging(logging.DEBUG if verbose else logging.INFO)
 
 
 def _wait_for_signal() -> None:
@@ -270,32 +295,6 @@ def demo(data: tuple[str, ...], more_data: tuple[str, ...], **options: Any) -> i
     from operations.demo import demo as run
 
     return int(run(DemoOptions(data=tuple(_trip_files(data, more_data) or ()), **options)) or 0)
-
-
-#: Subcommands whose module parses its own arguments: name -> (module with ``main(argv)``, help).
-HANDED_ON: dict[str, tuple[str, str]] = {
-    "train": ("export.train", "train the autoencoder on the shared TLC data"),
-    "export": ("operations.model_export", "export ONNX into model_repository, check parity, evaluate"),
-    "bench": ("operations.bench", "measure throughput and latency, write bench/results.*"),
-    "recalibrate": ("operations.recalibrate", "precision/recall from analyst labels; --write a new version"),
-    "model": ("operations.model_versions", "model versions: list | shadow N | promote N | rollback | load"),
-}
-
-
-def _hand_on(name: str, module: str, text: str) -> None:
-    @cli.command(
-        name,
-        help=f"{text} (see taxifraud {name} --help)",
-        add_help_option=False,  # --help goes on to the module's own parser
-        context_settings={"ignore_unknown_options": True},
-    )
-    @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-    def command(args: tuple[str, ...]) -> int:
-        return int(importlib.import_module(module).main(list(args)) or 0)
-
-
-for _name, (_module, _text) in HANDED_ON.items():
-    _hand_on(_name, _module, _text)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -37,6 +37,7 @@ from review.settings import Settings, load_settings
 from review.state import ReviewState
 from taxifraud.kafka import producer_config
 from taxifraud.labels import LabelRejected, label_record, validate_labels
+from taxifraud.logs import configure_logging
 from taxifraud.verdicts import utc_now_rfc3339
 
 log = logging.getLogger(__name__)
@@ -214,9 +215,7 @@ def run(settings: Settings) -> None:
 
     from taxifraud.lifecycle import die_with_parent_if_asked
 
-    logging.basicConfig(
-        level=settings.review_log_level.upper(), format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s"
-    )
+    configure_logging(settings.review_log_level)
     die_with_parent_if_asked()
     uvicorn.run(
         create_app(settings),

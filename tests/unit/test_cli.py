@@ -4,10 +4,12 @@ exit statuses kept. The subcommands' work is replaced by recorders: what runs be
 from __future__ import annotations
 
 import logging
+import subprocess
 import sys
 import types
 from typing import Any
 
+import click
 import pytest
 
 from operations import cli
@@ -27,19 +29,31 @@ def _restore_root_level() -> Any:
 
 
 def test_every_subcommand_is_there() -> None:
-    assert set(cli.cli.commands) == SUBCOMMANDS
+    assert set(cli.cli.list_commands(click.Context(cli.cli))) == SUBCOMMANDS
+
+
+def test_help_lists_every_subcommand_without_importing_torch(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["--help"]) == 0
+    listed = {line.split()[0] for line in capsys.readouterr().out.split("Commands:")[1].splitlines() if line.strip()}
+    assert listed == SUBCOMMANDS
+    check = "import sys; from operations import cli; cli.main(['--help']); sys.exit('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", check], capture_output=True).returncode == 0, "--help imported torch"
 
 
 @pytest.fixture
-def recorded(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
-    """``taxifraud bench ...`` calls a stand-in for operations.bench.main that records its argv."""
-    calls: list[list[str]] = []
+def recorded(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """``taxifraud bench ...`` runs a stand-in for operations.bench.command that records its options."""
+    calls: list[dict[str, Any]] = []
 
-    def main(argv: list[str]) -> int:
-        calls.append(argv)
-        return 3 if "--fail" in argv else 0
+    @click.command("bench")
+    @click.option("--quick", is_flag=True)
+    @click.option("--rates", type=float, multiple=True)
+    @click.option("--fail", is_flag=True)
+    def command(quick: bool, rates: tuple[float, ...], fail: bool) -> int:
+        calls.append({"quick": quick, "rates": list(rates)})
+        return 3 if fail else 0
 
-    monkeypatch.setitem(sys.modules, "operations.bench", types.SimpleNamespace(main=main))
+    monkeypatch.setitem(sys.modules, "operations.bench", types.SimpleNamespace(command=command))
     return calls
 
 
@@ -48,21 +62,60 @@ def recorded(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
     [["-v", "bench", "--quick"], ["bench", "-v", "--quick"], ["bench", "--quick", "--verbose"]],
     ids=["before", "after-name", "last"],
 )
-def test_verbose_anywhere_and_arguments_handed_on(argv: list[str], recorded: list[list[str]]) -> None:
+def test_verbose_anywhere(argv: list[str], recorded: list[dict[str, Any]]) -> None:
     assert cli.main(argv) == 0
-    assert recorded == [["--quick"]]
+    assert recorded == [{"quick": True, "rates": []}]
     assert logging.getLogger().level == logging.DEBUG
 
 
-def test_info_without_verbose_and_exit_status_kept(recorded: list[list[str]]) -> None:
-    assert cli.main(["bench", "--rates", "1000", "5000", "--fail"]) == 3
-    assert recorded == [["--rates", "1000", "5000", "--fail"]]
+def test_info_without_verbose_and_exit_status_kept(recorded: list[dict[str, Any]]) -> None:
+    assert cli.main(["bench", "--rates", "1000", "--rates", "5000", "--fail"]) == 3
+    assert recorded == [{"quick": False, "rates": [1000.0, 5000.0]}]
     assert logging.getLogger().level == logging.INFO
 
 
-def test_help_of_a_handed_on_command_is_its_modules(recorded: list[list[str]]) -> None:
+def test_help_of_a_lazy_command_is_its_own(recorded: list[dict[str, Any]], capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["bench", "--help"]) == 0
-    assert recorded == [["--help"]]
+    assert recorded == [] and "--quick" in capsys.readouterr().out
+
+
+class _Ran(Exception):
+    pass
+
+
+def test_bench_quick_scales_down_but_explicit_options_win(monkeypatch: pytest.MonkeyPatch) -> None:
+    from operations import bench
+
+    seen: list[Any] = []
+
+    def run(args: Any) -> dict[str, Any]:
+        seen.append(args)
+        raise _Ran
+
+    monkeypatch.setattr(bench, "run", run)
+    with pytest.raises(_Ran):
+        cli.main(["bench", "--quick", "--max-count", "7", "--rates", "10", "--rates", "20", "--no-chaos"])
+    args = seen[0]
+    assert args.max_count == 7 and args.step_seconds == bench.QUICK["step_seconds"]
+    assert args.rates == [10.0, 20.0] and args.chaos is False
+    assert args.argv == ["--rates", "10", "--rates", "20", "--max-count", "7", "--no-chaos", "--quick"]
+
+
+def test_model_actions(monkeypatch: pytest.MonkeyPatch) -> None:
+    from operations import model_versions
+
+    switched: list[tuple[str, str | None]] = []
+    monkeypatch.setattr(model_versions, "_switch", lambda action, version=None: switched.append((action, version)))
+    assert cli.main(["model", "promote", "3", "-v"]) == 0
+    assert cli.main(["model", "rollback"]) == 0
+    assert switched == [("promote", "3"), ("rollback", None)]
+    assert cli.main(["model", "shadow"]) == 2  # VERSION missing
+
+
+@pytest.mark.parametrize("name", ["train", "export", "recalibrate", "model"])
+def test_help_of_every_lazy_command(name: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main([name, "--help"]) == 0
+    assert f"Usage: taxifraud {name}" in capsys.readouterr().out
 
 
 def test_replay_options_and_several_trip_files(monkeypatch: pytest.MonkeyPatch) -> None:
