@@ -7,15 +7,17 @@ a pass/fail test: goals are compared and reported, misses included, with the bot
 
 from __future__ import annotations
 
-import argparse
 import logging
-import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
+import click
 import orjson
+from click.core import ParameterSource
 
 from operations.benchmarks import (
     broker_floor,
@@ -42,7 +44,7 @@ from taxifraud.config import REPO_ROOT
 log = logging.getLogger(__name__)
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
+def run(args: Any) -> dict[str, Any]:
     results: dict[str, Any] = {
         "command": "make bench  (taxifraud bench " + " ".join(args.argv) + ")",
         "machine": machine.describe(),
@@ -123,7 +125,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return results
 
 
-def _latency_after_load(stack: Stack, args: argparse.Namespace, trips: list[Any], results: dict[str, Any]) -> None:
+def _latency_after_load(stack: Stack, args: Any, trips: list[Any], results: dict[str, Any]) -> None:
     """Issue 24's latency figures that need a loaded stack: post-burst, after history, /score rates, floors."""
     rate, seconds = args.latency_rate, args.step_seconds
     states = results["latency_states"]
@@ -195,42 +197,38 @@ def _consumer_only(count: int) -> dict[str, Any]:
     return dict(consumer_only_throughput(count))
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="taxifraud bench", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", default=str(REPO_ROOT / "bench"), help="where results.{json,md,png} go")
-    parser.add_argument("--step-seconds", type=float, default=20.0, help="length of each measured step")
-    parser.add_argument("--rates", type=float, nargs="+", default=[1000.0, 5000.0], help="offered loads, tx/s")
-    parser.add_argument("--score-rate", type=float, default=1000.0)
-    parser.add_argument("--latency-rate", type=float, default=1000.0, help="single-trip POSTs/s of the latency states")
-    parser.add_argument("--burst", type=int, default=500_000, help="transactions at full speed before post-burst")
-    parser.add_argument("--history", type=int, default=1_000_000, help="broker history before the after-history state")
-    parser.add_argument("--score-rates", type=float, nargs="+", default=list(score_rates.RATES), help="/score rates")
-    parser.add_argument(
-        "--max-count", type=int, default=1_000_000, help="transactions for the peak run (before /score is measured)"
-    )
-    parser.add_argument("--consumer-only-count", type=int, default=200_000)
-    parser.add_argument("--soak-minutes", type=float, default=10.0, help="0 skips the soak")
-    parser.add_argument("--soak-rate", type=float, default=2000.0)
-    parser.add_argument("--consumers", type=int, default=1)
-    parser.add_argument("--gateway-workers", type=int, default=1)
-    parser.add_argument("--http-batch", type=int, default=1000, help="transactions per HTTP request in peak runs")
-    parser.add_argument("--concurrency", type=int, default=2, help="HTTP requests in flight in peak runs")
-    parser.add_argument(
-        "--consumer-batch", type=int, default=1024, help="CONSUMER_BATCH_MAX of the stack and of the floor"
-    )
-    parser.add_argument("--floor-messages", type=int, default=200_000, help="messages of the bare Kafka hop")
-    parser.add_argument(
+#: ``taxifraud bench``'s options (each also a key of the ``args`` :func:`run` reads).
+OPTIONS = (
+    click.option("--out", default=str(REPO_ROOT / "bench"), help="where results.{json,md,png} go"),
+    click.option("--step-seconds", type=float, default=20.0, help="length of each measured step"),
+    click.option("--rates", type=float, multiple=True, default=[1000.0, 5000.0], help="offered loads, tx/s (repeat)"),
+    click.option("--score-rate", type=float, default=1000.0),
+    click.option("--latency-rate", type=float, default=1000.0, help="single-trip POSTs/s of the latency states"),
+    click.option("--burst", type=int, default=500_000, help="transactions at full speed before post-burst"),
+    click.option("--history", type=int, default=1_000_000, help="broker history before the after-history state"),
+    click.option(
+        "--score-rates", type=float, multiple=True, default=list(score_rates.RATES), help="/score rates (repeat)"
+    ),
+    click.option("--max-count", type=int, default=1_000_000, help="transactions for the peak run (before /score)"),
+    click.option("--consumer-only-count", type=int, default=200_000),
+    click.option("--soak-minutes", type=float, default=10.0, help="0 skips the soak"),
+    click.option("--soak-rate", type=float, default=2000.0),
+    click.option("--consumers", type=int, default=1),
+    click.option("--gateway-workers", type=int, default=1),
+    click.option("--http-batch", type=int, default=1000, help="transactions per HTTP request in peak runs"),
+    click.option("--concurrency", type=int, default=2, help="HTTP requests in flight in peak runs"),
+    click.option("--consumer-batch", type=int, default=1024, help="CONSUMER_BATCH_MAX of the stack and of the floor"),
+    click.option("--floor-messages", type=int, default=200_000, help="messages of the bare Kafka hop"),
+    click.option(
         "--scale-count", type=int, default=200_000, help="transactions per scale-out layout; 0 skips the scale-out"
-    )
-    parser.add_argument(
-        "--no-chaos", dest="chaos", action="store_false", help="skip the kill -9 section (make chaos runs it alone)"
-    )
-    parser.add_argument(
+    ),
+    click.option("--no-chaos", "chaos", flag_value=False, default=True, help="skip the kill -9 section (make chaos)"),
+    click.option(
         "--quick",
-        action="store_true",
+        is_flag=True,
         help="a few minutes instead of ~25: short steps, 200k peak, no soak, scale-out over process counts only",
-    )
-    return parser
+    ),
+)
 
 
 #: What ``--quick`` changes (explicit flags given beside it still win over these).
@@ -248,15 +246,40 @@ QUICK = {
 QUICK_UNSCALED = {"burst": 500_000, "history": 1_000_000}
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.quick:
+def _options(command: Callable[..., int]) -> Callable[..., int]:
+    for option in reversed(OPTIONS):
+        command = option(command)
+    return command
+
+
+def _given(ctx: click.Context) -> list[str]:
+    """The options given on the command line, written back as flags (the report names the command)."""
+    argv: list[str] = []
+    for param in ctx.command.params:
+        name = param.name or ""
+        if not isinstance(param, click.Option) or name not in ctx.params:
+            continue
+        if ctx.get_parameter_source(name) is not ParameterSource.COMMANDLINE:
+            continue
+        if param.is_flag:
+            argv.append(param.opts[0])
+            continue
+        for value in ctx.params[name] if param.multiple else (ctx.params[name],):
+            argv += [param.opts[0], f"{value:g}" if isinstance(value, float) else str(value)]
+    return argv
+
+
+@click.command("bench", help=__doc__.split("\n\n")[0])
+@_options
+@click.pass_context
+def command(ctx: click.Context, **options: Any) -> int:
+    """``taxifraud bench``: measure, then write and print the report."""
+    if options["quick"]:
         for key, value in QUICK.items():
-            if getattr(args, key) == parser.get_default(key):
-                setattr(args, key, value)
-    args.argv = argv
+            if ctx.get_parameter_source(key) is ParameterSource.DEFAULT:
+                options[key] = value
+    options["rates"], options["score_rates"] = list(options["rates"]), list(options["score_rates"])
+    args = SimpleNamespace(**options, argv=_given(ctx))
     results = run(args)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

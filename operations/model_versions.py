@@ -10,16 +10,15 @@ the last promotion. No restart anywhere, no verdict lost.
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import sys
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import click
 import numpy as np
 import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, Producer, TopicPartition
@@ -243,31 +242,53 @@ def _print_state(settings: LifecycleSettings) -> None:
             out.write(f"warning: the control record's {role} version {named} cannot be served ({why})\n")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="taxifraud model", description=__doc__)
-    sub = parser.add_subparsers(dest="action", required=True)
-    sub.add_parser("list", help="versions on disk, in Triton, and which is live / shadow")
-    for name, text in (("shadow", "score N beside the live version"), ("promote", "make N live")):
-        p = sub.add_parser(name, help=text)
-        p.add_argument("version")
-    sub.add_parser("rollback", help="make the previous live version live again")
-    sub.add_parser("unshadow", help="stop the shadow version")
-    sub.add_parser("load", help="make Triton load new version directories (the loaded ones keep serving)")
-    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
-    settings = LifecycleSettings()
-    if args.action == "list":
-        _print_state(settings)
-        return 0
-    if args.action == "load":
-        states = load_in_triton(settings)
-        sys.stdout.write("triton: " + ", ".join(f"{v} {s}" for v, s in sorted(states.items())) + "\n")
-        return 0
+@click.group("model", help=__doc__)
+def command() -> None:
+    """``taxifraud model``: each action is a subcommand returning the exit status."""
+
+
+@command.command("list", help="versions on disk, in Triton, and which is live / shadow")
+def list_command() -> int:
+    _print_state(LifecycleSettings())
+    return 0
+
+
+@command.command("load", help="make Triton load new version directories (the loaded ones keep serving)")
+def load_command() -> int:
+    states = load_in_triton(LifecycleSettings())
+    sys.stdout.write("triton: " + ", ".join(f"{v} {s}" for v, s in sorted(states.items())) + "\n")
+    return 0
+
+
+def _switch(action: str, version: str | None = None) -> int:
     try:
-        new = switch(settings, args.action, getattr(args, "version", None))
+        new = switch(LifecycleSettings(), action, version)
     except ControlError as exc:
-        sys.stderr.write(f"taxifraud model {args.action}: {exc}\n")
+        sys.stderr.write(f"taxifraud model {action}: {exc}\n")
         return 2
     sys.stdout.write(
         f"{new.action}: live {new.live}, shadow {new.shadow or '-'} (consumers switch at their next batch)\n"
     )
     return 0
+
+
+@command.command("shadow", help="score VERSION beside the live version")
+@click.argument("version")
+def shadow_command(version: str) -> int:
+    return _switch("shadow", version)
+
+
+@command.command("promote", help="make VERSION live")
+@click.argument("version")
+def promote_command(version: str) -> int:
+    return _switch("promote", version)
+
+
+@command.command("rollback", help="make the previous live version live again")
+def rollback_command() -> int:
+    return _switch("rollback")
+
+
+@command.command("unshadow", help="stop the shadow version")
+def unshadow_command() -> int:
+    return _switch("unshadow")

@@ -14,7 +14,6 @@ an upper bound; a fraud reported by hand for a transaction that was not alerted 
 
 from __future__ import annotations
 
-import argparse
 import collections
 import sys
 import time
@@ -22,6 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import click
 import orjson
 from confluent_kafka import Consumer, TopicPartition
 
@@ -165,19 +165,19 @@ def labelled_verdicts(settings: LifecycleSettings) -> list[Labelled]:
     return list(out.values())
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="taxifraud recalibrate", description=__doc__)
-    parser.add_argument("--min-precision", type=float, default=DEFAULT_MIN_PRECISION, help="the precision budget")
-    parser.add_argument("--write", action="store_true", help="write the threshold as a new model version")
-    parser.add_argument("--shadow", action="store_true", help="with --write: load it into Triton and shadow it")
-    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+@click.command("recalibrate", help=__doc__)
+@click.option("--min-precision", type=float, default=DEFAULT_MIN_PRECISION, show_default=True, help="the budget")
+@click.option("--write", is_flag=True, help="write the threshold as a new model version")
+@click.option("--shadow", is_flag=True, help="with --write: load it into Triton and shadow it")
+def command(min_precision: float, write: bool, shadow: bool) -> int:
+    """``taxifraud recalibrate``; returns the exit status (1: --write and no threshold meets the budget)."""
     settings = LifecycleSettings()
     items = labelled_verdicts(settings)
-    result = recalibrate(items, args.min_precision)
+    result = recalibrate(items, min_precision)
     out = sys.stdout
     for line in result.lines():
         out.write(line + "\n")
-    if not args.write:
+    if not write:
         return 0
     if result.threshold is None:
         out.write("nothing written: no threshold meets the budget\n")
@@ -199,7 +199,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         },
     )
     out.write(f"wrote version {info.version} ({info.model_version}, threshold {info.threshold:.4f})\n")
-    if args.shadow:
+    if shadow:
         load_in_triton(settings)
         state = switch(settings, "shadow", info.version)
         out.write(f"shadowing: live {state.live}, shadow {state.shadow}\n")
