@@ -9,15 +9,16 @@ card) unless ``--skip-eval``.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import re
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
+import click
 import numpy as np
 import torch
 
@@ -218,26 +219,34 @@ def run_parity(
     return report
 
 
-def parser() -> argparse.ArgumentParser:
-    """Arguments of ``taxifraud export``."""
-    p = argparse.ArgumentParser(prog="taxifraud export", description=__doc__.splitlines()[0])
-    p.add_argument("--model-dir", type=Path, default=DEFAULT_OUT, help="training output (default build/model)")
-    p.add_argument("--repository", type=Path, default=DEFAULT_REPOSITORY, help="Triton model repository")
-    p.add_argument("--data-dir", type=Path, default=None)
-    p.add_argument("--tariff", type=Path, default=data.TARIFF_PATH, help="the dated tariff baked into the graph")
-    p.add_argument("--no-triton", action="store_true", help="skip the parity check against tritonserver")
-    p.add_argument("--skip-eval", action="store_true", help="skip evaluation, plots and the model card")
-    return p
+def command(triton: TritonOutputs | None = None) -> click.Command:
+    """``taxifraud export``'s command; :mod:`operations.model_export` passes ``triton`` (without it only
+    ``--no-triton`` and ``--card-only`` run)."""
+
+    @click.command("export", help=__doc__.splitlines()[0])
+    @click.option("--model-dir", type=click.Path(path_type=Path), default=DEFAULT_OUT, help="training output")
+    @click.option("--repository", type=click.Path(path_type=Path), default=DEFAULT_REPOSITORY, help="model repo")
+    @click.option("--data-dir", type=click.Path(path_type=Path), default=None)
+    @click.option("--tariff", type=click.Path(path_type=Path), default=data.TARIFF_PATH, help="tariff for the graph")
+    @click.option("--no-triton", is_flag=True, help="skip the parity check against tritonserver")
+    @click.option("--skip-eval", is_flag=True, help="skip evaluation, plots and the model card")
+    @click.option("--card-only", is_flag=True, help="only re-render MODEL_CARD.md from the committed evaluation.json")
+    def export(**options: Any) -> int:
+        args = SimpleNamespace(**options)
+        if args.card_only:
+            from export import report
+
+            log.info("rendered %s", report.card_from_evaluation(args.repository / MODEL_NAME))
+            return 0
+        if triton is None and not args.no_triton:
+            raise click.UsageError("the parity check against tritonserver needs a server: pass --no-triton")
+        return main(args, triton)
+
+    return export
 
 
-def main(argv: list[str] | None = None, triton: TritonOutputs | None = None) -> int:
-    """The export pipeline behind ``taxifraud export`` (:mod:`operations.model_export`, which passes
-    ``triton``); a parity failure raises. Without ``triton`` only ``--no-triton`` runs."""
-    p = parser()
-    args = p.parse_args(argv)
-    if triton is None and not args.no_triton:
-        p.error("the parity check against tritonserver needs a server: run `taxifraud export`, or pass --no-triton")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def main(args: SimpleNamespace, triton: TritonOutputs | None) -> int:
+    """The export pipeline behind :func:`command`'s options; a parity failure raises."""
     torch.set_num_threads(2)
     model, summary = load_trained(args.model_dir)
     # The tariff is data: the graph always prices trips with the file as it is now, so a new TLC period

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -594,6 +595,15 @@ def model_card(results: dict[str, Any], meta: dict[str, Any], out: Path) -> None
     )
     add("")
     (out / "MODEL_CARD.md").write_text("\n".join(lines))
+
+
+def card_from_evaluation(model_dir: Path) -> Path:
+    """Re-render ``model_dir``'s MODEL_CARD.md from its committed evaluation.json and version 1's
+    model_meta.json, without training or exporting (for a change to the card's words)."""
+    results = json.loads((model_dir / "evaluation.json").read_text())
+    meta = json.loads((model_dir / "1" / "model_meta.json").read_text())
+    model_card(results, meta, model_dir)
+    return model_dir / "MODEL_CARD.md"
 
 
 def _tariff_section(meta: dict[str, Any], add: Any) -> None:

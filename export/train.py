@@ -8,7 +8,6 @@ CPU: same data + same seed = same weights, so the committed ONNX can be reproduc
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import time
@@ -18,6 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import click
 import numpy as np
 import torch
 
@@ -25,6 +25,7 @@ from export import calibrate, data
 from export.features import BOROUGH_CODES, GROUPS, N_ZONE_SLOTS, SEED_FIELDS, FeatureGraph
 from export.model import FraudAutoencoder, SeedBaseline
 from taxifraud import tariff
+from taxifraud.logs import configure_logging
 from taxifraud.wire import COLUMN_INDEX
 
 log = logging.getLogger(__name__)
@@ -396,34 +397,28 @@ def run(out: Path, cfg: TrainConfig, data_root: Path | None = None, tariff_path:
     return summary
 
 
-def parser() -> argparse.ArgumentParser:
-    """Arguments of ``taxifraud train`` (defaults reproduce the committed model)."""
-    p = argparse.ArgumentParser(prog="taxifraud train", description=__doc__.splitlines()[0])
-    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="artefact directory (default build/model)")
-    p.add_argument("--data-dir", type=Path, default=None, help="shared data dir (default $TAXIFRAUD_DATA_DIR)")
-    p.add_argument("--epochs", type=int, default=TrainConfig.epochs)
-    p.add_argument("--seed", type=int, default=TrainConfig.seed)
-    p.add_argument("--fpr-budget", type=float, default=TrainConfig.fpr_budget, help="validation FPR, all fields")
-    p.add_argument(
-        "--fpr-budget-seed", type=float, default=TrainConfig.fpr_budget_seed, help="validation FPR, 3 seed fields"
-    )
-    p.add_argument("--threads", type=int, default=TrainConfig.threads)
-    return p
+def command() -> click.Command:
+    """``taxifraud train``'s command (defaults reproduce the committed model)."""
+
+    @click.command("train", help=__doc__.splitlines()[0])
+    @click.option("--out", type=click.Path(path_type=Path), default=DEFAULT_OUT, help="artefact directory")
+    @click.option("--data-dir", type=click.Path(path_type=Path), help="shared data dir (default $TAXIFRAUD_DATA_DIR)")
+    @click.option("--epochs", type=int, default=TrainConfig.epochs, show_default=True)
+    @click.option("--seed", type=int, default=TrainConfig.seed, show_default=True)
+    @click.option("--fpr-budget", type=float, default=TrainConfig.fpr_budget, help="validation FPR, all fields")
+    @click.option("--fpr-budget-seed", type=float, default=TrainConfig.fpr_budget_seed, help="FPR, 3 seed fields")
+    @click.option("--threads", type=int, default=TrainConfig.threads, show_default=True)
+    def train(out: Path, data_dir: Path | None, **config: Any) -> int:
+        run(out, TrainConfig(**config), data_dir)
+        return 0
+
+    return train
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``taxifraud train`` / ``python -m export.train``; returns the exit code."""
-    args = parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    cfg = TrainConfig(
-        epochs=args.epochs,
-        seed=args.seed,
-        fpr_budget=args.fpr_budget,
-        fpr_budget_seed=args.fpr_budget_seed,
-        threads=args.threads,
-    )
-    run(args.out, cfg, args.data_dir)
-    return 0
+    """``python -m export.train``: the same command outside ``taxifraud``; returns the exit code."""
+    configure_logging()
+    return int(command().main(args=argv, prog_name="taxifraud train", standalone_mode=False) or 0)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import click
 import numpy as np
 
 from export import export_onnx
@@ -38,6 +39,6 @@ def triton_outputs(repository: Path, rows: np.ndarray, work_dir: Path) -> dict[s
     return {k: np.concatenate(v) for k, v in results.items()}
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``taxifraud export``; a parity failure raises."""
-    return export_onnx.main(argv, triton=triton_outputs)
+def command() -> click.Command:
+    """``taxifraud export``: :func:`export.export_onnx.command` with the real tritonserver for its parity check."""
+    return export_onnx.command(triton=triton_outputs)
