@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from taxifraud.confusion import precision
+
 PREVALENCE = 0.05
 
 
@@ -27,10 +29,9 @@ def binary_metrics(
     """Precision (at ``prevalence``), recall, FPR and AUROC for scores of negatives and positives."""
     recall = float((pos > threshold).mean()) if len(pos) else float("nan")
     fpr = float((neg > threshold).mean()) if len(neg) else float("nan")
-    tp, fp = prevalence * recall, (1.0 - prevalence) * fpr
-    precision = tp / (tp + fp) if tp + fp > 0 else float("nan")
+    weighted = precision(prevalence * recall, (1.0 - prevalence) * fpr)
     return {
-        "precision": round(precision, 4),
+        "precision": round(float("nan") if weighted is None else weighted, 4),
         "recall": round(recall, 4),
         "fpr": round(fpr, 5),
         "auroc": round(auroc(neg, pos), 5),

@@ -11,13 +11,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 
-def share(part: int, whole: int) -> float | None:
+def share(part: float, whole: float) -> float | None:
     """``part / whole``, or None when ``whole`` is 0."""
     return part / whole if whole else None
 
 
-def precision(true_positives: int, false_positives: int) -> float | None:
-    """The share of flagged transactions that were fraud; None when nothing was flagged."""
+def precision(true_positives: float, false_positives: float) -> float | None:
+    """The share of flagged transactions that were fraud; None when nothing was flagged. Counts may be
+    weighted (the evaluation weighs them to a stated fraud prevalence)."""
     return share(true_positives, true_positives + false_positives)
 
 
