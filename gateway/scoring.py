@@ -15,7 +15,7 @@ from typing import Any
 
 from taxifraud import wire
 from taxifraud.config import DEFAULT_MODEL_VERSION
-from taxifraud.model_control import ControlReader
+from taxifraud.model_control import ControlReader, VersionSelector
 from taxifraud.triton_client import TritonScorer, TritonUnavailable
 
 from .settings import Settings
@@ -47,6 +47,7 @@ class ScoreService:
         self.live = settings.triton_model_version or DEFAULT_MODEL_VERSION
         self.metas: dict[str, Any] = {}
         self.control: ControlReader | None = None
+        self.selector = VersionSelector(self.live, self._can_serve)
         self._next_control = 0.0
 
     def _meta_of(self, version: str) -> Any:
@@ -64,22 +65,24 @@ class ScoreService:
     def _load_meta(self) -> None:
         self.meta = self._meta_of(self.live)
 
+    def _can_serve(self, version: str) -> str | None:
+        try:  # /score needs the version's metadata before it sends anything to it
+            self._meta_of(version)
+        except (OSError, ValueError, KeyError) as exc:
+            return f"cannot read model_meta.json: {exc}"
+        return None
+
     def _follow_control(self) -> None:
-        """Switch the live version at a promotion or rollback (read between requests, never blocking)."""
+        """Switch the live version at a promotion or rollback (read between requests, never blocking); a
+        version whose metadata cannot be read is refused by :class:`VersionSelector`, as in the consumer."""
         now = time.monotonic()
         if self.control is None or now < self._next_control:
             return
         self._next_control = now + CONTROL_INTERVAL_S
-        state = self.control.poll()
-        if state is None or state.live == self.live:
-            return
-        try:
-            meta = self._meta_of(state.live)
-        except (OSError, ValueError, KeyError) as exc:
-            log.error("model control: version %s ignored for /score, metadata not loadable: %s", state.live, exc)
-            return
-        log.warning("model control (%s): /score now on version %s", state.action, state.live)
-        self.live, self.meta = state.live, meta
+        if self.selector.apply(self.control.poll()) or self.selector.recheck():
+            self.live = self.selector.live
+            self.meta = self._meta_of(self.live)
+            log.warning("/score now on version %s", self.live)
 
     async def start(self) -> None:
         """Best-effort warm-up at start-up; failures are logged and retried on the first request."""
