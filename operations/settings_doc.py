@@ -22,7 +22,7 @@ SERVICES = (
     ("gateway", "gateway.settings", "Settings"),
     ("consumer", "consumer.settings", "Settings"),
     ("review", "review.settings", "Settings"),
-    ("embedded stack", "operations.stack", "StackSettings"),
+    ("embedded stack", "operations.stack_settings", "StackSettings"),
 )
 
 

@@ -14,267 +14,29 @@ import sys
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
-
-from pydantic import AliasChoices, Field, SecretStr
-from pydantic_settings import SettingsConfigDict
 
 from operations.embedded import prometheus as prom
-from operations.embedded import tls
-from operations.embedded.broker import DEFAULT_LIBS_DIR, BrokerOptions, BrokerSecurity, start_broker
+from operations.embedded.broker import start_broker
 from operations.embedded.model_check import VersionCheck
-from operations.embedded.process import ManagedProcess, free_port_runs, port_open, require_free_ports
+from operations.embedded.process import ManagedProcess, port_open, require_free_ports
 from operations.embedded.triton import load_servable, servable_versions, triton_process
-from operations.verdict_collector import VerdictCollector
-from taxifraud.config import REPO_ROOT, KafkaSettings, TritonSettings
+from operations.stack_layout import StackLayout
+from operations.stack_settings import CONSUMER_PORTS_RESERVED, StackSettings, free_ports
+from taxifraud.config import REPO_ROOT
 from taxifraud.kafka import ensure_topics
-from taxifraud.lifecycle import ENV_DIE_WITH_PARENT
+
+__all__ = ["CONSUMER_PORTS_RESERVED", "Stack", "StackSettings", "free_ports", "run_foreground"]
 
 log = logging.getLogger(__name__)
 
 
-class StackSettings(KafkaSettings, TritonSettings):
-    """Ports and switches of the embedded stack (``STACK_*``); broker/Triton keys are shared ones."""
-
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True, populate_by_name=True)
-
-    stack_host: str = "127.0.0.1"
-    stack_broker_port: int = Field(9092, description="embedded Kafka; ignored if STACK_EMBEDDED_BROKER=false")
-    stack_embedded_broker: bool = Field(True, description="false: use KAFKA_BOOTSTRAP_SERVERS as given")
-    stack_broker_controller_port: int = Field(9093, description="the embedded Kafka's KRaft controller listener")
-    stack_broker_metrics_port: int = Field(9404, description="the embedded Kafka's JMX exporter (Prometheus)")
-    stack_broker_heap_mb: int = Field(384, ge=128, le=16384, description="the embedded Kafka's JVM heap (-Xms/-Xmx)")
-    stack_broker_retention_hours: float = Field(
-        24.0, gt=0, description="the embedded Kafka deletes log segments older than this"
-    )
-    stack_broker_retention_mb: int = Field(
-        1024, ge=1, description="...and the oldest segments of a partition once it holds more than this"
-    )
-    stack_kafka_security: Literal["plaintext", "sasl_ssl"] = Field(
-        "plaintext", description="sasl_ssl: the embedded Kafka takes SCRAM logins over TLS only (own CA, users)"
-    )
-    stack_tls: bool = Field(False, description="Triton gRPC and the gateway over TLS, with the stack's own CA")
-    stack_broker_data_dir: Path | None = Field(
-        None, description="the embedded Kafka's log (kept across restarts); empty: STACK_RUN_DIR/kafka-data"
-    )
-    stack_triton_http_port: int = Field(8010, description="moved off 8000, which the gateway uses")
-    stack_triton_grpc_port: int = 8001
-    stack_triton_metrics_port: int = 8002
-    stack_triton_config_name: str = Field("embedded", description="model/configs/NAME.pbtxt to serve")
-    # The gateway, consumer and review page are configured by the names they read themselves, so one key sets
-    # a port whether the service runs alone or in the stack; the STACK_* names still work (older .env files).
-    stack_gateway_port: int = Field(
-        8000, validation_alias=AliasChoices("GATEWAY_PORT", "STACK_GATEWAY_PORT"), description="the gateway"
-    )
-    stack_gateway_workers: int = Field(1, ge=1, le=64)
-    stack_consumers: int = Field(1, ge=0, le=64, description="consumer processes in one group")
-    stack_consumer_metrics_port: int = Field(
-        9101,
-        validation_alias=AliasChoices("CONSUMER_METRICS_PORT", "STACK_CONSUMER_METRICS_PORT"),
-        description="first consumer; the next ones count up",
-    )
-    stack_review: bool = Field(True, description="run the analyst review page (review/)")
-    stack_review_port: int = Field(
-        8020,
-        validation_alias=AliasChoices("REVIEW_PORT", "STACK_REVIEW_PORT"),
-        description="the analyst review page and its /metrics",
-    )
-    stack_prometheus: bool = Field(True, description="start Debian's prometheus if it is installed")
-    stack_prometheus_port: int = 9090
-    stack_run_dir: Path = Field(REPO_ROOT / "run", description="logs and scratch files of this stack")
-    stack_kafka_libs: Path = Field(DEFAULT_LIBS_DIR, description="the embedded Kafka's jars (from make setup)")
-    stack_metrics_port: int = Field(9405, description="the supervisor's /metrics (restarts, broken versions)")
-    stack_restart_max: int = Field(5, ge=0, description="restarts of one service per window, then the stack stops")
-    stack_restart_window_s: float = Field(300.0, gt=0, description="the window that STACK_RESTART_MAX counts in")
-    stack_restart_backoff_s: float = Field(1.0, ge=0, description="delay before the first restart; doubles per restart")
-    stack_restart_backoff_max_s: float = Field(30.0, ge=0, description="the longest delay between restarts")
-    stack_warmup_transactions: int = Field(
-        32, ge=0, le=10000, description="warm-up trips sent end to end before the stack says ready (0: none)"
-    )
-
-
-CONSUMER_PORTS_RESERVED = 8  # consumers count their metrics ports up from the first
-
-
-def free_ports() -> dict[str, Any]:
-    """A free port for every ``stack_*_port`` setting: for tests, the bench and stacks side by side.
-
-    Derived from :class:`StackSettings`, so a port setting added there is covered everywhere at once.
-    """
-    widths = {
-        name: CONSUMER_PORTS_RESERVED if name == "stack_consumer_metrics_port" else 1
-        for name in StackSettings.model_fields
-        if name.startswith("stack_") and name.endswith("_port")
-    }
-    return dict(free_port_runs(widths))
-
-
 @dataclass
-class Stack:
+class Stack(StackLayout):
     """A running embedded stack. Use as a context manager, or ``start()`` / ``stop()``."""
 
-    settings: StackSettings
-    extra_env: dict[str, str] = field(default_factory=dict)
     services: list[ManagedProcess] = field(default_factory=list)
     model_checks: list[VersionCheck] = field(default_factory=list)  # of the last Triton start
-    supervised: bool = False  # a supervisor serves STACK_METRICS_PORT: Prometheus scrapes it too
 
-    # -- addresses ---------------------------------------------------------------------------
-    @property
-    def bootstrap(self) -> str:
-        s = self.settings
-        return f"{s.stack_host}:{s.stack_broker_port}" if s.stack_embedded_broker else s.kafka_bootstrap_servers
-
-    @property
-    def triton_grpc(self) -> str:
-        return f"{self.settings.stack_host}:{self.settings.stack_triton_grpc_port}"
-
-    @property
-    def gateway_url(self) -> str:
-        scheme = "https" if self.settings.stack_tls else "http"
-        return f"{scheme}://{self.settings.stack_host}:{self.settings.stack_gateway_port}"
-
-    @property
-    def ca_file(self) -> Path | None:
-        """The CA that signed this stack's certificates, for its clients (None when nothing is TLS)."""
-        s = self.settings
-        if s.stack_tls or self.broker_security is not None:
-            return tls.ensure_ca(self.tls_dir).cert
-        return None
-
-    @property
-    def review_url(self) -> str:
-        return f"http://{self.settings.stack_host}:{self.settings.stack_review_port}"
-
-    @property
-    def prometheus_url(self) -> str:
-        return f"http://{self.settings.stack_host}:{self.settings.stack_prometheus_port}"
-
-    @property
-    def broker_metrics_url(self) -> str | None:
-        s = self.settings
-        return f"http://{s.stack_host}:{s.stack_broker_metrics_port}/metrics" if s.stack_embedded_broker else None
-
-    @property
-    def tls_dir(self) -> Path:
-        """The stack's throwaway CA, certificates and Kafka credentials (keys and passwords 0600)."""
-        return self.settings.stack_run_dir / "tls"
-
-    @property
-    def broker_security(self) -> BrokerSecurity | None:
-        if not self.settings.stack_embedded_broker or self.settings.stack_kafka_security == "plaintext":
-            return None
-        return BrokerSecurity(self.tls_dir)
-
-    def kafka_settings(self) -> KafkaSettings:
-        """What a client of this stack (tests, bench, demo) needs: the address and, if secured, the login."""
-        s = self.settings
-        update: dict[str, object] = {"kafka_bootstrap_servers": self.bootstrap}
-        security = self.broker_security
-        if security is not None:
-            env = security.client_env()
-            update |= {
-                "kafka_security_protocol": env["KAFKA_SECURITY_PROTOCOL"],
-                "kafka_sasl_mechanism": env["KAFKA_SASL_MECHANISM"],
-                "kafka_sasl_username": env["KAFKA_SASL_USERNAME"],
-                "kafka_sasl_password": SecretStr(env["KAFKA_SASL_PASSWORD"]),
-                "kafka_ssl_ca_file": Path(env["KAFKA_SSL_CA_FILE"]),
-            }
-        return s.model_copy(update=update)
-
-    def verdict_collector(self, prefix: str = "") -> VerdictCollector:
-        """A (not yet started) reader of this stack's verdicts, logged in like its services."""
-        return VerdictCollector(
-            self.bootstrap,
-            self.settings.topic_verdicts,
-            prefix=prefix,
-            client_config=self.kafka_settings().kafka_client_config(),
-        )
-
-    def broker_options(self) -> BrokerOptions:
-        s = self.settings
-        security = self.broker_security
-        default_data = "kafka-data" if security is None else "kafka-data-sasl_ssl"  # users live in the log
-        return BrokerOptions(
-            host=s.stack_host,
-            port=s.stack_broker_port,
-            controller_port=s.stack_broker_controller_port,
-            metrics_port=s.stack_broker_metrics_port,
-            security=security,
-            data_dir=s.stack_broker_data_dir or s.stack_run_dir / default_data,
-            log_path=s.stack_run_dir / "broker.log",
-            partitions=s.topic_partitions,
-            heap_mb=s.stack_broker_heap_mb,
-            retention_hours=s.stack_broker_retention_hours,
-            retention_bytes=s.stack_broker_retention_mb << 20,
-            libs_dir=s.stack_kafka_libs,
-        )
-
-    def ports(self, *, full: bool = True) -> dict[str, int]:
-        """Every port this stack will listen on, named after the setting that chooses it."""
-        s = self.settings
-        ports: dict[str, int] = {}
-        if s.stack_embedded_broker:
-            ports |= {
-                "STACK_BROKER_PORT": s.stack_broker_port,
-                "STACK_BROKER_CONTROLLER_PORT": s.stack_broker_controller_port,
-                "STACK_BROKER_METRICS_PORT": s.stack_broker_metrics_port,
-            }
-        ports["GATEWAY_PORT"] = s.stack_gateway_port
-        if full:
-            ports |= {
-                "STACK_TRITON_HTTP_PORT": s.stack_triton_http_port,
-                "STACK_TRITON_GRPC_PORT": s.stack_triton_grpc_port,
-                "STACK_TRITON_METRICS_PORT": s.stack_triton_metrics_port,
-            }
-            if s.stack_review:
-                ports["REVIEW_PORT"] = s.stack_review_port
-            for i in range(s.stack_consumers):
-                ports[f"CONSUMER_METRICS_PORT (+{i})" if i else "CONSUMER_METRICS_PORT"] = self.consumer_metrics_port(i)
-            if s.stack_prometheus and prom.prometheus_binary():
-                ports["STACK_PROMETHEUS_PORT"] = s.stack_prometheus_port
-            if self.supervised:
-                ports["STACK_METRICS_PORT"] = s.stack_metrics_port
-        return ports
-
-    def consumer_metrics_port(self, index: int) -> int:
-        return self.settings.stack_consumer_metrics_port + index
-
-    def service_env(self) -> dict[str, str]:
-        """Environment every child service gets, so they all agree on the broker, Triton and topics."""
-        s = self.settings
-        security = self.broker_security
-        return {
-            **(s.security_env() if security is None else security.client_env()),
-            **(self._triton_tls_env() if s.stack_tls else s.triton_env()),
-            "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
-            "TOPIC_TRANSACTIONS": s.topic_transactions,
-            "TOPIC_VERDICTS": s.topic_verdicts,
-            "TOPIC_ALERTS": s.topic_alerts,
-            "TOPIC_DLQ": s.topic_dlq,
-            "TOPIC_LABELS": s.topic_labels,
-            "TOPIC_VERDICTS_SHADOW": s.topic_verdicts_shadow,
-            "TOPIC_MODEL_CONTROL": s.topic_model_control,
-            "TOPIC_PARTITIONS": str(s.topic_partitions),
-            "KAFKA_SESSION_TIMEOUT_MS": str(s.kafka_session_timeout_ms),
-            "TRITON_GRPC_URL": self.triton_grpc,
-            "TRITON_MODEL_NAME": s.triton_model_name,
-            "MODEL_REPOSITORY": str(s.model_repository),
-            "PYTHONUNBUFFERED": "1",
-            ENV_DIE_WITH_PARENT: "1",
-            **self.extra_env,
-        }
-
-    def _triton_tls_env(self) -> dict[str, str]:
-        return {"TRITON_SSL": "true", "TRITON_SSL_CA_FILE": str(tls.ensure_ca(self.tls_dir).cert)}
-
-    def triton_certificate(self) -> tls.Certificate | None:
-        return tls.ensure_certificate(self.tls_dir, "triton") if self.settings.stack_tls else None
-
-    def gateway_certificate(self) -> tls.Certificate | None:
-        return tls.ensure_certificate(self.tls_dir, "gateway") if self.settings.stack_tls else None
-
-    # -- lifecycle ---------------------------------------------------------------------------
     def __enter__(self) -> Stack:
         try:
             self.start()
