@@ -20,21 +20,13 @@ import pytest
 
 from consumer.dlq import headers_dict
 from operations.embedded.process import free_port, port_open
+from operations.steady_load import wait_until as wait_for
 from taxifraud.config import DEFAULT_MODEL_REPOSITORY
 from tests.consumer import harness
 from tests.kafka_broker import start_test_broker
 
 pytestmark = pytest.mark.integration
 log = logging.getLogger("tests.consumer")
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
 def verdicts_seen(port: int) -> float:
