@@ -224,10 +224,14 @@ def command(triton: TritonOutputs | None = None) -> click.Command:
     ``--no-triton`` and ``--card-only`` run)."""
 
     @click.command("export", help=__doc__.splitlines()[0])
-    @click.option("--model-dir", type=click.Path(path_type=Path), default=DEFAULT_OUT, help="training output")
-    @click.option("--repository", type=click.Path(path_type=Path), default=DEFAULT_REPOSITORY, help="model repo")
+    @click.option(
+        "--model-dir", type=click.Path(path_type=Path), default=DEFAULT_OUT, help="training output (build/model)"
+    )
+    @click.option("--repository", type=click.Path(path_type=Path), default=DEFAULT_REPOSITORY, help="model_repository/")
     @click.option("--data-dir", type=click.Path(path_type=Path), default=None)
-    @click.option("--tariff", type=click.Path(path_type=Path), default=data.TARIFF_PATH, help="tariff for the graph")
+    @click.option(
+        "--tariff", type=click.Path(path_type=Path), default=data.TARIFF_PATH, help="tariff baked into the graph"
+    )
     @click.option("--no-triton", is_flag=True, help="skip the parity check against tritonserver")
     @click.option("--skip-eval", is_flag=True, help="skip evaluation, plots and the model card")
     @click.option("--card-only", is_flag=True, help="only re-render MODEL_CARD.md from the committed evaluation.json")

@@ -401,12 +401,16 @@ def command() -> click.Command:
     """``taxifraud train``'s command (defaults reproduce the committed model)."""
 
     @click.command("train", help=__doc__.splitlines()[0])
-    @click.option("--out", type=click.Path(path_type=Path), default=DEFAULT_OUT, help="artefact directory")
+    @click.option("--out", type=click.Path(path_type=Path), default=DEFAULT_OUT, help="artefact dir (build/model)")
     @click.option("--data-dir", type=click.Path(path_type=Path), help="shared data dir (default $TAXIFRAUD_DATA_DIR)")
     @click.option("--epochs", type=int, default=TrainConfig.epochs, show_default=True)
     @click.option("--seed", type=int, default=TrainConfig.seed, show_default=True)
-    @click.option("--fpr-budget", type=float, default=TrainConfig.fpr_budget, help="validation FPR, all fields")
-    @click.option("--fpr-budget-seed", type=float, default=TrainConfig.fpr_budget_seed, help="FPR, 3 seed fields")
+    @click.option(
+        "--fpr-budget", type=float, default=TrainConfig.fpr_budget, help="validation FPR, all fields", show_default=True
+    )
+    @click.option(
+        "--fpr-budget-seed", type=float, default=TrainConfig.fpr_budget_seed, help="3 seed fields", show_default=True
+    )
     @click.option("--threads", type=int, default=TrainConfig.threads, show_default=True)
     def train(out: Path, data_dir: Path | None, **config: Any) -> int:
         run(out, TrainConfig(**config), data_dir)
