@@ -47,8 +47,8 @@ class TrainConfig:
     batch_size: int = 512
     lr: float = 2e-3
     weight_decay: float = 1e-5
-    hidden: tuple[int, int] = (128, 64)
-    bottleneck: int = 32
+    hidden: tuple[int, int] = (32, 16)
+    bottleneck: int = 8
     threads: int = 1
     fpr_budget: float = 0.002  # validation FPR allowed for full-field requests
     fpr_budget_seed: float = 0.005  # ... and for the 3-field seed body (interpolated in between)
