@@ -536,9 +536,16 @@ class FeatureGraph(nn.Module):
         cbd_applies = (rule("cbd_congestion_fee") > 0) & (in_crz | cong_charged)
 
         airport, unknown = AIRPORT_ZONES, UNKNOWN_ZONES
-        cols = {
-            "distance": slog(dist),
-            "duration": slog(dur),
+
+        def S(v: torch.Tensor) -> tuple[str, torch.Tensor]:
+            return ("slog", v)
+
+        def F(b: torch.Tensor) -> tuple[str, torch.Tensor]:
+            return ("flag", b)
+
+        cols: dict[str, torch.Tensor | tuple[str, torch.Tensor]] = {
+            "distance": S(dist),
+            "duration": S(dur),
             "speed_mph": torch.log1p(speed),
             # No NYC taxi averages 80 mph over a trip: beyond that the recorded distance or time is wrong.
             "speed_over_limit": torch.log1p(torch.clamp(speed - IMPOSSIBLE_MPH, min=0.0)),
@@ -548,29 +555,29 @@ class FeatureGraph(nn.Module):
             "distance_beyond_time": torch.where(
                 unknown_end, zero, torch.clamp(excess_distance - torch.clamp(excess_minutes, min=0.0), min=0.0)
             ),
-            "fare_without_distance": flag(metered & (dist < NO_DISTANCE_MI) & (units >= NO_DISTANCE_UNITS)),
-            "fare_units": slog(units),
-            "units_per_mile": slog(units / torch.clamp(dist, min=0.05)),
-            "units_per_minute": slog(units / torch.clamp(dur, min=0.25)),
-            "fare_above_meter": slog(above_meter),
-            "fare_beyond_meter": slog(beyond_meter),
-            "total_gap": slog(gap),
-            "tip_units": slog(tip / unit),
-            "tip_share": slog(tip / torch.clamp(torch.abs(fare), min=2.5)),
-            "tolls": slog(c("tolls_amount")),
+            "fare_without_distance": F(metered & (dist < NO_DISTANCE_MI) & (units >= NO_DISTANCE_UNITS)),
+            "fare_units": S(units),
+            "units_per_mile": S(units / torch.clamp(dist, min=0.05)),
+            "units_per_minute": S(units / torch.clamp(dur, min=0.25)),
+            "fare_above_meter": S(above_meter),
+            "fare_beyond_meter": S(beyond_meter),
+            "total_gap": S(gap),
+            "tip_units": S(tip / unit),
+            "tip_share": S(tip / torch.clamp(torch.abs(fare), min=2.5)),
+            "tolls": S(c("tolls_amount")),
             # -log of how often this zone pair's trips pay tolls: 0 when none are charged or an end is unknown.
             "tolls_unexpected": torch.where(
                 (c("tolls_amount") > 0.01) & ~unknown_end,
                 -torch.log(torch.clamp(self.toll_pay_rate[pair], min=1.0e-4)),
                 zero,
             ),
-            "extra_units": slog(extra / unit),
-            "extra_vs_tariff": slog(extra_left),
-            "mta_tax_vs_tariff": slog(off_tariff(c("mta_tax"), rule("mta_tax"))),
-            "improvement_vs_tariff": slog(off_tariff(c("improvement_surcharge"), rule("improvement_surcharge"))),
-            "congestion_vs_tariff": slog(off_tariff(cong, rule("congestion_surcharge"))),
-            "airport_fee_vs_tariff": slog(off_tariff(airport_fee, rule("airport_fee"))),
-            "cbd_fee_vs_tariff": slog(off_tariff(cbd, rule("cbd_congestion_fee"))),
+            "extra_units": S(extra / unit),
+            "extra_vs_tariff": S(extra_left),
+            "mta_tax_vs_tariff": S(off_tariff(c("mta_tax"), rule("mta_tax"))),
+            "improvement_vs_tariff": S(off_tariff(c("improvement_surcharge"), rule("improvement_surcharge"))),
+            "congestion_vs_tariff": S(off_tariff(cong, rule("congestion_surcharge"))),
+            "airport_fee_vs_tariff": S(off_tariff(airport_fee, rule("airport_fee"))),
+            "cbd_fee_vs_tariff": S(off_tariff(cbd, rule("cbd_congestion_fee"))),
             # -log of how often this zone pair's trips pay the surcharge without an end in the zone: 0 when not
             # charged, or when an end is in the zone or unknown; large for a pair that (almost) never pays it.
             "congestion_unexpected": torch.where(
@@ -578,46 +585,46 @@ class FeatureGraph(nn.Module):
                 -torch.log(torch.clamp(pass_rate, min=1.0e-4)),
                 zero,
             ),
-            "airport_fee_unexpected": flag(fee_charged & (rule("airport_fee") > 0) & ~airport_pickup),
-            "cbd_fee_unexpected": flag(cbd_charged & (rule("cbd_congestion_fee") > 0) & ~cbd_applies),
+            "airport_fee_unexpected": F(fee_charged & (rule("airport_fee") > 0) & ~airport_pickup),
+            "cbd_fee_unexpected": F(cbd_charged & (rule("cbd_congestion_fee") > 0) & ~cbd_applies),
             "passengers": torch.clamp(c("passenger_count"), 0.0, 9.0),
-            "rate_standard": flag(rate == 1),
-            "rate_jfk": flag(rate == 2),
-            "rate_newark": flag(rate == 3),
-            "rate_out_of_city": flag(rate == 4),
-            "rate_negotiated": flag(rate == 5),
-            "rate_other": flag((rate < 1) | (rate > 5)),
-            "pay_card": flag(pay == 1),
-            "pay_cash": flag(pay == 2),
-            "pay_other": flag((pay != 1) & (pay != 2)),
-            "vendor_1": flag(vendor == 1),
-            "vendor_2": flag(vendor == 2),
-            "jfk_rate_off_route": flag(
+            "rate_standard": F(rate == 1),
+            "rate_jfk": F(rate == 2),
+            "rate_newark": F(rate == 3),
+            "rate_out_of_city": F(rate == 4),
+            "rate_negotiated": F(rate == 5),
+            "rate_other": F((rate < 1) | (rate > 5)),
+            "pay_card": F(pay == 1),
+            "pay_cash": F(pay == 2),
+            "pay_other": F((pay != 1) & (pay != 2)),
+            "vendor_1": F(vendor == 1),
+            "vendor_2": F(vendor == 2),
+            "jfk_rate_off_route": F(
                 jfk_flat & ~self.in_zone_set(pu, "jfk") & ~self.in_zone_set(do, "jfk") & ~unknown_end
             ),
             # Rate code 4 (the out-of-city rate, double the meter) is legal only on trips leaving the city.
-            "out_of_city_rate_in_city": flag((rate == 4) & in_city),
-            "pickup_airport": flag(isin(pu, airport)),
-            "dropoff_airport": flag(isin(do, airport)),
-            "pickup_manhattan": flag(pu_b == BOROUGH_CODES["Manhattan"]),
-            "dropoff_manhattan": flag(do_b == BOROUGH_CODES["Manhattan"]),
-            "pickup_congestion_zone": flag(self.in_zone_set(pu, "congestion_zone")),
-            "dropoff_congestion_zone": flag(self.in_zone_set(do, "congestion_zone")),
-            "pickup_relief_zone": flag(self.in_zone_set(pu, "congestion_relief_zone")),
-            "dropoff_relief_zone": flag(self.in_zone_set(do, "congestion_relief_zone")),
-            "pickup_unknown_zone": flag(isin(pu, unknown) | (pu == 0)),
-            "dropoff_unknown_zone": flag(isin(do, unknown) | (do == 0)),
-            "same_zone": flag((pu == do) & (pu != 0)),
+            "out_of_city_rate_in_city": F((rate == 4) & in_city),
+            "pickup_airport": F(isin(pu, airport)),
+            "dropoff_airport": F(isin(do, airport)),
+            "pickup_manhattan": F(pu_b == BOROUGH_CODES["Manhattan"]),
+            "dropoff_manhattan": F(do_b == BOROUGH_CODES["Manhattan"]),
+            "pickup_congestion_zone": F(self.in_zone_set(pu, "congestion_zone")),
+            "dropoff_congestion_zone": F(self.in_zone_set(do, "congestion_zone")),
+            "pickup_relief_zone": F(self.in_zone_set(pu, "congestion_relief_zone")),
+            "dropoff_relief_zone": F(self.in_zone_set(do, "congestion_relief_zone")),
+            "pickup_unknown_zone": F(isin(pu, unknown) | (pu == 0)),
+            "dropoff_unknown_zone": F(isin(do, unknown) | (do == 0)),
+            "same_zone": F((pu == do) & (pu != 0)),
             "route_distance": route,
             "route_duration": route_minutes,
             "hour_sin": torch.sin(hour_angle),
             "hour_cos": torch.cos(hour_angle),
             "weekday_sin": torch.sin(wd_angle),
             "weekday_cos": torch.cos(wd_angle),
-            "night_hours": flag(night),
-            "rush_hours": flag(rush),
+            "night_hours": F(night),
+            "rush_hours": F(rush),
         }
-        feats = torch.stack([cols[name] for name in FEATURE_NAMES], dim=1)
+        feats = _assemble(cols, raw.dtype)
         # A feature is computable when all its inputs are present: missing count of needed inputs == 0.
         missing_needed = (~present).to(raw.dtype) @ self.dependency.t()
         mask = missing_needed < 0.5
@@ -634,6 +641,30 @@ NO_DISTANCE_UNITS = 8.0
 #: A zone pair whose trips pay the congestion surcharge at least this often passes through the zone
 #: (-log of it is the `congestion_unexpected` cut-off, 6).
 PASS_RATE_FLOOR = 0.0025
+
+
+def _assemble(cols: dict[str, torch.Tensor | tuple[str, torch.Tensor]], dtype: torch.dtype) -> torch.Tensor:
+    """[B, K] features in ``FEATURE_NAMES`` order, each transform applied once to all the columns that share it.
+
+    A signed log or a bool-to-float cast per feature would be one graph node per feature each; stacking the
+    columns of a kind and transforming the block keeps the exported graph's node count (and ONNX Runtime's
+    per-call overhead) down without changing a single value.
+    """
+    kinds: dict[str, list[torch.Tensor]] = {"slog": [], "flag": [], "plain": []}
+    where: dict[str, tuple[str, int]] = {}
+    for name in FEATURE_NAMES:
+        value = cols[name]
+        kind, tensor = value if isinstance(value, tuple) else ("plain", value)
+        where[name] = (kind, len(kinds[kind]))
+        kinds[kind].append(tensor)
+    blocks = {
+        "slog": slog(torch.stack(kinds["slog"], dim=1)),
+        "flag": torch.stack(kinds["flag"], dim=1).to(dtype),
+        "plain": torch.stack(kinds["plain"], dim=1),
+    }
+    offset = {"slog": 0, "flag": len(kinds["slog"]), "plain": len(kinds["slog"]) + len(kinds["flag"])}
+    order = torch.tensor([offset[kind] + i for kind, i in (where[name] for name in FEATURE_NAMES)])
+    return torch.index_select(torch.cat([blocks["slog"], blocks["flag"], blocks["plain"]], dim=1), 1, order)
 
 
 def _in_hours(hour: torch.Tensor, window: tuple[float, float], slack: float = 0.0) -> torch.Tensor:
