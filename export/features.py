@@ -246,8 +246,9 @@ DECISIVE: dict[str, float] = {
     # Long-hauling: distance and time both 4.5 of the zone pair's own spreads beyond its usual route. About 1 in
     # 3,500 ordinary validation trips (both eras) runs that far; the cut is the false-positive cost we accept.
     "route_excess": 4.5,
-    # A GPS jump: the distance 5.5 of the pair's spreads beyond its route, more than the time explains.
-    "distance_beyond_time": 5.5,
+    # A GPS jump: the distance 5 of the pair's spreads beyond its route, more than the time explains, on a pair
+    # seen at least MIN_ROUTE_TRIPS times (about 1 in 5,500 ordinary validation trips of either era).
+    "distance_beyond_time": 5.0,
     "fare_without_distance": 0.5,
     # $2 beyond 1.2x the meter's ceiling: 0 of the 2018-2020 validation trips with rate code 1, 1 in 30,000
     # of the 2023-2025 ones (the rows without a rate code, upfront prices, are not judged by it).
@@ -313,6 +314,8 @@ class FeatureGraph(nn.Module):
       GPS jump or a detour on a known route stand out even when the fare was billed for the phantom miles;
     - ``route_spread_distance`` / ``route_spread_minutes``: the robust spread (1.4826 MAD) of those logs per
       zone pair, shrunk the same way: how far beyond its usual route a trip on this pair may run;
+    - ``route_trips``: how many training trips each zone pair has: a route known only from its boroughs'
+      typical trip (1.5 mi for any Manhattan pair never seen) cannot decide that a trip ran too far;
     - ``toll_pay_rate``: the share of each zone pair's trips that paid tolls, shrunk towards the borough pair
       (a short Manhattan ride crosses no tolled facility; a Queens -> Manhattan one often does);
     - ``tariff_start`` / ``tariff_amounts``: the dated tariff (``taxifraud.tariff``), one row per period,
@@ -329,6 +332,7 @@ class FeatureGraph(nn.Module):
     route_spread_distance: torch.Tensor
     route_spread_minutes: torch.Tensor
     toll_pay_rate: torch.Tensor
+    route_trips: torch.Tensor
     dependency: torch.Tensor
     subset_sums: torch.Tensor
     tariff_start: torch.Tensor
@@ -344,6 +348,7 @@ class FeatureGraph(nn.Module):
         self.register_buffer("route_spread_distance", torch.ones(N_ZONE_SLOTS * N_ZONE_SLOTS))
         self.register_buffer("route_spread_minutes", torch.ones(N_ZONE_SLOTS * N_ZONE_SLOTS))
         self.register_buffer("toll_pay_rate", torch.ones(N_ZONE_SLOTS * N_ZONE_SLOTS))
+        self.register_buffer("route_trips", torch.zeros(N_ZONE_SLOTS * N_ZONE_SLOTS))
         self.register_buffer("dependency", dependency_matrix().to(torch.float32))
         # Every subset of the five parts `extra` may be made of ([32, 5] 0/1): legal combinations.
         subsets = [[float(bit) for bit in f"{i:05b}"] for i in range(32)]
@@ -553,7 +558,9 @@ class FeatureGraph(nn.Module):
             "duration_vs_route": torch.log1p(torch.clamp(dur, min=0.0)) - route_minutes,
             "route_excess": torch.clamp(torch.minimum(excess_distance, excess_minutes), min=0.0),
             "distance_beyond_time": torch.where(
-                unknown_end, zero, torch.clamp(excess_distance - torch.clamp(excess_minutes, min=0.0), min=0.0)
+                unknown_end | (self.route_trips[pair] < MIN_ROUTE_TRIPS),
+                zero,
+                torch.clamp(excess_distance - torch.clamp(excess_minutes, min=0.0), min=0.0),
             ),
             "fare_without_distance": F(metered & (dist < NO_DISTANCE_MI) & (units >= NO_DISTANCE_UNITS)),
             "fare_units": S(units),
@@ -632,6 +639,9 @@ class FeatureGraph(nn.Module):
         return feats, mask, present
 
 
+#: `distance_beyond_time` needs a zone pair seen at least this often in training: on validation months 31 of
+#: its 53 false alarms were pairs never seen, judged against their borough pair's typical trip.
+MIN_ROUTE_TRIPS = 5.0
 #: The meter's ceiling with a margin (x the units above the initial charge) for the `fare_beyond_meter` rule.
 METER_MARGIN = 1.2
 #: `fare_without_distance`: a metered trip under this many miles cannot bill this many units (8 minutes

@@ -241,6 +241,8 @@ def test_out_of_city_rate_tolls_and_route_checks() -> None:
     graph.route_log_minutes.fill_(math.log1p(15.0))
     graph.route_spread_distance.fill_(0.25)
     graph.route_spread_minutes.fill_(0.25)
+    graph.route_trips.fill_(100.0)
+    graph.route_trips[161 * 266 + 82] = 2.0  # a pair seen twice: its route is its boroughs' guess
     rows = encode_rows(
         [
             trip(rate_code_id=4),  # both ends in Manhattan
@@ -250,6 +252,7 @@ def test_out_of_city_rate_tolls_and_route_checks() -> None:
             trip(trip_distance=10.0, dropoff_datetime="2019-06-05 15:10:00"),  # 4x the route, 4x the time
             trip(trip_distance=10.0),  # 4x the distance in the usual time: not a long haul by itself
             trip(trip_distance=10.0, pickup_location_id=265),  # an unknown end: no route to compare with
+            trip(trip_distance=10.0, dropoff_location_id=82),  # a pair too rarely seen to judge by
         ]
     )
     f = graph(torch.from_numpy(rows))[0].numpy()
@@ -265,4 +268,4 @@ def test_out_of_city_rate_tolls_and_route_checks() -> None:
     jump = f[:, FEATURE_INDEX["distance_beyond_time"]]
     assert jump[5] == pytest.approx((math.log1p(10.0) - math.log1p(2.5)) / 0.25, rel=1e-3), "miles, not minutes"
     assert jump[4] == 0.0, "the time grew with the distance: a long way round, not a jump"
-    assert jump[0] == 0.0 and jump[6] == 0.0
+    assert jump[0] == 0.0 and jump[6] == 0.0 and jump[7] == 0.0
