@@ -55,6 +55,7 @@ FEATURE_FAMILY: dict[str, str] = {
     "total_gap": "total",
     "tip_units": "tip",
     "tip_share": "tip",
+    "tip_beyond_fare": "tip",
     "tolls": "tolls",
     "tolls_unexpected": "tolls",
     "route_excess": "route",

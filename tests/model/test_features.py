@@ -126,6 +126,12 @@ def test_a_fare_without_distance_is_a_rule_break_only_above_what_standing_time_b
     assert list(f[:, FEATURE_INDEX["fare_without_distance"]]) == [1.0, 0.0, 0.0, 1.0]
 
 
+def test_a_tip_beyond_one_and_a_half_fares_is_a_rule_break() -> None:
+    f, m = features(trip(tip_amount=18.0, total_amount=33.8), trip(tip_amount=18.76, total_amount=34.56), trip())
+    assert list(f[:, FEATURE_INDEX["tip_beyond_fare"]]) == [0.0, 1.0, 0.0]
+    assert m[:, FEATURE_INDEX["tip_beyond_fare"]].all()
+
+
 def test_congestion_in_extra_and_surcharge_clock_slack() -> None:
     """The congestion surcharge billed in `extra` instead of its column is legal where it applies (the for-hire
     $2.75 on rows without a vendor id), not elsewhere; a rush-hour surcharge from 3 pm is a meter clock off

@@ -110,8 +110,23 @@ LGA_NIGHT: dict[str, Any] = {
             ("distance 17.5 mi is", "in 15 min: miles the time taken does not account for"),
             ("tip_amount", "payment_type", "rate_code_id"),
         ),
+        (
+            {**BASE, "tip_amount": 40.0, "total_amount": 55.8},
+            "tip",
+            ("tip $40.00 is 320% of the $12.50 fare",),
+            ("payment_type", "pickup_location_id", "dropoff_location_id", "rate_code_id"),
+        ),
     ],
-    ids=["out_of_city_rate", "tolls", "extra", "total", "fare_beyond_meter", "fare_without_distance", "gps_jump"],
+    ids=[
+        "out_of_city_rate",
+        "tolls",
+        "extra",
+        "total",
+        "fare_beyond_meter",
+        "fare_without_distance",
+        "gps_jump",
+        "tip_beyond_fare",
+    ],
 )
 def test_a_broken_rule_is_flagged_with_its_rule_and_date(scorer, meta, tx, family, fragments, drop) -> None:
     flagged, reasons = verdict(scorer, meta, tx)
