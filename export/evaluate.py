@@ -172,6 +172,22 @@ def rule_base_rates(model: FraudAutoencoder, rows: np.ndarray) -> dict[str, floa
     return out
 
 
+def rule_decided_rates(model: FraudAutoencoder, rows: np.ndarray) -> dict[str, float]:
+    """Share of ordinary (clean) trips each deciding rule check flags on its own (its value past its cut): what
+    each rule costs of the false-positive budget. For a continuous check (a route's excess in spreads) the
+    share "not 0" says nothing; this is its price."""
+    from export.features import DECISIVE, FEATURE_INDEX
+
+    feats, mask, _ = model.features(torch.from_numpy(rows))
+    out = {}
+    for name, cut in DECISIVE.items():
+        k = FEATURE_INDEX[name]
+        computable = mask[:, k]
+        hit = (feats[:, k].abs() > cut) & computable
+        out[name] = round(float(hit.sum()) / max(1, int(computable.sum())), 5)
+    return out
+
+
 def dirt_report(scorers: Scorers, raw: data.TripTable, threshold: float) -> dict[str, Any]:
     """What the model says about the test months' real rows that cleaning set aside, per rule."""
     first = data.first_failed_rule(raw)
@@ -278,6 +294,7 @@ def run(
             mode.pop("scores")
         results["eras"][era] = {"n_negative": len(e_neg), **era_modes}
         results["eras"][era]["rule_base_rates"] = rule_base_rates(model, e_neg)
+        results["eras"][era]["rule_decided_rates"] = rule_decided_rates(model, e_neg)
     score_arrays = {k: v.pop("scores") for k, v in modes.items()}
     results.update(modes)
     results["baseline_threshold"] = base_threshold

@@ -86,6 +86,7 @@ def calibrate(files: Iterable[Path]) -> dict[str, Any]:
     hour_of_week = np.zeros(168)
     speeds: list[list[float]] = [[] for _ in range(24)]
     pair_distances: dict[tuple[int, int], list[float]] = {}
+    pair_tolled: Counter[tuple[int, int]] = Counter()  # trips of each zone pair that paid a toll
     design, fares = [], []
     cats: dict[str, Counter[str]] = {
         k: Counter()
@@ -114,6 +115,7 @@ def calibrate(files: Iterable[Path]) -> dict[str, Any]:
                 speeds[pickup.hour].append(distance / (minutes / 60))
                 pair = (int(r["pickup_location_id"]), int(r["dropoff_location_id"]))
                 pair_distances.setdefault(pair, []).append(distance)
+                pair_tolled[pair] += (_f(r.get("tolls_amount", "")) or 0.0) > 0
                 design.append((1.0, distance, minutes))
                 fares.append(float(r["fare_amount"]))
                 for k, counter in cats.items():
@@ -148,6 +150,7 @@ def calibrate(files: Iterable[Path]) -> dict[str, Any]:
                 "weight": len(d),
                 "log_distance_mean": round(float(np.mean(np.log(d))), 4),
                 "log_distance_std": round(float(np.std(np.log(d))) if len(d) > 1 else 0.3, 4),
+                "toll_share": round(pair_tolled[(pu, do)] / len(d), 4),
             }
             for (pu, do), d in pairs
         ],
@@ -192,6 +195,8 @@ class TripGenerator:
         self._how_p /= self._how_p.sum()
         self._cats = {k: _choices(v) for k, v in profile["categorical"].items() if v}
         self._cats["tolls_long_trips"] = _choices(profile["tolls_long_trips"])
+        paid = {k: v for k, v in profile["tolls_long_trips"].items() if (_f(k) or 0.0) > 0}
+        self._cats["tolls_paid"] = _choices(paid)
         self._extra_by_hour = [_choices(c) for c in profile["extra_by_hour"]]
 
     @classmethod
@@ -223,11 +228,15 @@ class TripGenerator:
             "cbd_congestion_fee": a["cbd_congestion_fee"] if in_crz else 0.0,
         }
 
-    def _tolls(self, distance: float, pu: int, do: int) -> float:
-        """Tolls as real files bill them: on long trips to or from an airport, the routes that cross a tolled
-        bridge or tunnel (a long ride inside Manhattan crosses none, and the detector knows it)."""
+    def _tolls(self, distance: float, pair: dict[str, Any]) -> float:
+        """Tolls as real files bill them: as often as the zone pair's trips paid one (a ride inside Manhattan or
+        from JFK to Brooklyn crosses no tolled bridge or tunnel, and the detector knows it). Profiles without
+        per-pair shares fall back to long trips to or from an airport."""
+        if "toll_share" in pair:
+            paid = self.rng.random() < float(pair["toll_share"])
+            return float(self._cat("tolls_paid", "0.0") or 0) if paid else 0.0
         airports = self.tariff.zones["airports"]
-        if distance < TOLL_MIN_MILES or (pu not in airports and do not in airports):
+        if distance < TOLL_MIN_MILES or (pair["pu"] not in airports and pair["do"] not in airports):
             return 0.0
         return float(self._cat("tolls_long_trips", "0.0") or 0)
 
@@ -261,7 +270,7 @@ class TripGenerator:
         fare = self._reprice(round(max(2.5, base * self._quantile_sample(fm["ratio_quantiles"])) * 2) / 2)
         payment = int(self._cat("payment_type", "1") or 1)
         charges = self._charges(pickup, int(pair["pu"]), int(pair["do"]))
-        tolls = self._tolls(distance, int(pair["pu"]), int(pair["do"]))
+        tolls = self._tolls(distance, pair)
         tip = round(fare * max(self._quantile_sample(self.p["tip_share_quantiles"]), 0), 2) if payment == 1 else 0.0
         total = round(fare + sum(charges.values()) + tolls + tip, 2)
         dropoff = pickup + timedelta(minutes=minutes)

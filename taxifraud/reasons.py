@@ -42,16 +42,20 @@ FEATURE_FAMILY: dict[str, str] = {
     "units_per_mile": "fare",
     "units_per_minute": "fare",
     "fare_above_meter": "fare",
+    "fare_beyond_meter": "fare",
     "speed_mph": "speed",
     "speed_over_limit": "speed",
     "distance": "distance",
     "distance_vs_route": "distance",
     "route_distance": "distance",
+    "distance_beyond_time": "distance",
+    "fare_without_distance": "distance",
     "duration": "duration",
     "duration_vs_route": "duration",
     "total_gap": "total",
     "tip_units": "tip",
     "tip_share": "tip",
+    "tip_beyond_fare": "tip",
     "tolls": "tolls",
     "tolls_unexpected": "tolls",
     "route_excess": "route",
@@ -304,6 +308,17 @@ def _distance_reason(row: np.ndarray, exp: dict[str, float], worst: str) -> str:
     dist = _val(row, "trip_distance") or 0.0
     dur = _val(row, "duration_minutes")
     has_zones = _val(row, "pickup_location_id") is not None and _val(row, "dropoff_location_id") is not None
+    if worst == "fare_without_distance":
+        fare = _val(row, "fare_amount") or 0.0
+        return f"distance {dist:.2f} mi cannot have billed a fare of {_money(fare)} on the meter"
+    if worst == "distance_beyond_time" and has_zones:
+        usual_mi = math.expm1(exp.get("route_distance", float("nan")))
+        if math.isfinite(usual_mi) and usual_mi > 0.05 and dur is not None:
+            return (
+                f"distance {dist:.1f} mi is {dist / usual_mi:.1f}x the usual ~{usual_mi:.1f} mi between {_zones(row)}, "
+                f"in {dur:.0f} min: miles the time taken does not account for"
+            )
+        return f"distance {dist:.1f} mi is far more than the time taken allows between {_zones(row)}"
     if worst in ("route_distance", "distance_vs_route") and has_zones:
         return f"distance {dist:.2f} mi is implausible for the route ({_zones(row)})"
     usual = max(_unslog(exp.get("distance", float("nan"))), 0.0) if "distance" in exp else float("nan")
@@ -479,8 +494,9 @@ def _extra_reason(row: np.ndarray, t: tariff.Tariff) -> str:
         )
     hour = _val(row, "pickup_hour") or 0.0
     weekday = _val(row, "pickup_weekday")
-    night = hour >= tariff.NIGHT_HOURS[0] or hour < tariff.NIGHT_HOURS[1]
-    rush = weekday is not None and weekday < 5 and tariff.RUSH_HOURS[0] <= hour < tariff.RUSH_HOURS[1]
+    # The windows as the graph reads them: meter clocks may run up to CLOCK_SLACK_H off.
+    night = tariff.in_window(hour, tariff.NIGHT_HOURS, tariff.CLOCK_SLACK_H)
+    rush = weekday is not None and weekday < 5 and tariff.in_window(hour, tariff.RUSH_HOURS, tariff.CLOCK_SLACK_H)
     jfk = _val(row, "rate_code_id") == 2
     lga_ids = t.zones["laguardia"]
     lga = _val(row, "pickup_location_id") in lga_ids or _val(row, "dropoff_location_id") in lga_ids

@@ -38,13 +38,26 @@ AMOUNTS: tuple[str, ...] = (
     "congestion_surcharge",
     "airport_fee",
     "cbd_congestion_fee",
+    "for_hire_congestion_surcharge",
 )
 #: Zone sets the rules refer to (TLC location ids).
 ZONE_SETS: tuple[str, ...] = ("airports", "jfk", "laguardia", "congestion_zone", "congestion_relief_zone")
 #: Hours (local, pickup) of the time-of-day surcharges: [start, end) with wrap-around past midnight.
 NIGHT_HOURS = (20.0, 6.0)
 RUSH_HOURS = (16.0, 20.0)
+#: How far (hours) a pickup may be from a surcharge window and still be billed it: meter clocks drift. On
+#: 2018-2020 validation months a quarter of the trips that broke the `extra` rule at a 15-minute slack were
+#: billed the rush-hour surcharge from 3 pm or the night surcharge from 7 pm.
+CLOCK_SLACK_H = 1.0
 EPOCH = date(1970, 1, 1)
+
+
+def in_window(hour: float, window: tuple[float, float], slack: float = 0.0) -> bool:
+    """Hour of day inside [start - slack, end + slack), wrapping past midnight when start > end (8 pm - 6 am)."""
+    start, end = (window[0] - slack) % 24.0, (window[1] + slack) % 24.0
+    if start <= end:
+        return start <= hour < end
+    return hour >= start or hour < end
 
 
 class TariffError(ValueError):

@@ -48,6 +48,7 @@ SEED_COMPUTABLE = {
     "units_per_mile",
     "units_per_minute",
     "fare_above_meter",
+    "fare_without_distance",
 }
 
 

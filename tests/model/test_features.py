@@ -104,6 +104,61 @@ def test_fare_above_what_the_meter_can_bill() -> None:
     assert above[2] == 0.0, "a negotiated fare is not bound by the meter"
 
 
+def test_a_fare_beyond_the_meters_ceiling_needs_the_standard_rate_code() -> None:
+    # 2.5 mi in 15 min in 2019: ceiling $2.50 + 1.2 x $0.50 x (12.5 + 15) = $19.00.
+    f, m = features(
+        trip(fare_amount=19.0), trip(fare_amount=40.0), trip(fare_amount=40.0, rate_code_id=5), trip(rate_code_id=None)
+    )
+    k = FEATURE_INDEX["fare_beyond_meter"]
+    assert f[0, k] == pytest.approx(0.0, abs=1e-5)
+    assert f[1, k] == pytest.approx(slog(21.0), rel=1e-4)
+    assert f[2, k] == 0.0, "a negotiated fare is not bound by the meter"
+    assert not m[3, k], "without a rate code (upfront-priced rows) the check cannot decide"
+
+
+def test_a_fare_without_distance_is_a_rule_break_only_above_what_standing_time_bills() -> None:
+    f, _ = features(
+        trip(trip_distance=0.03, fare_amount=12.5),  # 20 units with no miles
+        trip(trip_distance=0.03, fare_amount=5.0),  # 5 units: a few minutes standing in traffic
+        trip(trip_distance=0.03, fare_amount=12.5, rate_code_id=5),  # a negotiated fare
+        {"trip_distance": 0.03, "fare_amount": 12.5, "duration_minutes": 15},  # the seed body still decides it
+    )
+    assert list(f[:, FEATURE_INDEX["fare_without_distance"]]) == [1.0, 0.0, 0.0, 1.0]
+
+
+def test_a_tip_beyond_one_and_a_half_fares_is_a_rule_break() -> None:
+    f, m = features(trip(tip_amount=18.0, total_amount=33.8), trip(tip_amount=18.76, total_amount=34.56), trip())
+    assert list(f[:, FEATURE_INDEX["tip_beyond_fare"]]) == [0.0, 1.0, 0.0]
+    assert m[:, FEATURE_INDEX["tip_beyond_fare"]].all()
+
+
+def test_congestion_in_extra_and_surcharge_clock_slack() -> None:
+    """The congestion surcharge billed in `extra` instead of its column is legal where it applies (the for-hire
+    $2.75 on rows without a vendor id), not elsewhere; a rush-hour surcharge from 3 pm is a meter clock off
+    by an hour, at 2 pm it is not."""
+    graph = FeatureGraph()
+    graph.set_zone_boroughs({161: "Manhattan", 237: "Manhattan", 7: "Queens", 82: "Queens"})
+    graph.set_tariff(tariff.load(TARIFF_PATH))
+    graph.congestion_pass_rate.fill_(0.01)
+    graph.congestion_pass_rate[7 * 266 + 82] = 0.0005  # Astoria -> Elmhurst never passes through the zone
+    in_zone = trip(extra=2.5, congestion_surcharge=0.0)
+    rows = encode_rows(
+        [
+            in_zone,
+            {**in_zone, "pickup_location_id": 7, "dropoff_location_id": 82},
+            trip(extra=2.75, congestion_surcharge=0.0, vendor_id=None),
+            trip(extra=2.75, congestion_surcharge=0.0),
+            trip(pickup_datetime="2019-06-05 15:10:00", dropoff_datetime="2019-06-05 15:25:00", extra=1.0),
+            trip(pickup_datetime="2019-06-05 13:50:00", dropoff_datetime="2019-06-05 14:05:00", extra=1.0),
+        ]
+    )
+    extra = graph(torch.from_numpy(rows))[0].numpy()[:, FEATURE_INDEX["extra_vs_tariff"]]
+    assert extra[[0, 2, 4]] == pytest.approx([0.0, 0.0, 0.0], abs=1e-5)
+    assert extra[1] == pytest.approx(slog(2.5), rel=1e-4)
+    assert extra[3] == pytest.approx(slog(0.25), rel=1e-3)
+    assert extra[5] == pytest.approx(slog(1.0), rel=1e-4)
+
+
 def test_total_gap_accepts_every_vendor_convention_and_sees_padding() -> None:
     f, _ = features(
         NORMAL_TRIP,
@@ -192,6 +247,8 @@ def test_out_of_city_rate_tolls_and_route_checks() -> None:
     graph.route_log_minutes.fill_(math.log1p(15.0))
     graph.route_spread_distance.fill_(0.25)
     graph.route_spread_minutes.fill_(0.25)
+    graph.route_trips.fill_(100.0)
+    graph.route_trips[161 * 266 + 82] = 2.0  # a pair seen twice: its route is its boroughs' guess
     rows = encode_rows(
         [
             trip(rate_code_id=4),  # both ends in Manhattan
@@ -200,6 +257,8 @@ def test_out_of_city_rate_tolls_and_route_checks() -> None:
             trip(tolls_amount=6.12, total_amount=23.92, dropoff_location_id=1),  # a pair that often pays
             trip(trip_distance=10.0, dropoff_datetime="2019-06-05 15:10:00"),  # 4x the route, 4x the time
             trip(trip_distance=10.0),  # 4x the distance in the usual time: not a long haul by itself
+            trip(trip_distance=10.0, pickup_location_id=265),  # an unknown end: no route to compare with
+            trip(trip_distance=10.0, dropoff_location_id=82),  # a pair too rarely seen to judge by
         ]
     )
     f = graph(torch.from_numpy(rows))[0].numpy()
@@ -212,3 +271,7 @@ def test_out_of_city_rate_tolls_and_route_checks() -> None:
     route = f[:, FEATURE_INDEX["route_excess"]]
     assert route[4] == pytest.approx((math.log1p(10.0) - math.log1p(2.5)) / 0.25, rel=1e-3)
     assert route[5] == 0.0 and route[0] == 0.0
+    jump = f[:, FEATURE_INDEX["distance_beyond_time"]]
+    assert jump[5] == pytest.approx((math.log1p(10.0) - math.log1p(2.5)) / 0.25, rel=1e-3), "miles, not minutes"
+    assert jump[4] == 0.0, "the time grew with the distance: a long way round, not a jump"
+    assert jump[0] == 0.0 and jump[6] == 0.0 and jump[7] == 0.0

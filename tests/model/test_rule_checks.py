@@ -92,8 +92,41 @@ LGA_NIGHT: dict[str, Any] = {
             ("total exceeds its parts by $47.00",),
             (),
         ),
+        (
+            {**BASE, "fare_amount": 40.0, "total_amount": 45.3},
+            "fare",
+            ("fare $40.00 is above the most the meter can charge", "in force since 2019-02-02"),
+            ("tip_amount", "payment_type", "pickup_location_id", "dropoff_location_id"),
+        ),
+        (
+            {**BASE, "trip_distance": 0.02},
+            "distance",
+            ("distance 0.02 mi cannot have billed a fare of $12.50",),
+            ("rate_code_id", "pickup_location_id", "dropoff_location_id", "tip_amount"),
+        ),
+        (
+            {**BASE, "trip_distance": 17.5, "fare_amount": 50.0, "total_amount": 55.3},
+            "distance",
+            ("distance 17.5 mi is", "in 15 min: miles the time taken does not account for"),
+            ("tip_amount", "payment_type", "rate_code_id"),
+        ),
+        (
+            {**BASE, "tip_amount": 40.0, "total_amount": 55.8},
+            "tip",
+            ("tip $40.00 is 320% of the $12.50 fare",),
+            ("payment_type", "pickup_location_id", "dropoff_location_id", "rate_code_id"),
+        ),
     ],
-    ids=["out_of_city_rate", "tolls", "extra", "total"],
+    ids=[
+        "out_of_city_rate",
+        "tolls",
+        "extra",
+        "total",
+        "fare_beyond_meter",
+        "fare_without_distance",
+        "gps_jump",
+        "tip_beyond_fare",
+    ],
 )
 def test_a_broken_rule_is_flagged_with_its_rule_and_date(scorer, meta, tx, family, fragments, drop) -> None:
     flagged, reasons = verdict(scorer, meta, tx)
@@ -139,3 +172,58 @@ def test_an_airport_fee_at_an_airport_is_not_flagged_but_on_the_street_it_is(sco
     flagged, reasons = verdict(scorer, meta, street)
     assert flagged and any("airport fee $1.75 on a pickup that was not at an airport" in r.text for r in reasons)
     assert not verdict(scorer, meta, without(LGA_DAY, "extra"))[0]
+
+
+def test_a_long_haul_on_a_known_route_is_flagged_as_a_route(scorer, meta) -> None:
+    """Midtown -> Upper East Side (a couple of miles) driven as 11 mi in 70 min, billed by the meter: distance
+    and time both far beyond the pair's usual route."""
+    tx = {
+        **BASE,
+        "trip_distance": 11.0,
+        "dropoff_datetime": "2019-06-05 15:20:00",
+        "fare_amount": 40.0,
+        "tip_amount": 8.0,
+        "total_amount": 51.3,
+    }
+    flagged, reasons = verdict(scorer, meta, tx)
+    assert flagged, reasons
+    assert reasons[0].family == "route" and "a long way round" in reasons[0].text, reasons
+
+
+#: A real 2019 app-dispatched row (no vendor id, rate code or payment type): the for-hire congestion
+#: surcharge, $2.75, billed in `extra` with the congestion column at $0.
+FOR_HIRE = without(
+    {**BASE, "extra": 2.75, "congestion_surcharge": 0.0, "tip_amount": 0.0, "total_amount": 16.05},
+    "vendor_id",
+    "rate_code_id",
+    "payment_type",
+)
+
+
+@pytest.mark.parametrize(
+    "tx",
+    [
+        FOR_HIRE,
+        {**BASE, "extra": 2.5, "congestion_surcharge": 0.0},  # the surcharge billed in `extra`, not its column
+        {
+            **BASE,
+            "pickup_datetime": "2019-06-05 15:20:00",
+            "dropoff_datetime": "2019-06-05 15:35:00",
+            "extra": 1.0,
+            "total_amount": 18.8,
+        },  # rush hour billed from 3:20 pm: a meter clock an hour early
+    ],
+    ids=["for_hire_congestion_in_extra", "congestion_in_extra", "rush_from_3pm"],
+)
+def test_charges_a_meter_bills_legally_in_another_place_or_clock_are_not_flagged(scorer, meta, tx) -> None:
+    flagged, reasons = verdict(scorer, meta, tx)
+    assert not flagged, reasons
+
+
+def test_the_same_congestion_amount_in_extra_outside_the_zone_is_flagged(scorer, meta) -> None:
+    """The control: a Bronx ride (zones 247 -> 69) passes through no congestion zone, so $2.50 in `extra` is
+    unexplained."""
+    tx = {**BASE, "extra": 2.5, "congestion_surcharge": 0.0, "pickup_location_id": 247, "dropoff_location_id": 69}
+    flagged, reasons = verdict(scorer, meta, tx)
+    assert flagged, reasons
+    assert any(r.family == "surcharge" for r in reasons), reasons
