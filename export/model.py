@@ -117,7 +117,7 @@ class FraudAutoencoder(nn.Module):
 
     def standardize(self, feats: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         z = (feats - self.center) / self.scale
-        return torch.where(mask, z, torch.zeros_like(z))
+        return torch.where(mask, z, 0.0)
 
     def reconstruct(self, z: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
         """Reconstruct all K standardised features from the visible ones (the mask is an input too)."""
@@ -166,7 +166,7 @@ class FraudAutoencoder(nn.Module):
         zhat = self.group_reconstruction(z, mask)
         # Rule checks are judged against the value TLC's rules give an ordinary trip, 0 (see RULE_CHECKS).
         zhat = torch.where(self.rule, -self.center / self.scale, zhat)
-        resid = torch.where(mask, torch.abs(z - zhat), torch.zeros_like(z))
+        resid = torch.where(mask, torch.abs(z - zhat), 0.0)
         bucket = present.to(torch.long).sum(dim=1)
         expected = zhat * self.scale + self.center
         return resid, mask, bucket, expected
@@ -179,24 +179,25 @@ class FraudAutoencoder(nn.Module):
         charge the tariff explains on every ordinary trip is rare at its first cent of deviation, while a
         fare per minute, which varies with traffic, needs a large error to be as rare.
         """
-        e = errors.unsqueeze(2)  # [B, K, 1]
-        x = self.tail_x.unsqueeze(0)  # [1, K, L+1]
-        width = torch.cat([x[:, :, 1:] - x[:, :, :-1], torch.full_like(x[:, :, :1], OUTPUT_LIMIT)], dim=2)
+        # Laid out [B, L+1, K] so each broadcast runs over whole rows of K features, not over runs of L+1.
+        e = errors.unsqueeze(1)  # [B, 1, K]
+        x = self.tail_x.t().unsqueeze(0)  # [1, L+1, K]
+        width = torch.cat([x[:, 1:] - x[:, :-1], torch.full_like(x[:, :1], OUTPUT_LIMIT)], dim=1)
         covered = torch.minimum(torch.clamp(e - x, min=0.0), width)
-        return (covered * self.tail_slope.unsqueeze(0)).sum(dim=2)
+        return (covered * self.tail_slope.t().unsqueeze(0)).sum(dim=1)
 
     def forward(self, raw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         resid, mask, bucket, expected = self.score_parts(raw)
         spread = self.spread[self.spread_cell(raw, bucket)]
-        z = torch.where(mask, resid / spread, torch.zeros_like(resid))
+        z = torch.where(mask, resid / spread, 0.0)
         z = torch.clamp(z, 0.0, OUTPUT_LIMIT)
-        errors = torch.clamp(torch.where(mask, self.rarity(z), torch.zeros_like(z)), 0.0, OUTPUT_LIMIT)
+        errors = torch.clamp(torch.where(mask, self.rarity(z), 0.0), 0.0, OUTPUT_LIMIT)
         # A deciding rule check broken: the feature's value (its distance from the tariff's 0) past its cut.
         broken = mask & (resid * self.scale > self.decisive_cut)
         errors = torch.where(broken, torch.clamp(errors, min=DECIDED_RARITY), errors)
-        worst = torch.amax(torch.where(self.scored, errors, torch.zeros_like(errors)), dim=1, keepdim=True)
+        worst = torch.amax(torch.where(self.scored, errors, 0.0), dim=1, keepdim=True)
         score = torch.clamp(worst / self.score_scale[bucket].unsqueeze(1), 0.0, OUTPUT_LIMIT)
-        decided = torch.any(broken, dim=1, keepdim=True)
+        decided = torch.amax(broken.to(score.dtype), dim=1, keepdim=True) > 0.0  # any(): a max, cheaper than a sum
         score = torch.where(decided, torch.clamp(score, min=DECIDED_SCORE), score)
         is_fraud = score > self.threshold
         return score, is_fraud, errors, expected
