@@ -2,7 +2,7 @@
 
 The event -> verdict spans say the Triton call is one of the largest per-verdict costs, and a config's effect on
 it (queue delay, instance count) is a fraction of a millisecond: on a shared machine two separate runs differ by
-more than that. Here side A (the config as committed) and side B (the same config with some fields changed) are
+more than that. Here side A (the config as it is) and side B (the same config with some fields changed) are
 loaded side by side on one server and driven alternately, window by window, with the same open-loop load: the
 consumer's pattern, small requests arriving at a steady rate from one asyncio client, several in flight. Each
 request is timed from its scheduled send, so a slow server cannot slow the offered load down.
@@ -48,7 +48,7 @@ def changed_config(text: str, changes: dict[str, str], name: str) -> str:
 
 
 def build_repository(source: Path, into: Path, config_name: str, changes: dict[str, str]) -> None:
-    """``into``: the committed model as side A and a copy named :data:`SIDE_B` whose config has ``changes``."""
+    """``into``: ``source``'s model as side A and a copy named :data:`SIDE_B` whose config has ``changes``."""
     src = source / MODEL_NAME
     for name in (MODEL_NAME, SIDE_B):
         shutil.copytree(src, into / name, ignore=shutil.ignore_patterns("*.png", "*.md", "__pycache__"))
@@ -138,13 +138,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--windows", type=int, default=4, help="windows per side, interleaved")
     p.add_argument("--batch", type=int, default=1, help="rows per request")
     p.add_argument("--config-name", default="embedded", help="configs/<name>.pbtxt (embedded: the Python backend)")
+    p.add_argument("--repository", type=Path, default=REPO_ROOT / "model_repository", help="side A's model and config")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     changes = dict(item.split("=", 1) for item in args.set)
-    result = run(changes, args.rate, args.seconds, args.windows, args.batch, config_name=args.config_name)
+    result = run(changes, args.rate, args.seconds, args.windows, args.batch, args.repository, args.config_name)
     for side in ("A", "B"):
         r = result[side]
-        label = "committed" if side == "A" else ", ".join(f"{k}={v}" for k, v in changes.items())
+        label = "as is" if side == "A" else ", ".join(f"{k}={v}" for k, v in changes.items())
         print(
             f"{side} ({label}): {r['requests']} requests, "
             f"p50 {r['p50_ms']:.2f} / p95 {r['p95_ms']:.2f} / p99 {r['p99_ms']:.2f} ms"
