@@ -1,9 +1,10 @@
-"""The Triton A/B bench's side B: the committed config with the asked fields changed and the model renamed."""
+"""The A/B benches' pure parts: Triton side B's config, and Kafka property values from the command line."""
 
 from __future__ import annotations
 
 import pytest
 
+from operations.benchmarks.kafka_ab import parse_value
 from operations.benchmarks.triton_ab import SIDE_B, changed_config
 from taxifraud.config import REPO_ROOT
 
@@ -31,3 +32,11 @@ def test_side_b_changes_only_the_asked_fields_and_the_name() -> None:
 def test_an_unknown_field_is_refused() -> None:
     with pytest.raises(ValueError, match="no field 'max_queue_delay'"):
         changed_config(EMBEDDED.read_text(), {"max_queue_delay": "0"}, SIDE_B)
+
+
+def test_kafka_property_values_keep_librdkafka_types() -> None:
+    assert parse_value("true") is True
+    assert parse_value("False") is False
+    assert parse_value("0") == 0 and isinstance(parse_value("0"), int)
+    assert parse_value("lz4") == "lz4"
+    assert parse_value("0.5") == "0.5"  # librdkafka parses numeric strings itself
