@@ -75,11 +75,40 @@ def export_onnx(model: FraudAutoencoder, path: Path) -> None:
     )
     import onnx
 
-    proto = onnx.load(str(path))
+    traced = len(onnx.load(str(path)).graph.node)
+    proto = optimise_graph(path)
     onnx.checker.check_model(proto, full_check=True)
     proto.producer_name = "taxifraud.export"
     proto.doc_string = "taxi fraud masked autoencoder; see MODEL_CARD.md"
     onnx.save(proto, str(path))
+    log.info("graph: %d nodes traced, %d after ONNX Runtime's basic optimisations", traced, len(proto.graph.node))
+
+
+def optimise_graph(path: Path) -> Any:
+    """The graph at ``path`` after ONNX Runtime's *basic* optimisations, as an ONNX ``ModelProto``.
+
+    Basic rewrites (constant folding, redundant-node elimination) keep standard ONNX ops and run before
+    ONNX Runtime assigns nodes to execution providers, so the saved graph stays portable to the
+    production config (TensorRT FP16 on a GPU). The extended and layout levels would write Microsoft-domain
+    ops and CPU-specific layouts that TensorRT cannot take, and every runtime applies them at load anyway.
+    """
+    import tempfile
+
+    import onnx
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    with tempfile.TemporaryDirectory() as scratch:
+        options.optimized_model_filepath = str(Path(scratch) / "optimised.onnx")
+        ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        proto = onnx.load(options.optimized_model_filepath)
+    # ONNX Runtime declares every domain it knows; keep the ones the graph uses (older runtimes may not know the rest).
+    used = {node.domain for node in proto.graph.node} | {""}
+    kept = [entry for entry in proto.opset_import if entry.domain in used]
+    del proto.opset_import[:]
+    proto.opset_import.extend(kept)
+    return proto
 
 
 def model_version(summary: dict[str, Any], onnx_path: Path) -> str:

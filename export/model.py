@@ -29,7 +29,6 @@ from torch import nn
 
 from export.features import (
     DECISIVE_CUT,
-    GROUP_NAMES,
     N_FEATURES,
     RULE,
     SCORED,
@@ -73,6 +72,10 @@ class FraudAutoencoder(nn.Module):
     tail_x: torch.Tensor
     tail_slope: torch.Tensor
     decisive_cut: torch.Tensor
+    hidden_cols: torch.Tensor
+    hidden_valid: torch.Tensor
+    primary_rows: torch.Tensor
+    primary_slot: torch.Tensor
 
     def __init__(self, hidden: tuple[int, int] = (256, 128), bottleneck: int = 32) -> None:
         super().__init__()
@@ -93,6 +96,13 @@ class FraudAutoencoder(nn.Module):
         # Rarity curve per feature: knots (error values, first one 0) and the slope after each knot.
         self.register_buffer("tail_x", torch.arange(N_TAIL + 1, dtype=torch.float32).repeat(k, 1))
         self.register_buffer("tail_slope", torch.ones(k, N_TAIL + 1))
+        # Index tables of the factored network (see ``group_reconstruction``); derived from the groups, not saved.
+        hidden_cols, hidden_valid = _padded_rows(torch.cat([self.hides, self.hides], dim=1))
+        self.register_buffer("hidden_cols", hidden_cols, persistent=False)
+        self.register_buffer("hidden_valid", hidden_valid, persistent=False)
+        primary_rows, _ = _padded_rows(self.primary > 0)
+        self.register_buffer("primary_rows", primary_rows, persistent=False)
+        self.register_buffer("primary_slot", _slot_of(self.primary > 0, primary_rows.shape[1]), persistent=False)
         h1, h2 = hidden
         self.encoder = nn.Sequential(
             nn.Linear(2 * k, h1), nn.SiLU(), nn.Linear(h1, h2), nn.SiLU(), nn.Linear(h2, bottleneck)
@@ -107,7 +117,7 @@ class FraudAutoencoder(nn.Module):
 
     def standardize(self, feats: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         z = (feats - self.center) / self.scale
-        return torch.where(mask, z, torch.zeros_like(z))
+        return torch.where(mask, z, 0.0)
 
     def reconstruct(self, z: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
         """Reconstruct all K standardised features from the visible ones (the mask is an input too)."""
@@ -117,12 +127,32 @@ class FraudAutoencoder(nn.Module):
         return out
 
     def group_reconstruction(self, z: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """One pass per group with that group hidden; each feature taken from its own group's pass."""
-        g, b, k = len(GROUP_NAMES), z.shape[0], z.shape[1]
-        z_rep = z.unsqueeze(0).expand(g, b, k).reshape(g * b, k)
-        visible = (mask.unsqueeze(0) & ~self.hides.unsqueeze(1)).reshape(g * b, k)
-        zhat = self.reconstruct(z_rep, visible).reshape(g, b, k)
-        return (zhat * self.primary.unsqueeze(1)).sum(dim=0)
+        """One pass per group with that group hidden; each feature taken from its own group's pass.
+
+        The same numbers, to float rounding, as running :meth:`reconstruct` once per group and keeping
+        each feature's own pass, with about a quarter fewer multiply-adds. The first layer is linear, so
+        with ``x`` the all-visible input and ``x_g`` its columns that group ``g`` hides,
+        ``W(x - x_g) = Wx - W x_g``: one full product serves all passes, and each pass subtracts a product
+        over its few hidden columns only. The last layer is computed, per pass, only for the features that
+        pass scores.
+        """
+        g, b = self.hides.shape[0], z.shape[0]
+        m = mask.to(z.dtype)
+        x = torch.cat([torch.clamp(z, -INPUT_CLIP, INPUT_CLIP) * m, m], dim=1)  # [B, 2K], all groups visible
+        first = self.encoder[0]
+        assert isinstance(first, nn.Linear)
+        # [G, S, H1]: for each group the first layer's weights of the columns it hides (padding rows are 0).
+        w_hidden = first.weight.t()[self.hidden_cols] * self.hidden_valid.unsqueeze(2)
+        # Gathered as rows of x transposed: ONNX Runtime copies whole rows, not one float at a time.
+        x_hidden = x.t()[self.hidden_cols.reshape(-1)].reshape(g, self.hidden_cols.shape[1], b)  # [G, S, B]
+        h = first(x).unsqueeze(0) - torch.matmul(x_hidden.transpose(1, 2), w_hidden)  # [G, B, H1]
+        h = self.encoder[1:](h.reshape(g * b, first.out_features))
+        last = self.decoder[-1]
+        assert isinstance(last, nn.Linear)
+        h = self.decoder[:-1](h).reshape(g, b, last.in_features)  # [G, B, H]
+        # [G, P, B]: pass g's outputs for the features it scores (padding rows are never read).
+        own = torch.matmul(last.weight[self.primary_rows], h.transpose(1, 2))
+        return own.reshape(self.primary_rows.numel(), b)[self.primary_slot].t() + last.bias
 
     def spread_cell(self, raw: torch.Tensor, bucket: torch.Tensor) -> torch.Tensor:
         """Row of the spread table: present-column count x payment class (card 0, cash 1, else 2)."""
@@ -137,7 +167,7 @@ class FraudAutoencoder(nn.Module):
         zhat = self.group_reconstruction(z, mask)
         # Rule checks are judged against the value TLC's rules give an ordinary trip, 0 (see RULE_CHECKS).
         zhat = torch.where(self.rule, -self.center / self.scale, zhat)
-        resid = torch.where(mask, torch.abs(z - zhat), torch.zeros_like(z))
+        resid = torch.where(mask, torch.abs(z - zhat), 0.0)
         bucket = present.to(torch.long).sum(dim=1)
         expected = zhat * self.scale + self.center
         return resid, mask, bucket, expected
@@ -150,24 +180,25 @@ class FraudAutoencoder(nn.Module):
         charge the tariff explains on every ordinary trip is rare at its first cent of deviation, while a
         fare per minute, which varies with traffic, needs a large error to be as rare.
         """
-        e = errors.unsqueeze(2)  # [B, K, 1]
-        x = self.tail_x.unsqueeze(0)  # [1, K, L+1]
-        width = torch.cat([x[:, :, 1:] - x[:, :, :-1], torch.full_like(x[:, :, :1], OUTPUT_LIMIT)], dim=2)
+        # Laid out [B, L+1, K] so each broadcast runs over whole rows of K features, not over runs of L+1.
+        e = errors.unsqueeze(1)  # [B, 1, K]
+        x = self.tail_x.t().unsqueeze(0)  # [1, L+1, K]
+        width = torch.cat([x[:, 1:] - x[:, :-1], torch.full_like(x[:, :1], OUTPUT_LIMIT)], dim=1)
         covered = torch.minimum(torch.clamp(e - x, min=0.0), width)
-        return (covered * self.tail_slope.unsqueeze(0)).sum(dim=2)
+        return (covered * self.tail_slope.t().unsqueeze(0)).sum(dim=1)
 
     def forward(self, raw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         resid, mask, bucket, expected = self.score_parts(raw)
         spread = self.spread[self.spread_cell(raw, bucket)]
-        z = torch.where(mask, resid / spread, torch.zeros_like(resid))
+        z = torch.where(mask, resid / spread, 0.0)
         z = torch.clamp(z, 0.0, OUTPUT_LIMIT)
-        errors = torch.clamp(torch.where(mask, self.rarity(z), torch.zeros_like(z)), 0.0, OUTPUT_LIMIT)
+        errors = torch.clamp(torch.where(mask, self.rarity(z), 0.0), 0.0, OUTPUT_LIMIT)
         # A deciding rule check broken: the feature's value (its distance from the tariff's 0) past its cut.
         broken = mask & (resid * self.scale > self.decisive_cut)
         errors = torch.where(broken, torch.clamp(errors, min=DECIDED_RARITY), errors)
-        worst = torch.amax(torch.where(self.scored, errors, torch.zeros_like(errors)), dim=1, keepdim=True)
+        worst = torch.amax(torch.where(self.scored, errors, 0.0), dim=1, keepdim=True)
         score = torch.clamp(worst / self.score_scale[bucket].unsqueeze(1), 0.0, OUTPUT_LIMIT)
-        decided = torch.any(broken, dim=1, keepdim=True)
+        decided = torch.amax(broken.to(score.dtype), dim=1, keepdim=True) > 0.0  # any(): a max, cheaper than a sum
         score = torch.where(decided, torch.clamp(score, min=DECIDED_SCORE), score)
         is_fraud = score > self.threshold
         return score, is_fraud, errors, expected
@@ -217,3 +248,24 @@ class SeedBaseline(nn.Module):
         z = self.scaled(raw)
         zhat = self.decoder(self.encoder(z))
         return ((z - zhat) ** 2).mean(dim=1)
+
+
+def _padded_rows(member: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """[G, K] bool -> ([G, S] column indices of each row's members, padded with 0; [G, S] 1.0 where real)."""
+    width = int(member.sum(dim=1).max())
+    index = torch.zeros(member.shape[0], width, dtype=torch.long)
+    valid = torch.zeros(member.shape[0], width)
+    for g, row in enumerate(member):
+        cols = torch.nonzero(row).flatten()
+        index[g, : len(cols)] = cols
+        valid[g, : len(cols)] = 1.0
+    return index, valid
+
+
+def _slot_of(member: torch.Tensor, width: int) -> torch.Tensor:
+    """[K]: where column k sits in the flattened [G * width] layout of ``_padded_rows`` (k in one row only)."""
+    slot = torch.zeros(member.shape[1], dtype=torch.long)
+    for g, row in enumerate(member):
+        for j, k in enumerate(torch.nonzero(row).flatten().tolist()):
+            slot[k] = g * width + j
+    return slot

@@ -31,12 +31,17 @@ MARGIN_MS = 5.0
 _STAMP = struct.Struct("d")
 
 
-def two_hop(settings: KafkaSettings, rate: float, seconds: float) -> dict[str, Any]:
-    """Stamped messages at ``rate``/s through two topics and a relay; send -> read on the second, ms."""
+def two_hop(
+    settings: KafkaSettings, rate: float, seconds: float, client: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Stamped messages at ``rate``/s through two topics and a relay; send -> read on the second, ms.
+
+    ``client``: librdkafka properties set on every producer and consumer on top of ours (for A/B runs)."""
+    extra = client or {}
     first, second = scratch_topic(settings, "bench-hop-a"), scratch_topic(settings, "bench-hop-b")
-    relay_in = Consumer(consumer_config(settings, f"hop-relay-{uuid.uuid4().hex[:6]}"))
-    reader = Consumer(consumer_config(settings, f"hop-reader-{uuid.uuid4().hex[:6]}"))
-    relay_out = Producer(producer_config(settings))
+    relay_in = Consumer(consumer_config(settings, f"hop-relay-{uuid.uuid4().hex[:6]}", **extra))
+    reader = Consumer(consumer_config(settings, f"hop-reader-{uuid.uuid4().hex[:6]}", **extra))
+    relay_out = Producer(producer_config(settings, **extra))
     assigned = {"relay": threading.Event(), "reader": threading.Event()}
     relay_in.subscribe([first], on_assign=lambda c, p: assigned["relay"].set())
     reader.subscribe([second], on_assign=lambda c, p: assigned["reader"].set())
@@ -60,7 +65,7 @@ def two_hop(settings: KafkaSettings, rate: float, seconds: float) -> dict[str, A
     threads = [threading.Thread(target=relay, name="hop-relay"), threading.Thread(target=read, name="hop-reader")]
     for t in threads:
         t.start()
-    producer = Producer(producer_config(settings))
+    producer = Producer(producer_config(settings, **extra))
     # Warm up until both consumers have fetched from every partition (offset look-ups are not the hop).
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
