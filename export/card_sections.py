@@ -23,6 +23,12 @@ DECIDES_WHEN = {
     "out_of_city_rate_in_city": "rate code 4 (out-of-city, double meter) with both ends in the five boroughs",
     "tolls_unexpected": "tolls on a zone pair whose trips pay tolls less than once in 400",
     "congestion_unexpected": "congestion surcharge on a zone pair (no end in the zone) that pays it < 1 in 400",
+    "route_excess": "distance and time both 4.5+ of the zone pair's spreads beyond its usual route",
+    "distance_beyond_time": "distance 5+ of the pair's spreads beyond its route, more than the time explains, "
+    "on a pair seen 5+ times in training",
+    "fare_without_distance": "under 0.1 mi yet 8+ meter units on a metered trip",
+    "fare_beyond_meter": "rate code 1 and a fare $2+ above 1.2x the most the meter can bill for the miles and minutes",
+    "tip_beyond_fare": "a tip above 1.5x the fare (at least $2.50)",
 }
 
 
@@ -59,7 +65,9 @@ def cost_and_rules(results: dict[str, Any], meta: dict[str, Any]) -> str:
         {
             "name": name,
             "when": DECIDES_WHEN.get(name, ""),
-            "base_rates": {era: f"{e['rule_base_rates'].get(name, math.nan):.4%}" for era, e in eras.items()},
+            "decided_rates": {
+                era: f"{e.get('rule_decided_rates', {}).get(name, math.nan):.4%}" for era, e in eras.items()
+            },
         }
         for name in DECISIVE
     ]
@@ -74,13 +82,12 @@ def cost_and_rules(results: dict[str, Any], meta: dict[str, Any]) -> str:
         note = "Both goals are met with the detection shown above."
     else:
         note = (
-            "What is left: the network is sized to the features, but each row still runs the feature graph "
-            f"({cur['nodes']} nodes, most of them per-feature arithmetic and table lookups) and one network pass "
-            "per column group (6 passes); a batch-1 call pays ONNX Runtime's per-node overhead on every node, "
-            "so the batch-1 goal needs the feature graph fused into far fewer nodes (work not done in this "
-            "revision), and the per-row goal a cheaper feature graph as well. The network was shrunk from "
-            "the previous model's to the one above; what that (with the other changes) did to detection is in "
-            "the per-family tables above, this model beside the previous one on the same cases."
+            "What is left: the network is sized to the features and its six group passes share one first-layer "
+            "product (each pass subtracts only its hidden columns, and the last layer computes only the features "
+            f"that pass scores), but each row still runs the feature graph ({cur['nodes']} nodes, most of them "
+            "per-feature arithmetic and table lookups). A batch-1 call pays ONNX Runtime's per-node overhead on "
+            "every node, so the batch-1 goal needs the feature graph fused into far fewer nodes, and the per-row "
+            "goal a cheaper feature graph as well."
         )
     template = env.get_template("cost_and_rules.md.j2")
     return template.render(
@@ -95,9 +102,8 @@ def cost_and_rules(results: dict[str, Any], meta: dict[str, Any]) -> str:
         load=cost["load_average_1min"],
         version=results["model_version"],
         previous_version=results.get("previous_model", {}).get("model_version", "?"),
-        network=_layers(cur.get("layers", []))
-        if cur.get("layers")
-        else _network(results["training"]["config"], n_features),
+        # The trained shape: the exported graph factors the first and last layers, so its matrices are not the layers.
+        network=_network(results["training"]["config"], n_features),
         previous_network=previous_network,
         current=cur,
         previous=prev,

@@ -363,6 +363,7 @@ def run(
     )
     results["training"] = {
         "months": summary["months"],
+        "recent_months": summary.get("recent_months", {}),
         "cleaning": summary["cleaning"],
         "calibration": summary["calibration"],
         "config": summary["config"],

@@ -467,7 +467,7 @@ class FeatureGraph(nn.Module):
         night = _in_hours(hour, tariff.NIGHT_HOURS)
         rush = (weekday < 5) & _in_hours(hour, tariff.RUSH_HOURS)
         # A surcharge window the trip ran into counts too (the meter adds it while running: the dropoff
-        # hour), and so does one within a quarter hour of the pickup (meter clocks drift; the 2019 files
+        # hour), and so does one within an hour of the pickup (meter clocks drift; the 2019 files
         # bill the night surcharge from 7:45 pm on some cabs).
         end_hour = torch.remainder(hour + torch.clamp(dur, 0.0, 240.0) / 60.0, 24.0)
         night_any = _in_hours(hour, tariff.NIGHT_HOURS, tariff.CLOCK_SLACK_H) | _in_hours(end_hour, tariff.NIGHT_HOURS)

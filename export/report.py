@@ -41,6 +41,13 @@ FEATURE_MEANING = {
     "congestion_vs_tariff": "signed log1p(congestion surcharge - the nearer of $0 and the tariff's)",
     "airport_fee_vs_tariff": "signed log1p(airport fee - the nearer of $0 and the tariff's)",
     "cbd_fee_vs_tariff": "signed log1p(congestion relief zone fee - the nearer of $0 and the tariff's)",
+    "route_excess": "max(0, the smaller of distance and minutes beyond the zone pair's route, in its spreads)",
+    "distance_beyond_time": "max(0, (log1p distance - route)/spread - max(0, same for minutes)); 0 for unknown or "
+    "rarely seen pairs",
+    "fare_without_distance": "1 when distance < 0.1 mi and 8+ meter units, metered",
+    "fare_beyond_meter": "signed log1p(fare - (initial + 1.2 x unit x (5 x miles + minutes))), rate code 1 only",
+    "tip_beyond_fare": "1 when tip > 1.5 x max(fare, 2.5)",
+    "tolls_unexpected": "-log(share of the zone pair's trips that pay tolls), when tolls are billed",
     "congestion_unexpected": "-log(share of the zone pair's trips that pay the congestion surcharge with no "
     "end in the zone), when it is billed",
     "airport_fee_unexpected": "1 when the airport fee is billed on a non-airport pickup",
@@ -177,6 +184,7 @@ TARIFF_KEYS = (
     "congestion_surcharge",
     "airport_fee",
     "cbd_congestion_fee",
+    "for_hire_congestion_surcharge",
 )
 #: The FPR goal of each era in the card's "Both eras" section.
 ERA_FPR_GOALS = {"2018-2020": 0.005, "2023-2025": 0.005}
