@@ -62,6 +62,8 @@ def run(args: Any) -> dict[str, Any]:
     alone = settings.model_copy(update={**free_ports(), "stack_run_dir": settings.stack_run_dir / "ingest"})
     results["ingest_vs_noop"] = ingest.ingest_vs_noop(alone, int(args.step_seconds / 2), rounds=2)
     with Stack(settings, extra_env={"CONSUMER_BATCH_MAX": str(args.consumer_batch)}) as stack:
+        # Ready means warm, as for `taxifraud up` and `make demo`: "cold" is the first request after that.
+        results["warmup_seconds"] = stack.warm_up()
         ready_at = time.monotonic()
         log.info("bench: event -> verdict at %.0f/s, cold (from ready) and warm (30 s after)", args.latency_rate)
         results["latency_states"] = latency_states.cold_and_warm(stack, ready_at, args.latency_rate, args.step_seconds)

@@ -200,6 +200,9 @@ def run_demo(args: DemoOptions, console: Console) -> dict[str, Any]:
             f"[bold]stack up[/]: gateway {stack.gateway_url}"
             + (f", prometheus {stack.prometheus_url}" if settings.stack_prometheus else "")
         )
+        if settings.stack_warmup_transactions:
+            console.print(f"warming up: {settings.stack_warmup_transactions:,} trips end to end (ready means warm)")
+            console.print(f"warm after {stack.warm_up():.1f}s")
         trips = LabelledTrips(trip_source(list(args.data), args.seed), args.fraud_rate, seed=args.seed)
         collector = stack.verdict_collector(prefix=trips.run_id).start()
         reviewer = (

@@ -20,6 +20,7 @@ from operations.embedded.broker import start_broker
 from operations.embedded.model_check import VersionCheck
 from operations.embedded.process import ManagedProcess, port_open, require_free_ports
 from operations.embedded.triton import load_servable, servable_versions, triton_process
+from operations.embedded.warmup import PREFIX, warm_up
 from operations.stack_layout import StackLayout
 from operations.stack_settings import CONSUMER_PORTS_RESERVED, StackSettings, free_ports
 from taxifraud.config import REPO_ROOT
@@ -71,6 +72,20 @@ class Stack(StackLayout):
         elif s.stack_prometheus:
             log.warning("prometheus not installed: metrics are still served, but nothing scrapes them")
         return self
+
+    def warm_up(self) -> float:
+        """``STACK_WARMUP_TRANSACTIONS`` trips end to end at ``STACK_WARMUP_RATE``: what "ready" waits for.
+
+        ``taxifraud up``, ``make demo`` and ``make bench`` call it after :meth:`start`, so their first
+        request meets a warm stack; tests that count traffic start without it. Returns the seconds it took."""
+        s = self.settings
+        if not s.stack_warmup_transactions:
+            return 0.0
+        collector = self.verdict_collector(prefix=PREFIX).start()
+        try:
+            return warm_up(self.gateway_url, collector, s.stack_warmup_transactions, self.ca_file, s.stack_warmup_rate)
+        finally:
+            collector.stop()
 
     def _register(self, proc: ManagedProcess) -> ManagedProcess:
         """Keep ``proc`` in start order: a restarted service takes its predecessor's place (and stop order)."""

@@ -69,8 +69,9 @@ class StackSettings(KafkaSettings, TritonSettings):
     stack_restart_backoff_s: float = Field(1.0, ge=0, description="delay before the first restart; doubles per restart")
     stack_restart_backoff_max_s: float = Field(30.0, ge=0, description="the longest delay between restarts")
     stack_warmup_transactions: int = Field(
-        32, ge=0, le=10000, description="warm-up trips sent end to end before the stack says ready (0: none)"
+        10000, ge=0, le=1_000_000, description="warm-up trips sent end to end before the stack says ready (0: none)"
     )
+    stack_warmup_rate: float = Field(1000.0, gt=0, description="single-trip POSTs per second while warming up")
 
 
 CONSUMER_PORTS_RESERVED = 8  # consumers count their metrics ports up from the first

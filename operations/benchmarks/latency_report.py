@@ -45,6 +45,16 @@ def _state_detail(name: str, fig: dict[str, Any]) -> str:
     return ""
 
 
+def _warmup_note(r: dict[str, Any]) -> str:
+    """How the stack was warmed before "ready" (the cold state starts after it)."""
+    seconds = r.get("warmup_seconds")
+    if seconds is None:
+        return ""
+    if not seconds:
+        return " The stack was not warmed up before ready (`STACK_WARMUP_TRANSACTIONS=0`)."
+    return f" Ready came after the stack's warm-up ({seconds:.1f} s of marked trips end to end, `STACK_WARMUP_*`)."
+
+
 def states_section(r: dict[str, Any]) -> list[str]:
     states = r.get("latency_states") or {}
     if not states:
@@ -55,7 +65,7 @@ def states_section(r: dict[str, Any]) -> list[str]:
         "",
         "Stamped latency (the gateway's `ingested_at` -> the consumer's `scored_at`) of every verdict of the "
         "window, and the gateway's HTTP round trip as the load generator (its own process, open loop) saw it. "
-        "Goal: p95 <= 8.7 ms and p99 <= 15 ms in every state.",
+        "Goal: p95 <= 8.7 ms and p99 <= 15 ms in every state." + _warmup_note(r),
         "",
         "| state | event -> verdict p50 / p95 / p99 ms | goal met | HTTP round trip p50 / p95 / p99 ms "
         "| achieved /s | verdicts (missing, duplicates) | largest span at p99 | notes |",

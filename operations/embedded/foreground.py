@@ -11,7 +11,6 @@ import logging
 import signal
 import threading
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import FrameType
 from typing import Any, Protocol
 
@@ -20,8 +19,7 @@ from operations.embedded.process import ManagedProcess, PortInUse, ServiceFailed
 from operations.embedded.restart_policy import RestartPolicy
 from operations.embedded.supervisor import Supervisor
 from operations.embedded.supervisor_metrics import SupervisorMetrics
-from operations.embedded.warmup import PREFIX, WarmupFailed, warm_up
-from operations.verdict_collector import VerdictCollector
+from operations.embedded.warmup import WarmupFailed
 
 log = logging.getLogger(__name__)
 
@@ -36,15 +34,11 @@ class SupervisableStack(Protocol):
     model_checks: list[VersionCheck]
     supervised: bool
 
-    @property
-    def gateway_url(self) -> str: ...
-    @property
-    def ca_file(self) -> Path | None: ...
     def start(self) -> Any: ...
+    def warm_up(self) -> float: ...
     def stop(self) -> None: ...
     def restart_service(self, name: str) -> ManagedProcess: ...
     def service(self, name: str) -> ManagedProcess: ...
-    def verdict_collector(self, prefix: str = "") -> VerdictCollector: ...
 
 
 def policy_of(settings: Any) -> RestartPolicy:
@@ -81,12 +75,7 @@ class Supervised:
             self.metrics.serve(s.stack_host, s.stack_metrics_port)
             self.metrics.known_services(p.name for p in self.stack.services)
             self._versions_changed("triton")
-            if s.stack_warmup_transactions:
-                collector = self.stack.verdict_collector(prefix=PREFIX).start()
-                try:
-                    warm_up(self.stack.gateway_url, collector, s.stack_warmup_transactions, self.stack.ca_file)
-                finally:
-                    collector.stop()
+            self.stack.warm_up()
             self.metrics.ready.set(1)
         except BaseException:
             self.stop()

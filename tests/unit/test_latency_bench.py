@@ -192,3 +192,20 @@ def test_floor_table_lists_each_state_against_its_limit() -> None:
     md = report.markdown(RESULTS)
     assert "| warm (30 s after ready) | 12.00 | 10.00 | **no** |" in md
     assert "| cold (from the first request after ready) | 90.00 | 10.00 | **no** |" in md
+
+
+@pytest.mark.parametrize(
+    ("seconds", "says"),
+    [
+        (None, None),
+        (0.0, "not warmed up before ready"),
+        (12.34, "Ready came after the stack's warm-up (12.3 s of marked trips end to end"),
+    ],
+)
+def test_states_section_says_how_the_stack_was_warmed(seconds: float | None, says: str | None) -> None:
+    results = dict(RESULTS) if seconds is None else {**RESULTS, "warmup_seconds": seconds}
+    md = "\n".join(latency_report.states_section(results))
+    if says is None:
+        assert "warm-up" not in md and "warmed up" not in md
+    else:
+        assert says in md
