@@ -27,6 +27,7 @@ import numpy as np
 import tritonclient.grpc.aio as grpcaio
 
 from operations.benchmarks.latency_states import percentiles
+from operations.benchmarks.open_loop import run_open_loop
 from operations.embedded.process import free_port
 from operations.embedded.triton import load_model, model_config_path, servable_versions, start_triton
 from operations.traffic import TripGenerator
@@ -70,14 +71,7 @@ async def _window(
         await client.infer(model, [tensor], outputs=outputs)
         latencies.append((time.perf_counter() - due) * 1e3)
 
-    start, tasks, n = time.perf_counter(), [], int(rate * seconds)
-    for i in range(n):
-        due = start + i / rate
-        delay = due - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(one(i, due)))
-    await asyncio.gather(*tasks)
+    await run_open_loop(rate, seconds, one)
     return latencies
 
 
