@@ -13,7 +13,7 @@ import numpy as np
 import orjson
 
 from consumer.scored import Scored
-from taxifraud.families import reason_families
+from taxifraud.families import alert_family
 from taxifraud.verdicts import build_alert
 
 
@@ -24,12 +24,6 @@ class Output(NamedTuple):
     value: bytes | None
     key: bytes | None
     headers: list[tuple[str, str | bytes | None]] | None = None
-
-
-def alert_family(verdict: dict[str, Any]) -> str:
-    """The ``reason`` label of ``consumer_alerts_total``: the family of the verdict's first reason."""
-    families = reason_families(verdict)
-    return families[0] if families else "unknown"
 
 
 def revoked_rows(batch: Any) -> np.ndarray | None:

@@ -33,6 +33,7 @@ from operations.benchmarks import (
     pipeline,
     promtext,
     report,
+    report_plot,
     scale_out,
     score_rates,
 )
@@ -287,7 +288,7 @@ def command(ctx: click.Context, **options: Any) -> int:
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY))
     (out / "results.md").write_text(report.markdown(results))
-    report.plot(results, out / "results.png")
+    report_plot.plot(results, out / "results.png")
     print(report.markdown(results))
     print(f"wrote {out / 'results.json'}, {out / 'results.md'}, {out / 'results.png'}")
     return 0

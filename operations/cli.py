@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from operations.click_main import run_command
 from taxifraud.config import REPO_ROOT
 from taxifraud.logs import configure_logging
 
@@ -299,17 +300,7 @@ def demo(data: tuple[str, ...], more_data: tuple[str, ...], **options: Any) -> i
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The console script ``taxifraud`` (and ``python -m operations.cli``); returns the exit status."""
-    try:
-        code = cli.main(args=list(sys.argv[1:] if argv is None else argv), prog_name="taxifraud", standalone_mode=False)
-    except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
-    except click.Abort:
-        click.echo("Aborted!", err=True)
-        return 1
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    return int(code or 0)
+    return run_command(cli, argv, prog_name="taxifraud")
 
 
 if __name__ == "__main__":

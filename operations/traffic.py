@@ -29,8 +29,10 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import click
 import numpy as np
 
+from operations.click_main import run_command
 from taxifraud import tariff
 from taxifraud.config import DEFAULT_MODEL_REPOSITORY, MODEL_NAME, REPO_ROOT
 
@@ -302,25 +304,20 @@ class TripGenerator:
             yield self.trip()
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m operations.traffic [DATA_DIR]``: rebuild traffic_profile.json from TLC files."""
-    import argparse
-
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-
-    parser = argparse.ArgumentParser(description=main.__doc__)
-    parser.add_argument("data_dir", nargs="?", default=str(DEFAULT_DATA_DIR))
-    parser.add_argument("--months", default="2019-", help="calibrate on files whose month starts with this")
-    parser.add_argument("-o", "--output", default=str(PROFILE_PATH))
-    args = parser.parse_args(argv)
-    files = sorted(p for p in Path(args.data_dir).glob("*.csv") if p.stem.rsplit("_", 1)[-1].startswith(args.months))
+@click.command(name="traffic-profile")
+@click.argument("data_dir", required=False, type=click.Path(path_type=Path, file_okay=False), default=DEFAULT_DATA_DIR)
+@click.option("--months", default="2019-", show_default=True, help="calibrate on files whose month starts with this")
+@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), default=PROFILE_PATH)
+def command(data_dir: Path, months: str, output: Path) -> int:
+    """Rebuild traffic_profile.json from the TLC CSV files in DATA_DIR."""
+    files = sorted(p for p in data_dir.glob("*.csv") if p.stem.rsplit("_", 1)[-1].startswith(months))
     if not files:
-        parser.error(f"no CSV files for {args.months!r} in {args.data_dir}")
+        raise click.UsageError(f"no CSV files for {months!r} in {data_dir}")
     profile = calibrate(files)
-    Path(args.output).write_text(json.dumps(profile, separators=(",", ":")))
-    log.info("wrote %s from %d trips in %d files", args.output, profile["trips"], len(files))
+    output.write_text(json.dumps(profile, separators=(",", ":")))
+    log.info("wrote %s from %d trips in %d files", output, profile["trips"], len(files))
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_command(command, prog_name="python -m operations.traffic"))

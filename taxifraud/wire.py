@@ -28,6 +28,16 @@ CHARGE_COLUMNS: tuple[str, ...] = (
     "airport_fee",
     "cbd_congestion_fee",
 )
+#: The charges whose amount the tariff bounds: a record lacking one is still checked (by the feature graph
+#: and by the reasons alike), with that charge taken anywhere from $0 to the most its tariff could bill.
+TARIFF_BOUNDED_CHARGES: tuple[str, ...] = (
+    "extra",
+    "mta_tax",
+    "improvement_surcharge",
+    "congestion_surcharge",
+    "airport_fee",
+    "cbd_congestion_fee",
+)
 #: Every money column: the charges and their total.
 MONEY_COLUMNS: tuple[str, ...] = (*CHARGE_COLUMNS, "total_amount")
 

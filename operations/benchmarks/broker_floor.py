@@ -10,6 +10,7 @@ import struct
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -30,6 +31,61 @@ def scratch_topic(settings: KafkaSettings, prefix: str) -> str:
     return topic
 
 
+#: A message's send time, packed at its head; the reader's receive time minus it is the hop.
+STAMP = struct.Struct("d")
+#: About a transaction's size: the payload after the stamp.
+_PAYLOAD = b"x" * 400
+
+
+def read_stamps(consumer: Consumer, stop: threading.Event, latencies: list[float]) -> None:
+    """Until ``stop``: append each stamped message's send -> receive seconds to ``latencies``."""
+    # poll(), not consume(n, timeout): consume() waits for n messages or the whole timeout, which
+    # would add up to that timeout to every hop; poll() returns as soon as one message is there.
+    while not stop.is_set():
+        msg = consumer.poll(0.05)
+        if msg is not None and not msg.error():
+            latencies.append(time.time() - STAMP.unpack((msg.value() or b"")[: STAMP.size])[0])
+
+
+def send_stamped(
+    producer: Producer,
+    topic: str,
+    partitions: int,
+    ready: Callable[[], bool],
+    latencies: list[float],
+    rate: float,
+    seconds: float,
+) -> int:
+    """Warm up, then ``rate``/s stamped messages for ``seconds``; return how many were sent once they arrived.
+
+    The warm-up runs until ``ready()`` and a few messages per partition have come through: the first
+    fetches after a join include offset look-ups, which are not the steady-state hop being measured. Its
+    latencies are dropped. Arrivals are awaited up to 10 s after the last send."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        for partition in range(partitions):
+            producer.produce(topic, STAMP.pack(time.time()), partition=partition)
+        producer.flush(5)
+        time.sleep(0.2)
+        if ready() and len(latencies) >= 3 * partitions:
+            break
+    time.sleep(0.5)
+    latencies.clear()
+    n = int(rate * seconds)
+    start = time.monotonic()
+    for i in range(n):
+        delay = start + i / rate - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        producer.produce(topic, STAMP.pack(time.time()) + _PAYLOAD)
+        producer.poll(0)
+    producer.flush(30)
+    wait_until = time.monotonic() + 10
+    while len(latencies) < n and time.monotonic() < wait_until:
+        time.sleep(0.05)
+    return n
+
+
 def hop_latency(settings: KafkaSettings, rate: float, seconds: float) -> dict[str, Any]:
     """Produce timestamped messages at ``rate``/s for ``seconds``; measure send -> receive."""
     topic = scratch_topic(settings, "bench-floor")
@@ -38,44 +94,10 @@ def hop_latency(settings: KafkaSettings, rate: float, seconds: float) -> dict[st
     consumer.subscribe([topic], on_assign=lambda c, p: assigned.set())
     latencies: list[float] = []
     stop = threading.Event()
-
-    def consume() -> None:
-        # poll(), not consume(n, timeout): consume() waits for n messages or the whole timeout, which
-        # would add up to that timeout to every hop; poll() returns as soon as one message is there.
-        while not stop.is_set():
-            msg = consumer.poll(0.05)
-            if msg is not None and not msg.error():
-                now = time.time()
-                latencies.append(now - struct.unpack("d", (msg.value() or b"")[:8])[0])
-
-    reader = threading.Thread(target=consume)
+    reader = threading.Thread(target=read_stamps, args=(consumer, stop, latencies))
     reader.start()
     producer = Producer(producer_config(settings))
-    # Warm up until the consumer has fetched from every partition once: the first fetches after a
-    # join include offset lookups, which are not the steady-state hop we want to measure.
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        for partition in range(settings.topic_partitions):
-            producer.produce(topic, struct.pack("d", time.time()), partition=partition)
-        producer.flush(5)
-        time.sleep(0.2)
-        if assigned.is_set() and len(latencies) >= 3 * settings.topic_partitions:
-            break
-    time.sleep(0.5)
-    latencies.clear()
-    n = int(rate * seconds)
-    start = time.monotonic()
-    payload = b"x" * 400  # about a transaction's size
-    for i in range(n):
-        delay = start + i / rate - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
-        producer.produce(topic, struct.pack("d", time.time()) + payload)
-        producer.poll(0)
-    producer.flush(30)
-    wait_until = time.monotonic() + 10
-    while len(latencies) < n and time.monotonic() < wait_until:
-        time.sleep(0.05)
+    n = send_stamped(producer, topic, settings.topic_partitions, assigned.is_set, latencies, rate, seconds)
     stop.set()
     reader.join()
     consumer.close()

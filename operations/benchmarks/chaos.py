@@ -11,7 +11,6 @@ the figures.
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 import logging
@@ -22,6 +21,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
+import click
+
+from operations.click_main import run_command
 from operations.embedded.foreground import Supervised
 from operations.stack import Stack, StackSettings, free_ports
 from operations.steady_load import Load, wait_until
@@ -168,23 +170,31 @@ def run_kills(run_dir: Path, kills: list[str] | tuple[str, ...] = KILLS) -> list
     return results
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m operations.benchmarks.chaos", description=__doc__.split("\n")[0])
-    parser.add_argument("--kills", nargs="+", default=list(KILLS), help="services to kill, one at a time")
-    parser.add_argument("--out", default=str(REPO_ROOT / "bench"), help="where chaos.{json,md} go")
-    parser.add_argument("--run-dir", default=str(REPO_ROOT / "run" / "chaos"))
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
-    results = run_kills(Path(args.run_dir), args.kills)
-    out = Path(args.out)
+@click.command(name="chaos", help=__doc__.splitlines()[0].replace("``", ""))
+@click.option(
+    "--kills",
+    multiple=True,
+    type=click.Choice(KILLS),
+    default=KILLS,
+    show_default=True,
+    help="a service to kill, one at a time (repeat the option for several)",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=REPO_ROOT / "bench",
+    help="where chaos.{json,md} go",
+)
+@click.option("--run-dir", type=click.Path(path_type=Path, file_okay=False), default=REPO_ROOT / "run" / "chaos")
+def command(kills: tuple[str, ...], out: Path, run_dir: Path) -> int:
+    results = run_kills(run_dir, kills)
     out.mkdir(parents=True, exist_ok=True)
     (out / "chaos.json").write_text(json.dumps([asdict(r) for r in results], indent=2) + "\n")
     table = render(results)
     (out / "chaos.md").write_text(table + "\n")
-    print(table)
+    click.echo(table)
     return 0 if all(r.missing == 0 for r in results) else 1
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_command(command, prog_name="python -m operations.benchmarks.chaos"))

@@ -25,9 +25,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import click
 import orjson
 from confluent_kafka import Message, Producer
 
+from operations.click_main import run_command
 from operations.embedded.broker import BrokerOptions, start_broker
 from operations.embedded.process import ManagedProcess, free_port, port_open
 from operations.embedded.triton import start_triton
@@ -316,7 +318,13 @@ def consumer_only_throughput(
         return result
 
 
+@click.command(name="consumer-only")
+@click.argument("n", type=int, default=100_000)
+def command(n: int) -> int:
+    """Consumer-only throughput: N transactions prefilled on the broker, then read by one consumer process."""
+    click.echo(orjson.dumps(consumer_only_throughput(n)).decode())
+    return 0
+
+
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO)
-    result = consumer_only_throughput(int(sys.argv[1]) if len(sys.argv) > 1 else 100_000)
-    sys.stdout.write(orjson.dumps(result).decode() + "\n")
+    raise SystemExit(run_command(command, prog_name="python -m operations.benchmarks.consumer_only"))

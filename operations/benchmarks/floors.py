@@ -13,22 +13,19 @@ The goal line: our p99 <= floor p99 + 5 ms, where the floor is the two-hop p99 p
 from __future__ import annotations
 
 import math
-import struct
 import threading
-import time
 import uuid
 from typing import Any
 
 from confluent_kafka import Consumer, Producer
 
-from operations.benchmarks.broker_floor import scratch_topic
+from operations.benchmarks.broker_floor import read_stamps, scratch_topic, send_stamped
 from operations.benchmarks.latency_states import percentiles
 from taxifraud.config import KafkaSettings
 from taxifraud.kafka import consumer_config, producer_config
 
 #: Our p99 may exceed the floor's p99 by this much (issue 24).
 MARGIN_MS = 5.0
-_STAMP = struct.Struct("d")
 
 
 def two_hop(
@@ -56,40 +53,18 @@ def two_hop(
                 relay_out.produce(second, msg.value())
             relay_out.poll(0)
 
-    def read() -> None:
-        while not stop.is_set():
-            msg = reader.poll(0.05)
-            if msg is not None and not msg.error():
-                latencies.append(time.time() - _STAMP.unpack((msg.value() or b"")[: _STAMP.size])[0])
-
-    threads = [threading.Thread(target=relay, name="hop-relay"), threading.Thread(target=read, name="hop-reader")]
+    threads = [
+        threading.Thread(target=relay, name="hop-relay"),
+        threading.Thread(target=read_stamps, args=(reader, stop, latencies), name="hop-reader"),
+    ]
     for t in threads:
         t.start()
     producer = Producer(producer_config(settings, **extra))
-    # Warm up until both consumers have fetched from every partition (offset look-ups are not the hop).
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        for partition in range(settings.topic_partitions):
-            producer.produce(first, _STAMP.pack(time.time()), partition=partition)
-        producer.flush(5)
-        time.sleep(0.2)
-        if all(e.is_set() for e in assigned.values()) and len(latencies) >= 3 * settings.topic_partitions:
-            break
-    time.sleep(0.5)
-    latencies.clear()
-    n = int(rate * seconds)
-    payload = b"x" * 400  # about a transaction's size
-    start = time.monotonic()
-    for i in range(n):
-        delay = start + i / rate - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
-        producer.produce(first, _STAMP.pack(time.time()) + payload)
-        producer.poll(0)
-    producer.flush(30)
-    wait_until = time.monotonic() + 10
-    while len(latencies) < n and time.monotonic() < wait_until:
-        time.sleep(0.05)
+
+    def relayed() -> bool:
+        return all(e.is_set() for e in assigned.values())
+
+    n = send_stamped(producer, first, settings.topic_partitions, relayed, latencies, rate, seconds)
     stop.set()
     for t in threads:
         t.join()

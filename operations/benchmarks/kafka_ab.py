@@ -11,15 +11,17 @@ own; ``--bootstrap HOST:PORT`` uses a running one instead.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import tempfile
 from pathlib import Path
 from typing import Any
 
+import click
 import numpy as np
 
+from operations.benchmarks.ab import ab_options, parse_changes, side_lines
 from operations.benchmarks.floors import two_hop
+from operations.click_main import run_command
 from operations.embedded.broker import BrokerOptions, start_broker
 from operations.embedded.process import free_port
 from taxifraud.config import KafkaSettings
@@ -57,40 +59,27 @@ def compare(
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m operations.benchmarks.kafka_ab", description=__doc__.splitlines()[0])
-    p.add_argument("--set", action="append", default=[], metavar="PROPERTY=VALUE", help="a client property of side B")
-    p.add_argument("--rate", type=float, default=1000.0, help="messages per second")
-    p.add_argument("--seconds", type=float, default=10.0, help="length of each window")
-    p.add_argument("--windows", type=int, default=4, help="windows per side, interleaved")
-    p.add_argument("--bootstrap", default=None, help="a running broker (default: start an embedded one)")
-    args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    client = {k: parse_value(v) for k, v in (item.split("=", 1) for item in args.set)}
+@click.command(name="kafka-ab", help=__doc__.splitlines()[0])
+@ab_options("a librdkafka client property", "messages", seconds=10.0)
+@click.option("--bootstrap", default=None, help="a running broker (default: start an embedded one)")
+def command(changes: tuple[str, ...], rate: float, seconds: float, windows: int, bootstrap: str | None) -> int:
+    client = {k: parse_value(v) for k, v in parse_changes(changes).items()}
     with tempfile.TemporaryDirectory(prefix="kafka-ab-") as scratch:
         proc = None
-        bootstrap = args.bootstrap
         if bootstrap is None:
             work = Path(scratch)
             options = BrokerOptions("127.0.0.1", free_port(), free_port(), work / "data", work / "broker.log")
             proc = start_broker(options)
             bootstrap = options.bootstrap
         try:
-            result = compare(
-                KafkaSettings(kafka_bootstrap_servers=bootstrap), client, args.rate, args.seconds, args.windows
-            )
+            result = compare(KafkaSettings(kafka_bootstrap_servers=bootstrap), client, rate, seconds, windows)
         finally:
             if proc is not None:
                 proc.stop()
-    for side in ("A", "B"):
-        r = result[side]
-        label = "our settings" if side == "A" else ", ".join(f"{k}={v}" for k, v in client.items())
-        print(
-            f"{side} ({label}): {r['received']}/{r['sent']} messages, median of windows "
-            f"p50 {r['p50_ms']:.2f} / p95 {r['p95_ms']:.2f} / p99 {r['p99_ms']:.2f} ms"
-        )
+    for line in side_lines(result, "our settings", client, "{received}/{sent} messages, median of windows"):
+        click.echo(line)
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_command(command, prog_name="python -m operations.benchmarks.kafka_ab"))

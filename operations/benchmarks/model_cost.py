@@ -12,10 +12,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+import click
 import numpy as np
 import onnxruntime as ort
 import orjson
 
+from operations.click_main import run_command
 from taxifraud import wire
 from taxifraud.config import MODEL_NAME, REPO_ROOT
 
@@ -89,35 +91,35 @@ def measure(model_repository: Path, trips: list[dict[str, Any]], seconds: float 
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m operations.benchmarks.model_cost DIR...``: both figures for each version directory, interleaved
-    ``--rounds`` times so a busy machine weighs on every model alike (e.g. the committed model against a re-export)."""
-    import argparse
-
+@click.command(name="model-cost")
+@click.argument("directories", nargs=-1, required=True, type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.option(
+    "--seconds", type=float, default=2.0, show_default=True, help="measuring time per model, figure and round"
+)
+@click.option("--rounds", type=int, default=3, show_default=True, help="interleaved rounds; the best of them is shown")
+def command(directories: tuple[Path, ...], seconds: float, rounds: int) -> int:
+    """Both figures (us per row at batch 1,024, us per batch-1 call) for each version directory DIRECTORIES
+    (holding model.onnx and model_meta.json), interleaved ROUNDS times so a busy machine weighs on every model
+    alike (e.g. the committed model against a re-export)."""
     from operations.traffic import TripGenerator
 
-    p = argparse.ArgumentParser(prog="python -m operations.benchmarks.model_cost", description=main.__doc__)
-    p.add_argument(
-        "directories", nargs="+", type=Path, help="version directories holding model.onnx and model_meta.json"
-    )
-    p.add_argument("--seconds", type=float, default=2.0, help="measuring time per model, figure and round")
-    p.add_argument("--rounds", type=int, default=3)
-    args = p.parse_args(argv)
     trips = list(TripGenerator.from_file(seed=3).trips(1024))  # the bench's trips
-    figures: dict[Path, list[dict[str, Any]]] = {d: [] for d in args.directories}
-    for _ in range(args.rounds):
-        for directory in args.directories:
-            figures[directory].append(one_model(directory.resolve(), trips, args.seconds))
+    figures: dict[Path, list[dict[str, Any]]] = {d: [] for d in directories}
+    for _ in range(rounds):
+        for directory in directories:
+            figures[directory].append(one_model(directory.resolve(), trips, seconds))
     for directory, runs in figures.items():
         errors = [r["error"] for r in runs if "error" in r]
         if errors:
-            print(f"{directory}: {errors[0]}")
+            click.echo(f"{directory}: {errors[0]}")
             continue
         row = min(r["row_us_at_1024"] for r in runs)
         call = min(r["call_us_at_1"] for r in runs)
-        print(f"{directory}: {row:.2f} us per row at batch 1,024, {call:.1f} us per batch-1 call (best of {len(runs)})")
+        click.echo(
+            f"{directory}: {row:.2f} us per row at batch 1,024, {call:.1f} us per batch-1 call (best of {len(runs)})"
+        )
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_command(command, prog_name="python -m operations.benchmarks.model_cost"))

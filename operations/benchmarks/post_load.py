@@ -18,6 +18,7 @@ from typing import Any
 import aiohttp
 import orjson
 
+from operations.benchmarks.open_loop import run_open_loop
 from operations.traffic import TripGenerator
 
 
@@ -47,17 +48,8 @@ async def run(url: str, rate: float, seconds: float, run_id: str) -> dict[str, A
                 error_samples.append(sample)
 
         n = int(rate * seconds)
-        tasks = []
         first_request_at = time.time()
-        start = time.perf_counter()
-        for i in range(n):
-            scheduled = start + i / rate
-            delay = scheduled - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(one(i, scheduled)))
-        await asyncio.gather(*tasks)
-        elapsed = time.perf_counter() - start
+        elapsed = await run_open_loop(rate, seconds, one)
     return {
         "offered_rate": rate,
         "sent": n,

@@ -24,6 +24,7 @@ import aiohttp
 import numpy as np
 import orjson
 
+from operations.benchmarks.open_loop import run_open_loop
 from operations.traffic import TripGenerator
 
 
@@ -56,17 +57,7 @@ async def run(url: str, rate: float, seconds: float, connections: int = 64) -> d
         latencies.clear()
         statuses.clear()
         errors = with_retry_after = 0
-        n = int(rate * seconds)
-        tasks = []
-        start = time.perf_counter()
-        for i in range(n):
-            scheduled = start + i / rate
-            delay = scheduled - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(one(bodies[i % len(bodies)], scheduled)))
-        await asyncio.gather(*tasks)
-        elapsed = time.perf_counter() - start
+        elapsed = await run_open_loop(rate, seconds, lambda i, due: one(bodies[i % len(bodies)], due))
     arr = np.asarray(latencies) * 1e3 if latencies else np.asarray([np.nan])
     return {
         "offered_rate": rate,

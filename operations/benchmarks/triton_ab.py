@@ -13,7 +13,6 @@ with that field changed (``--set count=1`` changes the instance count).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
 import re
@@ -23,10 +22,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+import click
 import numpy as np
 import tritonclient.grpc.aio as grpcaio
 
+from operations.benchmarks.ab import ab_options, parse_changes, side_lines
 from operations.benchmarks.latency_states import percentiles
+from operations.benchmarks.open_loop import run_open_loop
+from operations.click_main import run_command
 from operations.embedded.process import free_port
 from operations.embedded.triton import load_model, model_config_path, servable_versions, start_triton
 from operations.traffic import TripGenerator
@@ -70,14 +73,7 @@ async def _window(
         await client.infer(model, [tensor], outputs=outputs)
         latencies.append((time.perf_counter() - due) * 1e3)
 
-    start, tasks, n = time.perf_counter(), [], int(rate * seconds)
-    for i in range(n):
-        due = start + i / rate
-        delay = due - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(one(i, due)))
-    await asyncio.gather(*tasks)
+    await run_open_loop(rate, seconds, one)
     return latencies
 
 
@@ -130,28 +126,27 @@ def run(
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m operations.benchmarks.triton_ab", description=__doc__.splitlines()[0])
-    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="a config field of side B")
-    p.add_argument("--rate", type=float, default=1000.0, help="requests per second")
-    p.add_argument("--seconds", type=float, default=5.0, help="length of each window")
-    p.add_argument("--windows", type=int, default=4, help="windows per side, interleaved")
-    p.add_argument("--batch", type=int, default=1, help="rows per request")
-    p.add_argument("--config-name", default="embedded", help="configs/<name>.pbtxt (embedded: the Python backend)")
-    p.add_argument("--repository", type=Path, default=REPO_ROOT / "model_repository", help="side A's model and config")
-    args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    changes = dict(item.split("=", 1) for item in args.set)
-    result = run(changes, args.rate, args.seconds, args.windows, args.batch, args.repository, args.config_name)
-    for side in ("A", "B"):
-        r = result[side]
-        label = "as is" if side == "A" else ", ".join(f"{k}={v}" for k, v in changes.items())
-        print(
-            f"{side} ({label}): {r['requests']} requests, "
-            f"p50 {r['p50_ms']:.2f} / p95 {r['p95_ms']:.2f} / p99 {r['p99_ms']:.2f} ms"
-        )
+@click.command(name="triton-ab", help=__doc__.splitlines()[0])
+@ab_options("a config.pbtxt field", "requests", seconds=5.0)
+@click.option("--batch", type=int, default=1, show_default=True, help="rows per request")
+@click.option(
+    "--config-name", default="embedded", show_default=True, help="configs/<name>.pbtxt (embedded: the Python backend)"
+)
+@click.option(
+    "--repository",
+    type=click.Path(path_type=Path, exists=True, file_okay=False),
+    default=REPO_ROOT / "model_repository",
+    help="side A's model and config",
+)
+def command(
+    changes: tuple[str, ...], rate: float, seconds: float, windows: int, batch: int, config_name: str, repository: Path
+) -> int:
+    fields = parse_changes(changes)
+    result = run(fields, rate, seconds, windows, batch, repository, config_name)
+    for line in side_lines(result, "as is", fields, "{requests} requests"):
+        click.echo(line)
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_command(command, prog_name="python -m operations.benchmarks.triton_ab"))

@@ -11,7 +11,6 @@ the end and the end of the warm-up, at p50/p99 (Prometheus' linear interpolation
 
 from __future__ import annotations
 
-import argparse
 import logging
 import re
 import sys
@@ -22,9 +21,11 @@ import uuid
 from contextlib import ExitStack
 from pathlib import Path
 
+import click
 import orjson
 from confluent_kafka import Producer
 
+from operations.benchmarks.ab import parse_changes
 from operations.benchmarks.consumer_only import (
     consumer_env,
     consumer_process,
@@ -33,6 +34,7 @@ from operations.benchmarks.consumer_only import (
     metric_value,
     topic_names,
 )
+from operations.click_main import run_command
 from operations.embedded.process import free_port, port_open
 from operations.embedded.triton import start_triton
 from taxifraud.config import DEFAULT_MODEL_REPOSITORY, KafkaSettings
@@ -103,15 +105,13 @@ def stream(producer: Producer, topic: str, txs: list[dict], rate: float) -> None
     producer.flush(30)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rate", type=float, default=200.0)
-    parser.add_argument("--seconds", type=float, default=30.0)
-    parser.add_argument("--warmup", type=float, default=10.0)
-    parser.add_argument("overrides", nargs="*", help="CONSUMER_KEY=VALUE for the consumer process")
-    args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    extra = dict(o.split("=", 1) for o in args.overrides)
+@click.command(name="span-probe", help=__doc__.split("\n\n")[0] + "\n\n" + __doc__.split("\n\n")[1])
+@click.option("--rate", type=float, default=200.0, show_default=True, help="transactions per second")
+@click.option("--seconds", type=float, default=30.0, show_default=True, help="measured stream after the warm-up")
+@click.option("--warmup", type=float, default=10.0, show_default=True, help="stream before the measurement")
+@click.argument("overrides", nargs=-1, metavar="[CONSUMER_KEY=VALUE]...")
+def command(rate: float, seconds: float, warmup: float, overrides: tuple[str, ...]) -> int:
+    extra = parse_changes(overrides, "CONSUMER_KEY=VALUE")
     with ExitStack() as stack:
         work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="span-probe-")))
         broker, options = start_test_broker(work / "broker")
@@ -139,19 +139,19 @@ def main() -> int:
         proc.wait_ready(lambda: port_open("127.0.0.1", port), 60, what="serving metrics")
         settings = KafkaSettings.model_validate({"kafka_bootstrap_servers": options.bootstrap, **topics})
         producer = Producer(producer_config(settings))
-        txs = make_transactions(int(args.rate * (args.warmup + args.seconds)))
-        warm = int(args.rate * args.warmup)
-        stream(producer, topics["topic_transactions"], txs[:warm], args.rate)
+        txs = make_transactions(int(rate * (warmup + seconds)))
+        warm = int(rate * warmup)
+        stream(producer, topics["topic_transactions"], txs[:warm], rate)
         while metric_value(port, "consumer_verdicts_total") < warm:
             time.sleep(0.1)
         before = histograms(port)
-        stream(producer, topics["topic_transactions"], txs[warm:], args.rate)
+        stream(producer, topics["topic_transactions"], txs[warm:], rate)
         while metric_value(port, "consumer_verdicts_total") < len(txs):
             time.sleep(0.1)
         measured = delta(histograms(port), before)
     order = ["event_to_verdict", "broker_hop", "decode", "consumer_wait", "triton_call", "verdict_build"]
     order.append("verdict_produce_ack")
-    sys.stdout.write(f"rate {args.rate:.0f}/s for {args.seconds:.0f}s after {args.warmup:.0f}s warm-up; {extra}\n")
+    sys.stdout.write(f"rate {rate:.0f}/s for {seconds:.0f}s after {warmup:.0f}s warm-up; {extra}\n")
     sys.stdout.write(f"{'span':<22}{'n':>8}{'p50 ms':>10}{'p99 ms':>10}\n")
     for key in order:
         b = measured.get(key, [])
@@ -161,4 +161,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_command(command, prog_name="python -m tests.consumer.span_probe"))

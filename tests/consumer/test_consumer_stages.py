@@ -9,9 +9,9 @@ import pytest
 from consumer.flow import FlowControl, TritonHealth
 from consumer.intake import admit, decode, dlq_outputs
 from consumer.offsets import OffsetTracker
-from consumer.outputs import alert_family
 from consumer.retry import Backoff, backoff, until_ready
 from consumer.shadow import agreement
+from taxifraud.families import alert_family
 from taxifraud.model_control import ModelControl, VersionSelector
 from tests.consumer.fakes import TOPIC, FakeMessage, tx
 
@@ -132,7 +132,7 @@ def test_decode_names_anonymous_transactions_by_position_and_dlqs_poison() -> No
 
 
 def test_alert_family_and_shadow_agreement_labels() -> None:
-    assert alert_family({"reasons": []}) == "unknown"
+    assert alert_family({"reasons": []}) == "other"  # the review page files it under the same family
     details = [{"family": "fare", "text": "fare ...", "evidence": {}}, {"family": "tip", "text": "tip", "evidence": {}}]
     assert alert_family({"reasons": ["fare ...", "tip"], "reason_details": details}) == "fare"
     assert alert_family({"reasons": ["fare ..."]}) == "other"  # no structured reason: never parsed from words

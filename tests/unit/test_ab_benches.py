@@ -40,3 +40,24 @@ def test_kafka_property_values_keep_librdkafka_types() -> None:
     assert parse_value("0") == 0 and isinstance(parse_value("0"), int)
     assert parse_value("lz4") == "lz4"
     assert parse_value("0.5") == "0.5"  # librdkafka parses numeric strings itself
+
+
+def test_changes_from_the_command_line() -> None:
+    import click
+
+    from operations.benchmarks.ab import parse_changes
+
+    assert parse_changes(("count=3", "a.b=x=y")) == {"count": "3", "a.b": "x=y"}
+    with pytest.raises(click.BadParameter, match="expected NAME=VALUE, got 'count'"):
+        parse_changes(("count",))
+
+
+def test_one_line_per_side() -> None:
+    from operations.benchmarks.ab import side_lines
+
+    figures = {"requests": 10, "p50_ms": 1.0, "p95_ms": 2.0, "p99_ms": 3.456}
+    lines = side_lines({"A": figures, "B": {**figures, "requests": 9}}, "as is", {"count": 2}, "{requests} requests")
+    assert lines == [
+        "A (as is): 10 requests, p50 1.00 / p95 2.00 / p99 3.46 ms",
+        "B (count=2): 9 requests, p50 1.00 / p95 2.00 / p99 3.46 ms",
+    ]

@@ -137,3 +137,38 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert "trip files go after --data" in capsys.readouterr().err
     assert cli.main(["label", "tx-1", "maybe"]) == 2
     assert cli.main(["no-such-command"]) == 2
+
+
+#: The tools run as ``python -m MODULE`` (not subcommands of ``taxifraud``): Click commands run by the same runner.
+MODULE_COMMANDS = [
+    "operations.benchmarks.chaos",
+    "operations.benchmarks.kafka_ab",
+    "operations.benchmarks.triton_ab",
+    "operations.benchmarks.model_cost",
+    "operations.benchmarks.consumer_only",
+    "operations.traffic",
+    "tests.consumer.span_probe",
+]
+
+
+@pytest.mark.parametrize("module", MODULE_COMMANDS)
+def test_module_commands_help_and_usage_errors(module: str, capsys: pytest.CaptureFixture[str]) -> None:
+    import importlib
+
+    from operations.click_main import run_command
+
+    command = importlib.import_module(module).command
+    assert run_command(command, ["--help"], prog_name=f"python -m {module}") == 0
+    assert f"Usage: python -m {module}" in capsys.readouterr().out
+    assert run_command(command, ["--no-such-option"], prog_name=module) == 2
+    assert "No such option '--no-such-option'" in capsys.readouterr().err
+
+
+def test_module_command_runs_as_a_program() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "operations.benchmarks.kafka_ab", "--set", "no-equals-sign"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2
+    assert "expected NAME=VALUE, got 'no-equals-sign'" in done.stderr

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from operations.benchmarks import cost_floor, ledger, report, scale_out
+from operations.benchmarks import cost_floor, ledger, report, report_plot, scale_out
 
 
 def test_ledger_divides_cpu_by_verdicts_and_leaves_the_profiler_out_of_the_total() -> None:
@@ -98,7 +98,7 @@ def test_report_renders_ledger_floor_ratio_and_scale_out(tmp_path: Path) -> None
     assert "| 2 | 1 | 1000 | 1024 | 18,000 | 80.0 | 45.0 | yes |" in text
     assert "failed: boom" in text
     assert "**Projection**" in text and "50,000 verdicts/s" in text  # 2 cores / 40 us
-    report.plot(results, tmp_path / "results.png")
+    report_plot.plot(results, tmp_path / "results.png")
     assert (tmp_path / "results.png").stat().st_size > 0
 
 
