@@ -19,6 +19,7 @@ from typing import Any
 import click
 
 from operations.benchmarks.latency_states import measure_window
+from operations.click_main import run_command
 from operations.stack import Stack, StackSettings, free_ports
 
 log = logging.getLogger(__name__)
@@ -64,14 +65,13 @@ def _summary(result: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@click.command(help=__doc__.splitlines()[0])
+@click.command(name="warmup-ab", help=__doc__.splitlines()[0])
 @click.option("--a", "a", type=int, default=32, show_default=True, help="warm-up trips of side A")
 @click.option("--b", "b", type=int, default=10_000, show_default=True, help="warm-up trips of side B")
 @click.option("--rate", type=float, default=1000.0, show_default=True, help="single-trip POSTs/s of the window")
 @click.option("--seconds", type=float, default=10.0, show_default=True, help="length of the cold window")
 @click.option("--rounds", type=int, default=2, show_default=True, help="stacks per side, alternating")
-def main(a: int, b: int, rate: float, seconds: float, rounds: int) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def command(a: int, b: int, rate: float, seconds: float, rounds: int) -> int:
     result = run(a, b, rate, seconds, rounds)
     for r in result["runs"]:
         click.echo(
@@ -84,7 +84,8 @@ def main(a: int, b: int, rate: float, seconds: float, rounds: int) -> None:
             f"{side} ({s['warmup_trips']} warm-up trips), first {seconds:.0f} s at {rate:.0f}/s, median of runs: "
             f"p50 {s['p50_ms']:.1f} / p95 {s['p95_ms']:.1f} / p99 {s['p99_ms']:.1f} ms"
         )
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run_command(command, prog_name="python -m operations.benchmarks.warmup_ab"))

@@ -144,6 +144,7 @@ MODULE_COMMANDS = [
     "operations.benchmarks.chaos",
     "operations.benchmarks.kafka_ab",
     "operations.benchmarks.triton_ab",
+    "operations.benchmarks.warmup_ab",
     "operations.benchmarks.model_cost",
     "operations.benchmarks.consumer_only",
     "operations.traffic",
