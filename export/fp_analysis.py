@@ -2,7 +2,7 @@
 
 The model card reports FPR and recall per era; this module answers the next question, *which* feature or
 rule raised each false alarm (a rule check that decides on its own, or the network's rarest feature), and
-how FPR and per-family recall move when a deciding cut-off (``export.features.DECISIVE``) moves. The cuts
+how FPR and per-family recall move when a deciding cut-off (``export.feature_specs.DECISIVE``) moves. The cuts
 are model buffers applied after the network, so a trade curve needs no retraining; the calibrated threshold
 is kept as it is, so the curve shows the cut's own effect.
 
@@ -28,7 +28,7 @@ import torch
 
 from export import data, scenarios
 from export.calibrate import only_fields
-from export.features import FEATURE_INDEX, FEATURE_NAMES, SEED_FIELDS
+from export.feature_specs import FEATURE_INDEX, FEATURE_NAMES, SEED_FIELDS
 from export.model import DECIDED_SCORE, FraudAutoencoder
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from export.features import DECISIVE, FEATURE_INDEX
+from export.feature_specs import DECISIVE, FEATURE_INDEX
 from export.fp_analysis import attribute, with_cuts
 from export.model import DECIDED_SCORE, FraudAutoencoder
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from export.features import FEATURE_NAMES
+from export.feature_specs import FEATURE_NAMES
 from taxifraud.model_meta import ModelMeta
 from taxifraud.reasons import FAMILIES, Reason, explain_batch
 from taxifraud.wire import COLUMN_INDEX, N_INPUT_COLUMNS, encode_rows
