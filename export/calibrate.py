@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from export.features import FEATURE_NAMES, FEATURES, SEED_FIELDS
+from export.feature_specs import FEATURE_NAMES, FEATURES, SEED_FIELDS
 from export.model import N_BUCKETS, N_PAY_CLASSES, OUTPUT_LIMIT, TAIL_LEVELS, FraudAutoencoder
 from taxifraud.wire import COLUMN_INDEX, MODEL_INPUT_COLUMNS
 

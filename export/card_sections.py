@@ -22,7 +22,7 @@ DECIDES_WHEN = {
     "jfk_rate_off_route": "rate code 2 (JFK flat fare) with neither end at JFK",
     "out_of_city_rate_in_city": "rate code 4 (out-of-city, double meter) with both ends in the five boroughs",
     "tolls_unexpected": "tolls on a zone pair whose trips pay tolls less than once in 400",
-    "congestion_unexpected": "congestion surcharge on a zone pair (no end in the zone) that pays it < 1 in 400",
+    "congestion_unexpected": "congestion surcharge on a zone pair (no end in the zone) that pays it < 1 in 150",
     "route_excess": "distance and time both 4.5+ of the zone pair's spreads beyond its usual route",
     "distance_beyond_time": "distance 5+ of the pair's spreads beyond its route, more than the time explains, "
     "on a pair seen 5+ times in training",

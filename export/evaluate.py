@@ -20,7 +20,7 @@ import torch
 from export import data, scenarios
 from export.calibrate import only_fields
 from export.detection_metrics import PREVALENCE, auroc, binary_metrics
-from export.features import SEED_FIELDS
+from export.feature_specs import SEED_FIELDS
 from export.model import FraudAutoencoder, SeedBaseline
 from taxifraud.onnx_scorer import OnnxScorer
 from taxifraud.wire import COLUMN_INDEX
@@ -160,7 +160,7 @@ def probes(scorers: Scorers, base: np.ndarray, threshold: float, seed: int) -> d
 def rule_base_rates(model: FraudAutoencoder, rows: np.ndarray) -> dict[str, float]:
     """Share of ordinary (clean) trips on which each rule check is not 0: how often real trips already bill
     what a context family plants, which bounds that family's recall at the stated false-positive budget."""
-    from export.features import FEATURE_INDEX, RULE_CHECKS
+    from export.feature_specs import FEATURE_INDEX, RULE_CHECKS
 
     feats, mask, _ = model.features(torch.from_numpy(rows))
     out = {}
@@ -176,7 +176,7 @@ def rule_decided_rates(model: FraudAutoencoder, rows: np.ndarray) -> dict[str, f
     """Share of ordinary (clean) trips each deciding rule check flags on its own (its value past its cut): what
     each rule costs of the false-positive budget. For a continuous check (a route's excess in spreads) the
     share "not 0" says nothing; this is its price."""
-    from export.features import DECISIVE, FEATURE_INDEX
+    from export.feature_specs import DECISIVE, FEATURE_INDEX
 
     feats, mask, _ = model.features(torch.from_numpy(rows))
     out = {}

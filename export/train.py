@@ -22,7 +22,8 @@ import numpy as np
 import torch
 
 from export import calibrate, data
-from export.features import BOROUGH_CODES, GROUPS, N_ZONE_SLOTS, SEED_FIELDS, FeatureGraph
+from export.feature_specs import BOROUGH_CODES, GROUPS, N_ZONE_SLOTS, SEED_FIELDS
+from export.features import FeatureGraph
 from export.model import FraudAutoencoder, SeedBaseline
 from taxifraud import tariff
 from taxifraud.logs import configure_logging

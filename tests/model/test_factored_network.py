@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from export.features import N_FEATURES
+from export.feature_specs import N_FEATURES
 from export.model import FraudAutoencoder
 
 

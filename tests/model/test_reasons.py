@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from export.features import FEATURE_NAMES
+from export.feature_specs import FEATURE_NAMES
 from taxifraud.model_meta import ModelMeta
 from taxifraud.reasons import FAMILIES, Reason, explain_batch
 from taxifraud.wire import COLUMN_INDEX, N_INPUT_COLUMNS, encode_rows
@@ -174,7 +174,7 @@ def test_every_flagged_row_gets_a_reason(scorer, meta) -> None:
     rows = base[rng.integers(0, 2, 3000)] * rng.lognormal(0, 0.7, size=(3000, N_INPUT_COLUMNS)).astype(np.float32)
     seed_cols = [COLUMN_INDEX[c] for c in ("trip_distance", "duration_minutes", "fare_amount")]
     other = [j for j in range(N_INPUT_COLUMNS) if j not in seed_cols]
-    rows[np.ix_(np.arange(1500, 3000), other)] = np.nan  # the seed's 3-field body (distance, duration, fare)
+    rows[np.ix_(np.arange(1500, 3000), np.array(other))] = np.nan  # the seed's 3-field body (distance, duration, fare)
     out = scorer.infer(rows)
     flagged = np.flatnonzero(out["is_fraud"][:, 0])
     assert len(flagged) > 50 and (flagged >= 1500).any()

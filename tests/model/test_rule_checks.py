@@ -227,3 +227,19 @@ def test_the_same_congestion_amount_in_extra_outside_the_zone_is_flagged(scorer,
     flagged, reasons = verdict(scorer, meta, tx)
     assert flagged, reasons
     assert any(r.family == "surcharge" for r in reasons), reasons
+
+
+def test_a_congestion_surcharge_on_a_pair_that_rarely_pays_it_is_decided(scorer, meta) -> None:
+    """East Harlem South -> North (zones 75 -> 74, north of 96th Street): about 1 in 260 of the pair's training
+    trips pay the congestion surcharge, rarer than the 1 in 150 that decides; the same trip without it is
+    ordinary."""
+    short = {**BASE, "pickup_location_id": 75, "dropoff_location_id": 74, "trip_distance": 0.9}
+    short |= {"dropoff_datetime": "2019-06-05 14:16:00", "fare_amount": 6.0, "tip_amount": 0.0}
+    ordinary = {**short, "congestion_surcharge": 0.0, "total_amount": 6.8}
+    flagged, reasons = verdict(scorer, meta, ordinary)
+    assert not flagged, reasons
+    out = scorer.infer(encode_rows([{**ordinary, "congestion_surcharge": 2.5, "total_amount": 9.3}]))
+    assert float(out["anomaly_score"][0, 0]) >= 100.0
+    flagged, reasons = verdict(scorer, meta, {**ordinary, "congestion_surcharge": 2.5, "total_amount": 9.3})
+    assert flagged and reasons[0].family == "surcharge", reasons
+    assert "neither starts nor ends in Manhattan south of 96th Street" in reasons[0].text, reasons[0].text
