@@ -152,20 +152,8 @@ def load_month(month: str, root: Path | None = None) -> TripTable:
 #: month: each role keeps one night (train = New Year's 2024 + Jan-Feb 2023, validation = Halloween 2024,
 #: test = New Year's 2025 + March 2023), and the model card says so.
 RECENT_DIR = "recent"
-RANDOM_2024_ROLES = (
-    "train",
-    "train",
-    "validation",
-    "train",
-    "train",
-    "test",
-    "train",
-    "train",
-    "validation",
-    "train",
-    "train",
-    "test",
-)
+#: Each half year alike: two train months, a validation month, two train months, a test month.
+RANDOM_2024_ROLES = ("train", "train", "validation", "train", "train", "test") * 2
 RECENT_FILES: tuple[tuple[str, str, str, str], ...] = (
     # (file, month label, role, months of the file kept for that role: "" = all)
     ("yellow_2023q1_sample.parquet", "2023-01", "train", "2023-01"),

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from taxifraud.wire import CHARGE_COLUMNS, COLUMN_INDEX, MONEY_COLUMNS, N_INPUT_COLUMNS
+from taxifraud.wire import CHARGE_COLUMNS, COLUMN_INDEX, MONEY_COLUMNS, N_INPUT_COLUMNS, TARIFF_BOUNDED_CHARGES
 
 #: Input column groups. Reconstruction hides one group at a time (see ``export.model``).
 GROUPS: dict[str, tuple[str, ...]] = {
@@ -62,14 +62,7 @@ class FeatureSpec:
 _CORE_PARTS = tuple(c for c in CHARGE_COLUMNS if c not in ("airport_fee", "cbd_congestion_fee"))
 #: Parts of a total whose amount the tariff bounds: a record lacking one is still checked, with the missing
 #: charge allowed anywhere between $0 and the most the tariff of its date could bill for it.
-_TARIFF_PARTS = (
-    "extra",
-    "mta_tax",
-    "improvement_surcharge",
-    "congestion_surcharge",
-    "airport_fee",
-    "cbd_congestion_fee",
-)
+_TARIFF_PARTS = TARIFF_BOUNDED_CHARGES
 #: What a total check cannot do without: the fare, the tip and the tolls (no tariff bounds them) and the total.
 _TOTAL_NEEDS = tuple(c for c in (*_CORE_PARTS, "total_amount") if c not in _TARIFF_PARTS)
 _PLACE = ("pickup_location_id", "dropoff_location_id")

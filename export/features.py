@@ -48,7 +48,7 @@ from export.feature_specs import (
     primary_group,
 )
 from taxifraud import tariff
-from taxifraud.reasons import IMPOSSIBLE_MPH
+from taxifraud.reason_row import IMPOSSIBLE_MPH
 from taxifraud.wire import COLUMN_INDEX
 
 #: Names of the feature table (``export.feature_specs``) that callers have always imported from here.
