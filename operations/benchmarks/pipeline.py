@@ -249,17 +249,17 @@ def soak(stack: Stack, rate: float, seconds: float, sample_every: float = 10.0) 
     while proc.poll() is None:
         time.sleep(sample_every)
         now = time.time()
-        seen = collector.snapshot()
-        window = [v.latency_s for v in seen.values() if v.seen_at >= last_t and v.latency_s is not None]
+        count = collector.count()
+        window = np.asarray(collector.take_read_latencies())
         samples.append(
             {
                 "t": now,
-                "verdicts_per_s": (len(seen) - last_count) / (now - last_t),
-                "p99_ms": float(np.percentile(np.asarray(window) * 1e3, 99)) if window else float("nan"),
+                "verdicts_per_s": (count - last_count) / (now - last_t),
+                "p99_ms": float(np.percentile(window * 1e3, 99)) if window.size else float("nan"),
                 "rss_mib": {p.name: round(_rss_mib(p.pid), 1) for p in stack.services if p.alive()},
             }
         )
-        last_count, last_t = len(seen), now
+        last_count, last_t = count, now
     out, _ = proc.communicate()
     accepted = _accepted(out)
     missing = collector.wait_for({f"{run_id}-{i}" for i in range(accepted)}, timeout=60)
