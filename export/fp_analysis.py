@@ -13,9 +13,7 @@ choices are meant to be compared.
 
 from __future__ import annotations
 
-import argparse
 import json
-import logging
 import sys
 from collections import Counter
 from collections.abc import Sequence
@@ -23,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import click
 import numpy as np
 import torch
 
@@ -30,6 +29,7 @@ from export import data, scenarios
 from export.calibrate import only_fields
 from export.feature_specs import FEATURE_INDEX, FEATURE_NAMES, SEED_FIELDS
 from export.model import DECIDED_SCORE, FraudAutoencoder
+from taxifraud.logs import configure_logging
 
 
 @dataclass(frozen=True)
@@ -149,26 +149,54 @@ def trade_curve(
     return out
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    from export.train import DEFAULT_OUT, load_state
+def command() -> click.Command:
+    """``python -m export.fp_analysis``: the trade curve of the given cut settings, as JSON on stdout."""
+    from export.train import DEFAULT_OUT
 
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model-dir", type=Path, default=DEFAULT_OUT)
-    parser.add_argument("--role", choices=("test", "validation"), default="test")
-    parser.add_argument("--data-dir", type=Path, default=None)
-    parser.add_argument(
-        "--cuts", default="[{}]", help="JSON list of settings, e.g. '[{}, {\"route_excess\": 3.0}]' (feature units)"
+    @click.command("fp-analysis", help=__doc__.split("\n\n")[0])
+    @click.option("--model-dir", type=click.Path(path_type=Path), default=DEFAULT_OUT, show_default=True)
+    @click.option("--role", type=click.Choice(("test", "validation")), default="test", show_default=True)
+    @click.option("--data-dir", type=click.Path(path_type=Path), help="shared data dir (default $TAXIFRAUD_DATA_DIR)")
+    @click.option(
+        "--cuts",
+        default="[{}]",
+        show_default=True,
+        help="JSON list of settings, e.g. '[{}, {\"route_excess\": 3.0}]' (feature units)",
     )
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    def fp_analysis(model_dir: Path, role: str, data_dir: Path | None, cuts: str) -> int:
+        try:
+            settings = json.loads(cuts)
+        except json.JSONDecodeError as exc:
+            raise click.BadParameter(f"not JSON: {exc}", param_hint="--cuts") from exc
+        sys.stdout.write(json.dumps(analyse(model_dir, role, data_dir, settings), indent=1) + "\n")
+        return 0
+
+    return fp_analysis
+
+
+def analyse(
+    model_dir: Path, role: str, data_dir: Path | None, settings: list[dict[str, float]]
+) -> list[dict[str, Any]]:
+    """Load the trained model in ``model_dir`` and run :func:`trade_curve` on the ``role`` months."""
+    from export.train import load_state
+
     torch.set_num_threads(1)
-    summary = json.loads((args.model_dir / "training.json").read_text())
+    summary = json.loads((model_dir / "training.json").read_text())
     model = FraudAutoencoder(tuple(summary["config"]["hidden"]), int(summary["config"]["bottleneck"]))
-    load_state(model, args.model_dir / "model_state.npz")
+    load_state(model, model_dir / "model_state.npz")
     model.eval()
-    eras = evaluation_cases(summary, args.role, args.data_dir)
-    sys.stdout.write(json.dumps(trade_curve(model, eras, json.loads(args.cuts)), indent=1) + "\n")
+    return trade_curve(model, evaluation_cases(summary, role, data_dir), settings)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m export.fp_analysis``; returns the exit code."""
+    configure_logging()
+    try:
+        return int(command().main(args=argv, prog_name="python -m export.fp_analysis", standalone_mode=False) or 0)
+    except click.ClickException as exc:  # a usage error: Click's message and its exit status, no traceback
+        exc.show()
+        return exc.exit_code
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from export.feature_specs import DECISIVE, FEATURE_INDEX
-from export.fp_analysis import attribute, with_cuts
+from export.fp_analysis import attribute, main, with_cuts
 from export.model import DECIDED_SCORE, FraudAutoencoder
 
 NAMES = ("fare", "extra_rule", "tolls")
@@ -45,3 +46,10 @@ def test_with_cuts_sets_by_name_and_returns_the_previous_cuts() -> None:
     assert float(previous[k]) == DECISIVE["route_excess"]
     model.decisive_cut.copy_(previous)
     assert torch.equal(model.decisive_cut, previous)
+
+
+def test_command_line_help_and_a_clear_error_on_bad_cuts(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--help"]) == 0
+    assert "Usage: python -m export.fp_analysis" in capsys.readouterr().out
+    assert main(["--cuts", "[{"]) == 2
+    assert "Invalid value for --cuts: not JSON" in capsys.readouterr().err
