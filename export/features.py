@@ -274,6 +274,12 @@ class FeatureGraph(nn.Module):
         n_rush = torch.where(
             rush_any, torch.where(jfk_flat, rule("jfk_rush_hour_surcharge"), rule("rush_hour_surcharge")), zero
         )
+        # In a rush window outside the night's, a meter billing the smaller night amount charges less than the
+        # hour allows (1.5% of such 2018-2020 trips): split the rush surcharge into the night amount and the
+        # rest, so either amount, or both, is legal there, and nothing above the rush surcharge.
+        undercharge = rush_any & ~night_any & ~jfk_flat
+        n_night = torch.where(undercharge, rule("night_surcharge"), n_night)
+        n_rush = torch.where(undercharge, torch.clamp(n_rush - n_night, min=0.0), n_rush)
         n_lga = torch.where(lga, rule("lga_surcharge"), zero)
         may_fold = ~(has("vendor_id") & (vendor == 2))
         unitemised = torch.where(has("vendor_id"), rule("congestion_surcharge"), rule("for_hire_congestion_surcharge"))

@@ -35,7 +35,8 @@ FEATURE_MEANING = {
     "tolls": "signed log1p(tolls_amount)",
     "extra_units": "signed log1p(extra / unit charge)",
     "extra_vs_tariff": "signed log1p(extra - the nearest legal combination of the night / rush-hour / LaGuardia "
-    "surcharges for the hours the ride touched and its zones, and a folded congestion surcharge or airport fee)",
+    "surcharges for the hours the ride touched and its zones (in rush hour the smaller night amount too), and a "
+    "folded congestion surcharge or airport fee)",
     "mta_tax_vs_tariff": "signed log1p(mta_tax - the nearer of $0 and the tariff's MTA tax)",
     "improvement_vs_tariff": "signed log1p(improvement surcharge - the nearer of $0 and the tariff's)",
     "congestion_vs_tariff": "signed log1p(congestion surcharge - the nearer of $0 and the tariff's)",

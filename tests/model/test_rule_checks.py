@@ -27,6 +27,8 @@ def without(tx: dict[str, Any], *fields: str) -> dict[str, Any]:
 #: An ordinary Midtown trip (see conftest) priced by the 2019 tariff: $0.50 MTA tax, $0.30 improvement
 #: surcharge, $2.50 congestion surcharge; total $17.80.
 BASE = trip()
+#: The same trip on a Wednesday in the 2019 rush hour (4-8 pm weekdays: $1.00; night, from 8 pm: $0.50).
+RUSH_TRIP = trip(pickup_datetime="2019-06-05 17:10:00", dropoff_datetime="2019-06-05 17:25:00")
 #: A real 2024 daytime LaGuardia pickup (TLC's 2024 file): $5.00 LaGuardia surcharge in `extra`, $1.75
 #: airport fee, tolls through the Queens-Midtown tunnel.
 LGA_DAY: dict[str, Any] = {
@@ -212,12 +214,22 @@ FOR_HIRE = without(
             "extra": 1.0,
             "total_amount": 18.8,
         },  # rush hour billed from 3:20 pm: a meter clock an hour early
+        {**RUSH_TRIP, "extra": 0.5, "total_amount": 18.3},  # the night amount in rush hour: less than it allows
     ],
-    ids=["for_hire_congestion_in_extra", "congestion_in_extra", "rush_from_3pm"],
+    ids=["for_hire_congestion_in_extra", "congestion_in_extra", "rush_from_3pm", "night_amount_in_rush_hour"],
 )
 def test_charges_a_meter_bills_legally_in_another_place_or_clock_are_not_flagged(scorer, meta, tx) -> None:
     flagged, reasons = verdict(scorer, meta, tx)
     assert not flagged, reasons
+
+
+def test_more_than_the_rush_surcharge_in_rush_hour_is_flagged(scorer, meta) -> None:
+    """The control for the undercharge above: rush hour allows the night amount or the rush amount, never both
+    outside the night's window ($1.50 on a 5:10 pm weekday ride in 2019)."""
+    flagged, reasons = verdict(scorer, meta, {**RUSH_TRIP, "extra": 1.5, "total_amount": 19.3})
+    assert flagged, reasons
+    assert any(r.family == "surcharge" for r in reasons), reasons
+    assert not verdict(scorer, meta, {**RUSH_TRIP, "extra": 1.0, "total_amount": 18.8})[0]
 
 
 def test_the_same_congestion_amount_in_extra_outside_the_zone_is_flagged(scorer, meta) -> None:
