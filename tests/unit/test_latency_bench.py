@@ -74,9 +74,11 @@ def test_bottleneck_ignores_spans_without_samples_and_absent_metrics() -> None:
 
 
 def test_versus_floor() -> None:
-    met = floors.versus_floor(9.0, 3.0, 1.5)
-    assert met["floor_p99_ms"] == 4.5 and met["limit_ms"] == 9.5 and met["met"] is True
-    assert floors.versus_floor(9.6, 3.0, 1.5)["met"] is False
+    kafka, triton = 3.0, 1.5
+    limit = kafka + triton + floors.MARGIN_MS  # the floor is the two spans' p99 added, the goal a margin above it
+    met = floors.versus_floor(limit - 0.5, kafka, triton)
+    assert (met["floor_p99_ms"], met["limit_ms"], met["met"]) == (kafka + triton, limit, True)
+    assert floors.versus_floor(limit + 0.1, kafka, triton)["met"] is False
     assert floors.versus_floor(None, 3.0, 1.5)["met"] is None
     assert floors.versus_floor(9.0, math.nan, 1.5)["met"] is None
 
