@@ -29,7 +29,7 @@ from export import data, scenarios
 from export.calibrate import only_fields
 from export.feature_specs import FEATURE_INDEX, FEATURE_NAMES, SEED_FIELDS
 from export.model import DECIDED_SCORE, FraudAutoencoder
-from taxifraud.logs import configure_logging
+from taxifraud.click_main import run_command
 
 
 @dataclass(frozen=True)
@@ -190,12 +190,7 @@ def analyse(
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m export.fp_analysis``; returns the exit code."""
-    configure_logging()
-    try:
-        return int(command().main(args=argv, prog_name="python -m export.fp_analysis", standalone_mode=False) or 0)
-    except click.ClickException as exc:  # a usage error: Click's message and its exit status, no traceback
-        exc.show()
-        return exc.exit_code
+    return run_command(command(), argv, prog_name="python -m export.fp_analysis")
 
 
 if __name__ == "__main__":

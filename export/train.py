@@ -26,7 +26,7 @@ from export.feature_specs import BOROUGH_CODES, GROUPS, N_ZONE_SLOTS, SEED_FIELD
 from export.features import FeatureGraph
 from export.model import FraudAutoencoder, SeedBaseline
 from taxifraud import tariff
-from taxifraud.logs import configure_logging
+from taxifraud.click_main import run_command
 from taxifraud.wire import COLUMN_INDEX
 
 log = logging.getLogger(__name__)
@@ -431,8 +431,7 @@ def command() -> click.Command:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m export.train``: the same command outside ``taxifraud``; returns the exit code."""
-    configure_logging()
-    return int(command().main(args=argv, prog_name="taxifraud train", standalone_mode=False) or 0)
+    return run_command(command(), argv, prog_name="python -m export.train")
 
 
 if __name__ == "__main__":

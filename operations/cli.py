@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from operations.click_main import run_command
+from taxifraud.click_main import run_command
 from taxifraud.config import REPO_ROOT
 from taxifraud.logs import configure_logging
 

@@ -32,8 +32,8 @@ from typing import Any
 import click
 import numpy as np
 
-from operations.click_main import run_command
 from taxifraud import tariff
+from taxifraud.click_main import run_command
 from taxifraud.config import DEFAULT_MODEL_REPOSITORY, MODEL_NAME, REPO_ROOT
 
 log = logging.getLogger(__name__)

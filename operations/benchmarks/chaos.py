@@ -23,11 +23,11 @@ from typing import Any, cast
 
 import click
 
-from operations.click_main import run_command
 from operations.embedded.foreground import Supervised
 from operations.stack import Stack, StackSettings, free_ports
 from operations.steady_load import Load, wait_until
 from operations.verdict_collector import VerdictCollector
+from taxifraud.click_main import run_command
 from taxifraud.config import REPO_ROOT
 
 log = logging.getLogger(__name__)

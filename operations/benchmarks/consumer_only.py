@@ -29,10 +29,10 @@ import click
 import orjson
 from confluent_kafka import Message, Producer
 
-from operations.click_main import run_command
 from operations.embedded.broker import BrokerOptions, start_broker
 from operations.embedded.process import ManagedProcess, free_port, port_open
 from operations.embedded.triton import start_triton
+from taxifraud.click_main import run_command
 from taxifraud.config import DEFAULT_MODEL_REPOSITORY, REPO_ROOT, KafkaSettings
 from taxifraud.kafka import ensure_topics
 from taxifraud.verdicts import utc_now_rfc3339

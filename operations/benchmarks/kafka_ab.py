@@ -21,9 +21,9 @@ import numpy as np
 
 from operations.benchmarks.ab import ab_options, parse_changes, side_lines
 from operations.benchmarks.floors import two_hop
-from operations.click_main import run_command
 from operations.embedded.broker import BrokerOptions, start_broker
 from operations.embedded.process import free_port
+from taxifraud.click_main import run_command
 from taxifraud.config import KafkaSettings
 
 log = logging.getLogger(__name__)

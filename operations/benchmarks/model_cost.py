@@ -17,8 +17,8 @@ import numpy as np
 import onnxruntime as ort
 import orjson
 
-from operations.click_main import run_command
 from taxifraud import wire
+from taxifraud.click_main import run_command
 from taxifraud.config import MODEL_NAME, REPO_ROOT
 
 #: Goals of issue 24 for the lean model (ONNX Runtime, one thread).

@@ -29,11 +29,11 @@ import tritonclient.grpc.aio as grpcaio
 from operations.benchmarks.ab import ab_options, parse_changes, side_lines
 from operations.benchmarks.latency_states import percentiles
 from operations.benchmarks.open_loop import run_open_loop
-from operations.click_main import run_command
 from operations.embedded.process import free_port
 from operations.embedded.triton import load_model, model_config_path, servable_versions, start_triton
 from operations.traffic import TripGenerator
 from taxifraud import wire
+from taxifraud.click_main import run_command
 from taxifraud.config import MODEL_NAME, REPO_ROOT
 
 log = logging.getLogger(__name__)

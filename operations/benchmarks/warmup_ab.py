@@ -19,8 +19,8 @@ from typing import Any
 import click
 
 from operations.benchmarks.latency_states import measure_window
-from operations.click_main import run_command
 from operations.stack import Stack, StackSettings, free_ports
+from taxifraud.click_main import run_command
 
 log = logging.getLogger(__name__)
 

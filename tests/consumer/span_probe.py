@@ -34,9 +34,9 @@ from operations.benchmarks.consumer_only import (
     metric_value,
     topic_names,
 )
-from operations.click_main import run_command
 from operations.embedded.process import free_port, port_open
 from operations.embedded.triton import start_triton
+from taxifraud.click_main import run_command
 from taxifraud.config import DEFAULT_MODEL_REPOSITORY, KafkaSettings
 from taxifraud.kafka import producer_config
 from taxifraud.verdicts import utc_now_rfc3339

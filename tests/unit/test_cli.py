@@ -156,7 +156,7 @@ MODULE_COMMANDS = [
 def test_module_commands_help_and_usage_errors(module: str, capsys: pytest.CaptureFixture[str]) -> None:
     import importlib
 
-    from operations.click_main import run_command
+    from taxifraud.click_main import run_command
 
     command = importlib.import_module(module).command
     assert run_command(command, ["--help"], prog_name=f"python -m {module}") == 0
