@@ -17,6 +17,7 @@ from consumer.decode import (
     ERROR_NON_FINITE,
     ERROR_NOT_JSON,
     ERROR_NOT_OBJECT,
+    FAST_PATH_MIN_ROWS,
     decode_batch,
     encode_fast,
     ingested_epochs,
@@ -34,6 +35,21 @@ def test_fast_path_matches_encode_rows_on_real_samples(samples: list[dict[str, A
     fast = encode_fast(samples)
     assert fast is not None, "TLC samples must take the fast path"
     np.testing.assert_array_equal(fast, wire.encode_rows(samples))
+
+
+def test_small_batches_decode_like_one_large_batch(samples: list[dict[str, Any]]) -> None:
+    """Batches under FAST_PATH_MIN_ROWS go row by row; the rows must not depend on how messages were batched."""
+    values = [orjson.dumps(tx) for tx in samples[:300]]
+    whole = decode_batch(values)
+    assert len(values) >= FAST_PATH_MIN_ROWS and encode_fast(samples[:300]) is not None  # the column-wise path
+    sizes = [1, 2, 3, FAST_PATH_MIN_ROWS - 1, 5]
+    parts, start = [], 0
+    while start < len(values):
+        size = sizes[len(parts) % len(sizes)]
+        parts.append(decode_batch(values[start : start + size]))
+        start += size
+    np.testing.assert_array_equal(np.concatenate([d.rows for d in parts]), whole.rows)
+    np.testing.assert_array_equal(np.concatenate([d.ingested_at for d in parts]), whole.ingested_at)
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,9 @@ from prometheus_client import CollectorRegistry, generate_latest
 from consumer.dlq import MAX_ERROR_CHARS, dlq_headers, headers_dict
 from consumer.drift import RollingBins, baseline_bins, bin_counts, percentile_bins, psi
 from consumer.metrics import LATENCY_BUCKETS, BulkHistogram, ConsumerMetrics
+from consumer.monitoring import MIN_ROWS_FOR_PSI, DriftMonitor
 from consumer.settings import Settings
+from taxifraud import wire
 
 
 def test_dlq_headers_carry_where_and_why() -> None:
@@ -51,6 +53,38 @@ def test_psi_is_zero_for_the_same_distribution_and_grows_with_shift() -> None:
     assert psi(base, same) < 0.01
     assert psi(base, shifted) > 0.25
     assert np.isnan(psi(base, np.zeros_like(base)))
+
+
+def _drift_baseline() -> dict[str, object]:
+    return {
+        "score": {"edges": [0.0, 0.5, 1.0, 2.0], "fractions": [0.5, 0.3, 0.2]},
+        "input_columns": {"trip_distance": {"percentiles": [float(x) for x in np.linspace(0.0, 10.0, 101)]}},
+    }
+
+
+def test_drift_binned_in_chunks_matches_binning_every_batch() -> None:
+    """One row at a time (a batch at moderate load) gives the same gauges as binning each batch at once."""
+    rng = np.random.default_rng(3)
+    rows = np.full((700, wire.N_INPUT_COLUMNS), np.nan, dtype=np.float32)
+    rows[:, wire.COLUMN_INDEX["trip_distance"]] = rng.gamma(2.0, 2.0, 700)
+    scores = rng.exponential(0.4, 700)
+    chunked = DriftMonitor(_drift_baseline(), window=10_000, chunk_rows=256)
+    every = DriftMonitor(_drift_baseline(), window=10_000, chunk_rows=1)
+    for i in range(len(rows)):
+        chunked.observe(rows[i : i + 1], scores[i : i + 1])
+        every.observe(rows[i : i + 1], scores[i : i + 1])
+    assert chunked.windows["score"][0].count == 512  # two chunks binned, 188 rows pending
+    assert every.windows["score"][0].count == 700
+    assert chunked.values() == every.values()  # the gauges flush what is pending first
+    assert chunked.windows["score"][0].count == 700
+    assert set(chunked.values()) == {"score", "trip_distance"}
+
+
+def test_drift_gauges_wait_for_enough_rows() -> None:
+    monitor = DriftMonitor(_drift_baseline(), window=10_000)
+    n = MIN_ROWS_FOR_PSI - 1
+    monitor.observe(np.zeros((n, wire.N_INPUT_COLUMNS), dtype=np.float32), np.zeros(n))
+    assert monitor.values() == {}
 
 
 def test_out_of_range_values_count_in_the_edge_bins() -> None:
