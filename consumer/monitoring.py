@@ -59,8 +59,7 @@ class DriftMonitor:
         """Bin the rows observed since the last flush."""
         if not self._pending:
             return
-        rows = np.concatenate(self._rows) if len(self._rows) > 1 else self._rows[0]
-        scores = np.concatenate(self._scores) if len(self._scores) > 1 else self._scores[0]
+        rows, scores = np.concatenate(self._rows), np.concatenate(self._scores)
         self._rows, self._scores, self._pending = [], [], 0
         for window, _expected, column in self.windows.values():
             window.add(scores if column is None else rows[:, column])
