@@ -91,3 +91,39 @@ def test_triton_refuses_a_bad_request_alone(triton_grpc: str) -> None:
     good = grpcclient.InferInput("trip_fields", [1, N_INPUT_COLUMNS], "FP32")
     good.set_data_from_numpy(np.full((1, N_INPUT_COLUMNS), np.nan, np.float32))
     assert client.infer("fraud_autoencoder", [good]).as_numpy("anomaly_score").shape == (1, 1)
+
+
+@pytest.mark.integration
+def test_our_client_reads_what_tritonclient_reads(triton_grpc: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``TritonScorer`` speaks to the stub directly: the same rows give the same arrays, types and shapes."""
+    import asyncio
+
+    import tritonclient.grpc as grpcclient
+
+    from export.export_onnx import OUTPUT_TENSORS
+    from taxifraud.config import TritonSettings
+    from taxifraud.triton_client import TritonScorer, TritonUnavailable
+
+    rows = _rows()[:40]
+    client = grpcclient.InferenceServerClient(triton_grpc)
+    inp = grpcclient.InferInput("trip_fields", list(rows.shape), "FP32")
+    inp.set_data_from_numpy(rows)
+    res = client.infer("fraud_autoencoder", [inp])
+    want = {k: res.as_numpy(k) for k in OUTPUT_TENSORS}
+    monkeypatch.setenv("TRITON_GRPC_URL", triton_grpc)
+
+    async def ours() -> tuple[dict[str, np.ndarray], bool, int]:
+        scorer = await TritonScorer(TritonSettings()).connect()
+        try:
+            got = await scorer.infer(rows)
+            with pytest.raises(TritonUnavailable, match="inference failed"):
+                await scorer.infer(rows, version="999")
+            return got, await scorer.ready("999"), scorer.max_batch_size
+        finally:
+            await scorer.close()
+
+    got, ready_999, max_batch = asyncio.run(ours())
+    assert max_batch == 1024 and not ready_999
+    for name in OUTPUT_TENSORS:
+        assert got[name].dtype == want[name].dtype and got[name].shape == want[name].shape
+        np.testing.assert_array_equal(got[name], want[name])
