@@ -84,10 +84,13 @@ def cost_and_rules(results: dict[str, Any], meta: dict[str, Any]) -> str:
         note = (
             "What is left: the network is sized to the features and its six group passes share one first-layer "
             "product (each pass subtracts only its hidden columns, and the last layer computes only the features "
-            f"that pass scores), but each row still runs the feature graph ({cur['nodes']} nodes, most of them "
-            "per-feature arithmetic and table lookups). A batch-1 call pays ONNX Runtime's per-node overhead on "
-            "every node, so the batch-1 goal needs the feature graph fused into far fewer nodes, and the per-row "
-            "goal a cheaper feature graph as well."
+            "that pass scores). The feature graph reads its inputs, the tariff in force and the zone and zone-pair "
+            "tables with one split or one lookup each, but every rule check is still a few elementwise nodes: "
+            f"{cur['nodes']} nodes in all, at {cur['per_call_us_batch_1'] / cur['nodes']:.2f} µs per node on "
+            "average at batch 1, where ONNX Runtime's cost is per node whatever the node computes. The batch-1 goal "
+            "would need the whole model in a few dozen nodes, which means taking the rule checks out of the graph "
+            "and giving up the one implementation that training, Triton and the tests share; the per-row goal needs "
+            "the network's group passes and rarity curves, the larger share of the cost at batch 1,024, cut as well."
         )
     template = env.get_template("cost_and_rules.md.j2")
     return template.render(

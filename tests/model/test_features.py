@@ -10,7 +10,15 @@ import pytest
 import torch
 
 from export.data import TARIFF_PATH
-from export.features import FEATURE_INDEX, FEATURE_NAMES, FEATURES, FeatureGraph, group_hides
+from export.features import (
+    FEATURE_INDEX,
+    FEATURE_NAMES,
+    FEATURES,
+    PAIR_COLUMNS,
+    ZONE_FLAGS,
+    FeatureGraph,
+    group_hides,
+)
 from taxifraud import tariff
 from taxifraud.wire import COLUMN_INDEX, N_INPUT_COLUMNS, encode_rows
 from tests.model.conftest import NORMAL_TRIP, SEED_COMPUTABLE, trip
@@ -275,3 +283,22 @@ def test_out_of_city_rate_tolls_and_route_checks() -> None:
     assert jump[5] == pytest.approx((math.log1p(10.0) - math.log1p(2.5)) / 0.25, rel=1e-3), "miles, not minutes"
     assert jump[4] == 0.0, "the time grew with the distance: a long way round, not a jump"
     assert jump[0] == 0.0 and jump[6] == 0.0 and jump[7] == 0.0
+
+
+def test_the_zone_and_pair_tables_say_what_each_zone_and_pair_is() -> None:
+    """The one-lookup tables hold, for every zone slot and pair, the facts the rules used to ask one by one."""
+    graph = FeatureGraph()
+    graph.set_zone_boroughs({1: "EWR", 4: "Manhattan", 132: "Queens", 138: "Queens", 265: "N/A"})
+    graph.set_tariff(tariff.load(TARIFF_PATH))
+    graph.route_trips.copy_(torch.arange(graph.route_trips.numel(), dtype=torch.float32))
+    table = graph.zone_table()
+    column = {name: table[:, i] for i, name in enumerate(ZONE_FLAGS)}
+    for i, name in enumerate(tariff.ZONE_SETS):
+        assert torch.equal(column[name], graph.zone_sets[i]), name
+    assert column["airport_zone"].nonzero().flatten().tolist() == [1, 132, 138]
+    assert column["unknown"].nonzero().flatten().tolist() == [0, 264, 265]
+    assert column["manhattan"].nonzero().flatten().tolist() == [4]
+    assert column["in_city"].nonzero().flatten().tolist() == [4, 132, 138]  # EWR is in New Jersey
+    pairs = graph.pair_table()
+    for j, name in enumerate(PAIR_COLUMNS):
+        assert torch.equal(pairs[:, j], getattr(graph, name)), name
