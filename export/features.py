@@ -225,8 +225,8 @@ class FeatureGraph(nn.Module):
         given = dict(zip(COLUMN_INDEX, torch.split(present, 1, dim=1), strict=True))
         lacking = dict(zip(COLUMN_INDEX, torch.split(absent, 1, dim=1), strict=True))
 
-        # One [B, 1] zero for every `where`: a same-shaped operand keeps ONNX Runtime on its fast elementwise path
-        # (a scalar operand sends a three-input `Where` through its much slower general broadcast).
+        # One [B, 1] zero for every `where`, so its three operands have one shape: ONNX Runtime then runs it
+        # elementwise rather than through its general three-way broadcast.
         zero = torch.zeros_like(column["trip_distance"])
 
         def c(name: str) -> torch.Tensor:
