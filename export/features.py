@@ -74,13 +74,14 @@ __all__ = [
 
 #: The per-zone facts of ``FeatureGraph.zone_table``: the tariff's zone sets, then what the features ask of a zone.
 ZONE_FLAGS: tuple[str, ...] = (*tariff.ZONE_SETS, "airport_zone", "unknown", "manhattan", "in_city")
-#: The fixed charges judged against the tariff's amount: feature prefix -> (wire column, tariff amount).
-FIXED_CHARGES: dict[str, tuple[str, str]] = {
-    "mta_tax": ("mta_tax", "mta_tax"),
-    "improvement": ("improvement_surcharge", "improvement_surcharge"),
-    "congestion": ("congestion_surcharge", "congestion_surcharge"),
-    "airport_fee": ("airport_fee", "airport_fee"),
-    "cbd_fee": ("cbd_congestion_fee", "cbd_congestion_fee"),
+#: The fixed charges judged against the tariff's amount: feature prefix -> wire column, which the tariff's
+#: amount for that charge is named after.
+FIXED_CHARGES: dict[str, str] = {
+    "mta_tax": "mta_tax",
+    "improvement": "improvement_surcharge",
+    "congestion": "congestion_surcharge",
+    "airport_fee": "airport_fee",
+    "cbd_fee": "cbd_congestion_fee",
 }
 #: The per-zone-pair tables of ``FeatureGraph.pair_table``, in its column order.
 PAIR_COLUMNS: tuple[str, ...] = (
@@ -374,8 +375,8 @@ class FeatureGraph(nn.Module):
 
         # Each fixed charge against the nearer of the two amounts the tariff allows (none, or the rule's), all
         # five in one block.
-        charged = torch.cat([c(column) for column, _ in FIXED_CHARGES.values()], dim=1)
-        allowed = torch.cat([rule(amount) for _, amount in FIXED_CHARGES.values()], dim=1)
+        charged = torch.cat([c(column) for column in FIXED_CHARGES.values()], dim=1)
+        allowed = torch.cat([rule(column) for column in FIXED_CHARGES.values()], dim=1)
         off = torch.where(torch.abs(charged - allowed) < torch.abs(charged), charged - allowed, charged)
         off_tariff = dict(zip(FIXED_CHARGES, torch.split(off, 1, dim=1), strict=True))
 
