@@ -34,10 +34,12 @@ from export.feature_specs import (
     METER_MARGIN,
     MIN_ROUTE_TRIPS,
     N_FEATURES,
+    N_HOUR_SLOTS,
     N_ZONE_SLOTS,
     NO_DISTANCE_MI,
     NO_DISTANCE_UNITS,
     PASS_RATE_FLOOR,
+    ROUTE_THIN_TRIPS,
     RULE,
     SCORED,
     SEED_FIELDS,
@@ -84,7 +86,7 @@ FIXED_CHARGES: dict[str, str] = {
     "cbd_fee": "cbd_congestion_fee",
 }
 #: The per-zone-pair tables of ``FeatureGraph.pair_table``, in its column order.
-PAIR_COLUMNS: tuple[str, ...] = (
+PAIR_BUFFERS: tuple[str, ...] = (
     "route_log_distance",
     "route_log_minutes",
     "route_spread_distance",
@@ -93,6 +95,9 @@ PAIR_COLUMNS: tuple[str, ...] = (
     "toll_pay_rate",
     "route_trips",
 )
+#: The pair table's columns: the per-pair buffers, then how far a pair's route can be trusted (1/sqrt(1 + k/n)
+#: for a pair seen n times, k = ``ROUTE_THIN_TRIPS``), derived from ``route_trips`` and folded with the table.
+PAIR_COLUMNS: tuple[str, ...] = (*PAIR_BUFFERS, "route_certainty")
 
 
 def slog(x: torch.Tensor) -> torch.Tensor:
@@ -118,6 +123,9 @@ class FeatureGraph(nn.Module):
       zone pair, shrunk the same way: how far beyond its usual route a trip on this pair may run;
     - ``route_trips``: how many training trips each zone pair has: a route known only from its boroughs'
       typical trip (1.5 mi for any Manhattan pair never seen) cannot decide that a trip ran too far;
+    - ``route_hour_minutes``: what the hour of the week adds to a route's usual log1p minutes (pickup hour x
+      weekday or weekend, one slot with nothing for an unknown time): the same pair takes longer at 5 pm on a
+      Tuesday than at 3 am;
     - ``toll_pay_rate``: the share of each zone pair's trips that paid tolls, shrunk towards the borough pair
       (a short Manhattan ride crosses no tolled facility; a Queens -> Manhattan one often does);
     - ``tariff_start`` / ``tariff_amounts``: the dated tariff (``taxifraud.tariff``), one row per period,
@@ -135,6 +143,7 @@ class FeatureGraph(nn.Module):
     route_spread_minutes: torch.Tensor
     toll_pay_rate: torch.Tensor
     route_trips: torch.Tensor
+    route_hour_minutes: torch.Tensor
     dependency: torch.Tensor
     subset_sums: torch.Tensor
     tariff_start: torch.Tensor
@@ -151,6 +160,7 @@ class FeatureGraph(nn.Module):
         self.register_buffer("route_spread_minutes", torch.ones(N_ZONE_SLOTS * N_ZONE_SLOTS))
         self.register_buffer("toll_pay_rate", torch.ones(N_ZONE_SLOTS * N_ZONE_SLOTS))
         self.register_buffer("route_trips", torch.zeros(N_ZONE_SLOTS * N_ZONE_SLOTS))
+        self.register_buffer("route_hour_minutes", torch.zeros(N_HOUR_SLOTS))
         self.register_buffer("dependency", dependency_matrix().to(torch.float32))
         # Every subset of the five parts `extra` may be made of ([32, 5] 0/1): legal combinations.
         subsets = [[float(bit) for bit in f"{i:05b}"] for i in range(32)]
@@ -199,7 +209,14 @@ class FeatureGraph(nn.Module):
 
     def pair_table(self) -> torch.Tensor:
         """[zone pair, PAIR_COLUMNS]: the per-pair tables side by side, read with one lookup (folded at export)."""
-        return torch.stack([getattr(self, name) for name in PAIR_COLUMNS], dim=1)
+        certainty = torch.rsqrt(1.0 + ROUTE_THIN_TRIPS / torch.clamp(self.route_trips, min=1.0))
+        return torch.stack([*(getattr(self, name) for name in PAIR_BUFFERS), certainty], dim=1)
+
+    def hour_slot(self, hour: torch.Tensor, weekday: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
+        """[B, 1] long slot of ``route_hour_minutes``: pickup hour x (weekday, weekend), the last slot when the
+        hour or the weekday is unknown."""
+        slot = torch.clamp(torch.floor(hour), 0.0, 23.0) * 2.0 + (weekday >= 5.0).to(hour.dtype)
+        return torch.where(known, slot, float(N_HOUR_SLOTS - 1)).to(torch.long)
 
     def period_amounts(self, day: torch.Tensor, dated: torch.Tensor) -> torch.Tensor:
         """[B, A] the tariff amounts in force on each row's pickup day ([B, 1]; the current period when dateless)."""
@@ -274,11 +291,15 @@ class FeatureGraph(nn.Module):
         at_do = dict(zip(ZONE_FLAGS, torch.split(zones[do.squeeze(1)], 1, dim=1), strict=True))
         pair = pu * N_ZONE_SLOTS + do
         on_pair = dict(zip(PAIR_COLUMNS, torch.split(self.pair_table()[pair.squeeze(1)], 1, dim=1), strict=True))
-        route, route_minutes = on_pair["route_log_distance"], on_pair["route_log_minutes"]
+        hour, weekday = c("pickup_hour"), c("pickup_weekday")
+        at_hour = self.hour_slot(hour, weekday, has("pickup_hour") & has("pickup_weekday"))
+        route = on_pair["route_log_distance"]
+        route_minutes = on_pair["route_log_minutes"] + self.route_hour_minutes[at_hour]
         excess_distance = (torch.log1p(torch.clamp(dist, min=0.0)) - route) / on_pair["route_spread_distance"]
         excess_minutes = (torch.log1p(torch.clamp(dur, min=0.0)) - route_minutes) / on_pair["route_spread_minutes"]
+        unknown_end = at_pu["unknown"] | at_do["unknown"]
+        same_zone = (pu == do) & (pu != 0)
         in_city = at_pu["in_city"] & at_do["in_city"]
-        hour, weekday = c("pickup_hour"), c("pickup_weekday")
         hour_angle = hour * (2.0 * math.pi / 24.0)
         wd_angle = weekday * (2.0 * math.pi / 7.0)
         # A surcharge window the trip ran into counts too (the meter adds it while running: the dropoff
@@ -303,7 +324,6 @@ class FeatureGraph(nn.Module):
         # Where the congestion surcharge may apply (an end in the zone, an unknown end, or a zone pair whose
         # trips pass through it at least once in 400): shared by the `extra` rule and `congestion_unexpected`.
         in_cz = at_pu["congestion_zone"] | at_do["congestion_zone"]
-        unknown_end = at_pu["unknown"] | at_do["unknown"]
         pass_rate = on_pair["congestion_pass_rate"]
         cong_in_force = rule("congestion_surcharge") > 0
         cong_charged = cong >= 0.5 * torch.clamp(rule("congestion_surcharge"), min=0.01)
@@ -394,7 +414,12 @@ class FeatureGraph(nn.Module):
             "speed_over_limit": torch.log1p(torch.clamp(speed - IMPOSSIBLE_MPH, min=0.0)),
             "distance_vs_route": torch.log1p(torch.clamp(dist, min=0.0)) - route,
             "duration_vs_route": torch.log1p(torch.clamp(dur, min=0.0)) - route_minutes,
-            "route_excess": torch.clamp(torch.minimum(excess_distance, excess_minutes), min=0.0),
+            # A trip that starts and ends in one zone, or at an unknown end, has no usual route to stretch.
+            "route_excess": torch.where(
+                unknown_end | same_zone,
+                zero,
+                torch.clamp(torch.minimum(excess_distance, excess_minutes) * on_pair["route_certainty"], min=0.0),
+            ),
             "distance_beyond_time": torch.where(
                 unknown_end | (on_pair["route_trips"] < MIN_ROUTE_TRIPS),
                 zero,
@@ -454,7 +479,7 @@ class FeatureGraph(nn.Module):
             "dropoff_relief_zone": F(at_do["congestion_relief_zone"]),
             "pickup_unknown_zone": F(at_pu["unknown"]),
             "dropoff_unknown_zone": F(at_do["unknown"]),
-            "same_zone": F((pu == do) & (pu != 0)),
+            "same_zone": F(same_zone),
             "route_distance": route,
             "route_duration": route_minutes,
             "hour_sin": torch.sin(hour_angle),

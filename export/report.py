@@ -42,7 +42,8 @@ FEATURE_MEANING = {
     "congestion_vs_tariff": "signed log1p(congestion surcharge - the nearer of $0 and the tariff's)",
     "airport_fee_vs_tariff": "signed log1p(airport fee - the nearer of $0 and the tariff's)",
     "cbd_fee_vs_tariff": "signed log1p(congestion relief zone fee - the nearer of $0 and the tariff's)",
-    "route_excess": "max(0, the smaller of distance and minutes beyond the zone pair's route, in its spreads)",
+    "route_excess": "max(0, the smaller of distance and minutes beyond the zone pair's route at the pickup hour, in "
+    "its spreads, x 1/sqrt(1 + 20/pair trips)); 0 within one zone or at an unknown end",
     "distance_beyond_time": "max(0, (log1p distance - route)/spread - max(0, same for minutes)); 0 for unknown or "
     "rarely seen pairs",
     "fare_without_distance": "1 when distance < 0.1 mi and 8+ meter units, metered",

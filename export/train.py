@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from export import calibrate, data
-from export.feature_specs import BOROUGH_CODES, GROUPS, N_ZONE_SLOTS, SEED_FIELDS
+from export.feature_specs import BOROUGH_CODES, GROUPS, N_HOUR_SLOTS, N_ZONE_SLOTS, SEED_FIELDS
 from export.features import FeatureGraph
 from export.model import FraudAutoencoder, SeedBaseline
 from taxifraud import tariff
@@ -163,24 +163,61 @@ def fit_route_table(graph: FeatureGraph, rows: np.ndarray) -> None:
     graph.route_trips.copy_(torch.from_numpy(counts.astype(np.float32)))
 
 
+MIN_HOUR_TRIPS = 30  # trips an hour-of-week slot needs before it moves the usual minutes
+
+
+def route_hour_slots(graph: FeatureGraph, rows: np.ndarray) -> np.ndarray:
+    """Each row's slot of ``route_hour_minutes``, as the graph computes it."""
+    with torch.no_grad():
+        t = torch.from_numpy(np.ascontiguousarray(rows, dtype=np.float32))
+        known = torch.isfinite(t[:, [COLUMN_INDEX["pickup_hour"]]]) & torch.isfinite(
+            t[:, [COLUMN_INDEX["pickup_weekday"]]]
+        )
+        hour = torch.nan_to_num(t[:, [COLUMN_INDEX["pickup_hour"]]])
+        weekday = torch.nan_to_num(t[:, [COLUMN_INDEX["pickup_weekday"]]])
+        return graph.hour_slot(hour, weekday, known)[:, 0].numpy()
+
+
+def fit_route_hours(graph: FeatureGraph, rows: np.ndarray) -> None:
+    """What each hour of the week adds to a zone pair's usual log1p minutes: the median, over the trips of
+    that slot between known zones, of how far their time ran from their pair's all-hours median."""
+    with torch.no_grad():
+        t = torch.from_numpy(rows)
+        present = torch.isfinite(t)
+        pu = graph.zone_codes(t, present, "pickup_location_id").numpy()
+        do = graph.zone_codes(t, present, "dropoff_location_id").numpy()
+    minutes = np.log1p(np.clip(rows[:, COLUMN_INDEX["duration_minutes"]], 0, None))
+    residual = minutes - graph.route_log_minutes.numpy()[pu * N_ZONE_SLOTS + do]
+    slots = route_hour_slots(graph, rows)
+    ok = (pu > 0) & (do > 0) & np.isfinite(residual) & (slots < N_HOUR_SLOTS - 1)
+    offset = np.zeros(N_HOUR_SLOTS)
+    for k in range(N_HOUR_SLOTS - 1):
+        sel = ok & (slots == k)
+        if sel.sum() >= MIN_HOUR_TRIPS:
+            offset[k] = float(np.median(residual[sel]))
+    graph.route_hour_minutes.copy_(torch.from_numpy(offset.astype(np.float32)))
+
+
 ROBUST_SIGMA = 1.4826  # median absolute deviation -> standard deviation of a normal
 MIN_ROUTE_SPREAD = 0.15  # log units: no zone pair's routes are more alike than about +-15%
 
 
 def fit_route_spread(graph: FeatureGraph, rows: np.ndarray) -> None:
-    """How far each zone pair's trips stray from its usual distance and duration (robust, shrunk like the medians)."""
+    """How far each zone pair's trips stray from its usual distance and duration at their hour (robust, shrunk
+    like the medians)."""
     with torch.no_grad():
         t = torch.from_numpy(rows)
         present = torch.isfinite(t)
         pu = graph.zone_codes(t, present, "pickup_location_id").numpy()
         do = graph.zone_codes(t, present, "dropoff_location_id").numpy()
     pair = pu * N_ZONE_SLOTS + do
-    for col, median_table, spread_table in (
-        ("trip_distance", graph.route_log_distance, graph.route_spread_distance),
-        ("duration_minutes", graph.route_log_minutes, graph.route_spread_minutes),
+    at_hour = graph.route_hour_minutes.numpy()[route_hour_slots(graph, rows)]
+    for col, usual, spread_table in (
+        ("trip_distance", graph.route_log_distance.numpy()[pair], graph.route_spread_distance),
+        ("duration_minutes", graph.route_log_minutes.numpy()[pair] + at_hour, graph.route_spread_minutes),
     ):
         logv = np.log1p(np.clip(rows[:, COLUMN_INDEX[col]], 0, None))
-        deviation = np.abs(logv - median_table.numpy()[pair])
+        deviation = np.abs(logv - usual)
         spread = ROBUST_SIGMA * route_table(graph, rows, deviation)
         spread_table.copy_(torch.from_numpy(np.clip(spread, MIN_ROUTE_SPREAD, None).astype(np.float32)))
 
@@ -354,6 +391,7 @@ def run(out: Path, cfg: TrainConfig, data_root: Path | None = None, tariff_path:
     model.features.set_zone_boroughs(data.load_zone_boroughs(data_root))
     model.features.set_tariff(tariff_doc)
     fit_route_table(model.features, train_rows)
+    fit_route_hours(model.features, train_rows)
     fit_route_spread(model.features, train_rows)
     fit_toll_pay_rate(model.features, train_rows)
     fit_congestion_pass_rate(model.features, train_rows, tariff_doc)

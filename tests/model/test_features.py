@@ -14,6 +14,7 @@ from export.features import (
     FEATURE_INDEX,
     FEATURE_NAMES,
     FEATURES,
+    PAIR_BUFFERS,
     PAIR_COLUMNS,
     ZONE_FLAGS,
     FeatureGraph,
@@ -257,6 +258,7 @@ def test_out_of_city_rate_tolls_and_route_checks() -> None:
     graph.route_spread_minutes.fill_(0.25)
     graph.route_trips.fill_(100.0)
     graph.route_trips[161 * 266 + 82] = 2.0  # a pair seen twice: its route is its boroughs' guess
+    graph.route_hour_minutes[14 * 2] = 0.5  # a weekday at 2 pm: trips take e^0.5 times their all-hours time
     rows = encode_rows(
         [
             trip(rate_code_id=4),  # both ends in Manhattan
@@ -267,6 +269,10 @@ def test_out_of_city_rate_tolls_and_route_checks() -> None:
             trip(trip_distance=10.0),  # 4x the distance in the usual time: not a long haul by itself
             trip(trip_distance=10.0, pickup_location_id=265),  # an unknown end: no route to compare with
             trip(trip_distance=10.0, dropoff_location_id=82),  # a pair too rarely seen to judge by
+            # The long haul of row 4 at 3 am (no hour offset), within one zone, and on the pair seen twice.
+            trip(trip_distance=10.0, pickup_datetime="2019-06-05 03:10:00", dropoff_datetime="2019-06-05 04:10:00"),
+            trip(trip_distance=10.0, dropoff_datetime="2019-06-05 15:10:00", dropoff_location_id=161),
+            trip(trip_distance=10.0, dropoff_datetime="2019-06-05 15:10:00", dropoff_location_id=82),
         ]
     )
     f = graph(torch.from_numpy(rows))[0].numpy()
@@ -277,11 +283,22 @@ def test_out_of_city_rate_tolls_and_route_checks() -> None:
     assert tolls[3] == pytest.approx(-math.log(0.5), rel=1e-4)
     assert f[0, FEATURE_INDEX["tolls_unexpected"]] == 0.0
     route = f[:, FEATURE_INDEX["route_excess"]]
-    assert route[4] == pytest.approx((math.log1p(10.0) - math.log1p(2.5)) / 0.25, rel=1e-3)
+    certain = 1.0 / math.sqrt(1.0 + 20.0 / 100.0)  # a pair seen 100 times
+    beyond_miles = (math.log1p(10.0) - math.log1p(2.5)) / 0.25
+    beyond_minutes_at_2pm = (math.log1p(60.0) - math.log1p(15.0) - 0.5) / 0.25
+    assert beyond_minutes_at_2pm < beyond_miles
+    assert route[4] == pytest.approx(beyond_minutes_at_2pm * certain, rel=1e-3), "the time judged at its hour"
+    assert route[8] == pytest.approx(beyond_miles * certain, rel=1e-3), "3 am adds nothing to the usual time"
     assert route[5] == 0.0 and route[0] == 0.0
+    assert route[6] == 0.0 and route[9] == 0.0, "an unknown end or a round trip in one zone has no route"
+    assert route[10] == pytest.approx(beyond_minutes_at_2pm / math.sqrt(1.0 + 20.0 / 2.0), rel=1e-3)
+    usual_minutes = f[:, FEATURE_INDEX["route_duration"]]
+    assert usual_minutes[4] == pytest.approx(math.log1p(15.0) + 0.5, rel=1e-5)
+    assert usual_minutes[8] == pytest.approx(math.log1p(15.0), rel=1e-5)
     jump = f[:, FEATURE_INDEX["distance_beyond_time"]]
-    assert jump[5] == pytest.approx((math.log1p(10.0) - math.log1p(2.5)) / 0.25, rel=1e-3), "miles, not minutes"
-    assert jump[4] == 0.0, "the time grew with the distance: a long way round, not a jump"
+    assert jump[5] == pytest.approx(beyond_miles, rel=1e-3), "miles, not minutes"
+    assert jump[8] == 0.0, "the time grew with the distance: a long way round, not a jump"
+    assert jump[4] == pytest.approx(beyond_miles - beyond_minutes_at_2pm, rel=1e-3), "60 min is less at 2 pm"
     assert jump[0] == 0.0 and jump[6] == 0.0 and jump[7] == 0.0
 
 
@@ -300,5 +317,8 @@ def test_the_zone_and_pair_tables_say_what_each_zone_and_pair_is() -> None:
     assert column["manhattan"].nonzero().flatten().tolist() == [4]
     assert column["in_city"].nonzero().flatten().tolist() == [4, 132, 138]  # EWR is in New Jersey
     pairs = graph.pair_table()
-    for j, name in enumerate(PAIR_COLUMNS):
+    for j, name in enumerate(PAIR_BUFFERS):
         assert torch.equal(pairs[:, j], getattr(graph, name)), name
+    certainty = pairs[:, PAIR_COLUMNS.index("route_certainty")]
+    assert certainty[0] == certainty[1] == pytest.approx(1.0 / math.sqrt(21.0)), "never seen counts as seen once"
+    assert certainty[20] == pytest.approx(1.0 / math.sqrt(2.0)), "a pair seen 20 times"

@@ -190,6 +190,13 @@ def test_a_long_haul_on_a_known_route_is_flagged_as_a_route(scorer, meta) -> Non
     flagged, reasons = verdict(scorer, meta, tx)
     assert flagged, reasons
     assert reasons[0].family == "route" and "a long way round" in reasons[0].text, reasons
+    # The same miles and minutes at 3 am, when the pair's usual time is shorter, are still a long way round.
+    night = {**tx, "pickup_datetime": "2019-06-05 03:10:00", "dropoff_datetime": "2019-06-05 04:20:00"}
+    flagged, reasons = verdict(scorer, meta, night)
+    assert flagged and reasons[0].family == "route", reasons
+    # Starting and ending in one zone, the ride had no usual route to stretch: no route reason, whatever else.
+    round_trip = {**tx, "dropoff_location_id": tx["pickup_location_id"]}
+    assert not any("a long way round" in r.text for r in verdict(scorer, meta, round_trip)[1])
 
 
 #: A real 2019 app-dispatched row (no vendor id, rate code or payment type): the for-hire congestion
