@@ -215,8 +215,9 @@ class FeatureGraph(nn.Module):
     def hour_slot(self, hour: torch.Tensor, weekday: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
         """[B, 1] long slot of ``route_hour_minutes``: pickup hour x (weekday, weekend), the last slot when the
         hour or the weekday is unknown."""
-        slot = torch.clamp(torch.floor(hour), 0.0, 23.0) * 2.0 + (weekday >= 5.0).to(hour.dtype)
-        return torch.where(known, slot, float(N_HOUR_SLOTS - 1)).to(torch.long)
+        whole_hour = torch.clamp(hour, 0.0, 23.0).to(torch.long)  # the cast truncates: the floor of a positive
+        slot = whole_hour * 2 + (weekday >= 5.0).to(torch.long)
+        return torch.where(known, slot, N_HOUR_SLOTS - 1)
 
     def period_amounts(self, day: torch.Tensor, dated: torch.Tensor) -> torch.Tensor:
         """[B, A] the tariff amounts in force on each row's pickup day ([B, 1]; the current period when dateless)."""

@@ -190,9 +190,9 @@ class FraudAutoencoder(nn.Module):
     def forward(self, raw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         resid, mask, bucket, expected = self.score_parts(raw)
         spread = self.spread[self.spread_cell(raw, bucket)]
-        z = torch.where(mask, resid / spread, 0.0)
-        z = torch.clamp(z, 0.0, OUTPUT_LIMIT)
-        errors = torch.clamp(torch.where(mask, self.rarity(z), 0.0), 0.0, OUTPUT_LIMIT)
+        # A feature the row cannot compute has resid 0, so z 0 and rarity 0: no `where` on the mask is needed.
+        z = torch.clamp(resid / spread, 0.0, OUTPUT_LIMIT)
+        errors = torch.clamp(self.rarity(z), 0.0, OUTPUT_LIMIT)
         # A deciding rule check broken: the feature's value (its distance from the tariff's 0) past its cut.
         broken = mask & (resid * self.scale > self.decisive_cut)
         errors = torch.where(broken, torch.clamp(errors, min=DECIDED_RARITY), errors)
