@@ -26,7 +26,9 @@ DECIDES_WHEN = {
     "route_excess": "distance and time both 3.5+ of the zone pair's spreads (at the trip's hour, wider for pairs seen "
     "few times) beyond its usual route, the ends two different known zones",
     "distance_beyond_time": "distance 5+ of the pair's spreads beyond its route, more than the time explains, "
-    "on a pair seen 5+ times in training",
+    "on a pair of two different zones seen 5+ times in training",
+    "speed_beyond_route": "an average speed 4.5+ of the zone pair's spreads above its trips' usual one, on a pair seen "
+    "5+ times in training",
     "fare_without_distance": "under 0.1 mi yet 8+ meter units on a metered trip",
     "fare_beyond_meter": "rate code 1 and a fare $2+ above 1.2x the most the meter can bill for the miles and minutes",
     "tip_beyond_fare": "a tip above 1.5x the fare (at least $2.50)",

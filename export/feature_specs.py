@@ -83,6 +83,8 @@ FEATURES: tuple[FeatureSpec, ...] = (
     FeatureSpec("route_excess", ("trip_distance", "duration_minutes", *_PLACE), "distance", "log", _TIME),
     # A GPS jump: miles beyond the zone pair's usual route that the time taken does not account for.
     FeatureSpec("distance_beyond_time", ("trip_distance", "duration_minutes", *_PLACE), "distance", "log", _TIME),
+    # A GPS jump on a long route, or within one zone: an average speed far beyond the zone pair's own trips.
+    FeatureSpec("speed_beyond_route", ("trip_distance", "duration_minutes", *_PLACE), "distance", "log"),
     # A fare charged for miles the meter did not record: under 0.1 mi yet 8+ meter units on a metered trip.
     FeatureSpec(
         "fare_without_distance", ("fare_amount", "trip_distance"), "distance", "flag", (*_DATE, "rate_code_id")
@@ -206,6 +208,7 @@ RULE_CHECKS = (
     "tolls_unexpected",
     "route_excess",
     "distance_beyond_time",
+    "speed_beyond_route",
     "fare_without_distance",
     "fare_beyond_meter",
     "tip_beyond_fare",
@@ -243,6 +246,10 @@ DECISIVE: dict[str, float] = {
     # A GPS jump: the distance 5 of the pair's spreads beyond its route, more than the time explains, on a pair
     # seen at least MIN_ROUTE_TRIPS times (about 1 in 5,500 ordinary validation trips of either era).
     "distance_beyond_time": 5.0,
+    # A GPS jump the route's length hides: an average speed 4.5 of the pair's spreads above its trips' usual one.
+    # On validation months 4.0, 4.5 and 5.0 flag the same trips of both eras (the network, which sees the
+    # feature, flags the rest); 3.5 adds 0.04 points of 2018-2020 FPR for 0.007 more of the GPS jumps.
+    "speed_beyond_route": 4.5,
     "fare_without_distance": 0.5,
     # $2 beyond 1.2x the meter's ceiling: 0 of the 2018-2020 validation trips with rate code 1, 1 in 30,000
     # of the 2023-2025 ones (the rows without a rate code, upfront prices, are not judged by it).
@@ -295,8 +302,9 @@ ROUTE_THIN_TRIPS = 20.0
 #: Hour-of-week slots of the route's usual minutes: pickup hour x (weekday, weekend), and one for a trip
 #: whose time is unknown (no offset).
 N_HOUR_SLOTS = 24 * 2 + 1
-#: `distance_beyond_time` needs a zone pair seen at least this often in training: on validation months 31 of
-#: its 53 false alarms were pairs never seen, judged against their borough pair's typical trip.
+#: `distance_beyond_time` and `speed_beyond_route` need a zone pair seen at least this often in training: on
+#: validation months 31 of the former's 53 false alarms were pairs never seen, judged against their borough
+#: pair's typical trip.
 MIN_ROUTE_TRIPS = 5.0
 #: `tip_beyond_fare`: a tip above this multiple of the fare (at least $2.50). Tips are the rider's choice, so
 #: this is a measured cut, not a tariff rule: 0.02% (2018-2020) and 0.03% (2023-2025) of ordinary validation

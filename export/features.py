@@ -91,6 +91,8 @@ PAIR_BUFFERS: tuple[str, ...] = (
     "route_log_minutes",
     "route_spread_distance",
     "route_spread_minutes",
+    "route_log_speed",
+    "route_spread_speed",
     "congestion_pass_rate",
     "toll_pay_rate",
     "route_trips",
@@ -121,6 +123,9 @@ class FeatureGraph(nn.Module):
       GPS jump or a detour on a known route stand out even when the fare was billed for the phantom miles;
     - ``route_spread_distance`` / ``route_spread_minutes``: the robust spread (1.4826 MAD) of those logs per
       zone pair, shrunk the same way: how far beyond its usual route a trip on this pair may run;
+    - ``route_log_speed`` / ``route_spread_speed``: the typical log1p average speed (mph) of each zone pair's
+      trips and its robust spread, shrunk the same way: phantom miles added to a real ride's minutes (a GPS
+      jump) raise the speed beyond anything the pair's trips run, however long the route itself is;
     - ``route_trips``: how many training trips each zone pair has: a route known only from its boroughs'
       typical trip (1.5 mi for any Manhattan pair never seen) cannot decide that a trip ran too far;
     - ``route_hour_minutes``: what the hour of the week adds to a route's usual log1p minutes (pickup hour x
@@ -141,6 +146,8 @@ class FeatureGraph(nn.Module):
     congestion_pass_rate: torch.Tensor
     route_spread_distance: torch.Tensor
     route_spread_minutes: torch.Tensor
+    route_log_speed: torch.Tensor
+    route_spread_speed: torch.Tensor
     toll_pay_rate: torch.Tensor
     route_trips: torch.Tensor
     route_hour_minutes: torch.Tensor
@@ -158,6 +165,8 @@ class FeatureGraph(nn.Module):
         self.register_buffer("congestion_pass_rate", torch.ones(N_ZONE_SLOTS * N_ZONE_SLOTS))
         self.register_buffer("route_spread_distance", torch.ones(N_ZONE_SLOTS * N_ZONE_SLOTS))
         self.register_buffer("route_spread_minutes", torch.ones(N_ZONE_SLOTS * N_ZONE_SLOTS))
+        self.register_buffer("route_log_speed", torch.zeros(N_ZONE_SLOTS * N_ZONE_SLOTS))
+        self.register_buffer("route_spread_speed", torch.ones(N_ZONE_SLOTS * N_ZONE_SLOTS))
         self.register_buffer("toll_pay_rate", torch.ones(N_ZONE_SLOTS * N_ZONE_SLOTS))
         self.register_buffer("route_trips", torch.zeros(N_ZONE_SLOTS * N_ZONE_SLOTS))
         self.register_buffer("route_hour_minutes", torch.zeros(N_HOUR_SLOTS))
@@ -298,8 +307,10 @@ class FeatureGraph(nn.Module):
         route_minutes = on_pair["route_log_minutes"] + self.route_hour_minutes[at_hour]
         excess_distance = (torch.log1p(torch.clamp(dist, min=0.0)) - route) / on_pair["route_spread_distance"]
         excess_minutes = (torch.log1p(torch.clamp(dur, min=0.0)) - route_minutes) / on_pair["route_spread_minutes"]
+        excess_speed = (torch.log1p(speed) - on_pair["route_log_speed"]) / on_pair["route_spread_speed"]
         unknown_end = at_pu["unknown"] | at_do["unknown"]
         same_zone = (pu == do) & (pu != 0)
+        thin_pair = unknown_end | (on_pair["route_trips"] < MIN_ROUTE_TRIPS)
         in_city = at_pu["in_city"] & at_do["in_city"]
         hour_angle = hour * (2.0 * math.pi / 24.0)
         wd_angle = weekday * (2.0 * math.pi / 7.0)
@@ -421,11 +432,13 @@ class FeatureGraph(nn.Module):
                 zero,
                 torch.clamp(torch.minimum(excess_distance, excess_minutes) * on_pair["route_certainty"], min=0.0),
             ),
+            # A round trip within one zone has no route to run beyond: its miles are judged by its speed alone.
             "distance_beyond_time": torch.where(
-                unknown_end | (on_pair["route_trips"] < MIN_ROUTE_TRIPS),
+                thin_pair | same_zone,
                 zero,
                 torch.clamp(excess_distance - torch.clamp(excess_minutes, min=0.0), min=0.0),
             ),
+            "speed_beyond_route": torch.where(thin_pair, zero, torch.clamp(excess_speed, min=0.0)),
             "fare_without_distance": F(metered & (dist < NO_DISTANCE_MI) & (units >= NO_DISTANCE_UNITS)),
             "fare_units": S(units),
             "units_per_mile": S(units / torch.clamp(dist, min=0.05)),

@@ -44,8 +44,9 @@ FEATURE_MEANING = {
     "cbd_fee_vs_tariff": "signed log1p(congestion relief zone fee - the nearer of $0 and the tariff's)",
     "route_excess": "max(0, the smaller of distance and minutes beyond the zone pair's route at the pickup hour, in "
     "its spreads, x 1/sqrt(1 + 20/pair trips)); 0 within one zone or at an unknown end",
-    "distance_beyond_time": "max(0, (log1p distance - route)/spread - max(0, same for minutes)); 0 for unknown or "
-    "rarely seen pairs",
+    "distance_beyond_time": "max(0, (log1p distance - route)/spread - max(0, same for minutes)); 0 within one zone "
+    "and for unknown or rarely seen pairs",
+    "speed_beyond_route": "max(0, (log1p mph - the zone pair's usual)/its spread); 0 for unknown or rarely seen pairs",
     "fare_without_distance": "1 when distance < 0.1 mi and 8+ meter units, metered",
     "fare_beyond_meter": "signed log1p(fare - (initial + 1.2 x unit x (5 x miles + minutes))), rate code 1 only",
     "tip_beyond_fare": "1 when tip > 1.5 x max(fare, 2.5)",

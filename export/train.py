@@ -222,6 +222,30 @@ def fit_route_spread(graph: FeatureGraph, rows: np.ndarray) -> None:
         spread_table.copy_(torch.from_numpy(np.clip(spread, MIN_ROUTE_SPREAD, None).astype(np.float32)))
 
 
+def log_speed(rows: np.ndarray) -> np.ndarray:
+    """log1p of each trip's average mph, as the graph computes it (a zero duration counts as one second)."""
+    miles = np.clip(rows[:, COLUMN_INDEX["trip_distance"]], 0, None)
+    hours = np.clip(rows[:, COLUMN_INDEX["duration_minutes"]], 1.0 / 60.0, None) / 60.0
+    return np.log1p(np.clip(miles / hours, None, 5.0e4))
+
+
+def fit_route_speed(graph: FeatureGraph, rows: np.ndarray) -> None:
+    """Each zone pair's usual average speed and how far its trips stray from it (robust, shrunk like the
+    route tables): a GPS jump adds miles, not minutes, so the speed it implies is one the pair never runs."""
+    speed = log_speed(rows)
+    usual = route_table(graph, rows, speed)
+    graph.route_log_speed.copy_(torch.from_numpy(usual))
+    with torch.no_grad():
+        t = torch.from_numpy(rows)
+        present = torch.isfinite(t)
+        pair = (
+            graph.zone_codes(t, present, "pickup_location_id").numpy() * N_ZONE_SLOTS
+            + graph.zone_codes(t, present, "dropoff_location_id").numpy()
+        )
+    spread = ROBUST_SIGMA * route_table(graph, rows, np.abs(speed - usual[pair]))
+    graph.route_spread_speed.copy_(torch.from_numpy(np.clip(spread, MIN_ROUTE_SPREAD, None).astype(np.float32)))
+
+
 def fit_toll_pay_rate(graph: FeatureGraph, rows: np.ndarray) -> None:
     """Per zone pair, the share of trips that paid tolls (shrunk towards the borough pair): which routes cross
     a tolled bridge or tunnel at all."""
@@ -393,6 +417,7 @@ def run(out: Path, cfg: TrainConfig, data_root: Path | None = None, tariff_path:
     fit_route_table(model.features, train_rows)
     fit_route_hours(model.features, train_rows)
     fit_route_spread(model.features, train_rows)
+    fit_route_speed(model.features, train_rows)
     fit_toll_pay_rate(model.features, train_rows)
     fit_congestion_pass_rate(model.features, train_rows, tariff_doc)
     fit_scaling(model, train_rows)

@@ -95,6 +95,12 @@ def distance_reason(row: np.ndarray, exp: dict[str, float], worst: str) -> str:
                 f"{zone_pair(row)}, in {dur:.0f} min: miles the time taken does not account for"
             )
         return f"distance {dist:.1f} mi is far more than the time taken allows between {zone_pair(row)}"
+    if worst == "speed_beyond_route" and has_zones and dur is not None and dur > 0:
+        mph = max(dist, 0.0) / (dur / 60.0)
+        return (
+            f"distance {dist:.1f} mi in {dur:.0f} min is {mph:.0f} mph on average, far faster than trips between "
+            f"{zone_pair(row)} run: miles the time taken does not account for"
+        )
     if worst in ("route_distance", "distance_vs_route") and has_zones:
         return f"distance {dist:.2f} mi is implausible for the route ({zone_pair(row)})"
     usual = max(unslog(exp.get("distance", float("nan"))), 0.0) if "distance" in exp else float("nan")

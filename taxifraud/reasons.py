@@ -57,6 +57,7 @@ FEATURE_FAMILY: dict[str, str] = {
     "distance_vs_route": "distance",
     "route_distance": "distance",
     "distance_beyond_time": "distance",
+    "speed_beyond_route": "distance",
     "fare_without_distance": "distance",
     "duration": "duration",
     "duration_vs_route": "duration",

@@ -302,6 +302,42 @@ def test_out_of_city_rate_tolls_and_route_checks() -> None:
     assert jump[0] == 0.0 and jump[6] == 0.0 and jump[7] == 0.0
 
 
+def test_a_speed_the_zone_pair_never_runs_is_judged_in_its_spreads() -> None:
+    """Phantom miles on a real ride's minutes raise its average speed: judged against the pair's usual speed in
+    the pair's spreads, within one zone too (where there is no route to run beyond), never on an unknown end
+    or a pair too rarely seen."""
+    graph = FeatureGraph()
+    graph.set_zone_boroughs({161: "Manhattan", 237: "Manhattan", 82: "Queens", 265: "N/A"})
+    graph.set_tariff(tariff.load(TARIFF_PATH))
+    graph.route_log_distance.fill_(math.log1p(2.5))
+    graph.route_log_minutes.fill_(math.log1p(15.0))
+    graph.route_spread_distance.fill_(0.25)
+    graph.route_spread_minutes.fill_(0.25)
+    graph.route_log_speed.fill_(math.log1p(10.0))  # the normal trip: 2.5 mi in 15 min
+    graph.route_spread_speed.fill_(0.3)
+    graph.route_trips.fill_(100.0)
+    graph.route_trips[161 * 266 + 82] = 2.0
+    rows = encode_rows(
+        [
+            trip(),
+            trip(trip_distance=12.5),  # 50 mph where trips run 10
+            trip(trip_distance=12.5, dropoff_location_id=161),  # the same within one zone
+            trip(trip_distance=12.5, pickup_location_id=265),  # an unknown end
+            trip(trip_distance=12.5, dropoff_location_id=82),  # a pair seen twice
+            trip(trip_distance=1.0),  # slower than usual: nothing to judge
+        ]
+    )
+    f = graph(torch.from_numpy(rows))[0].numpy()
+    fast = f[:, FEATURE_INDEX["speed_beyond_route"]]
+    beyond = (math.log1p(50.0) - math.log1p(10.0)) / 0.3
+    assert fast[1] == pytest.approx(beyond, rel=1e-4)
+    assert fast[2] == pytest.approx(beyond, rel=1e-4), "a round trip in one zone is judged by its speed"
+    assert fast[0] == 0.0 and fast[3] == 0.0 and fast[4] == 0.0 and fast[5] == 0.0
+    jump = f[:, FEATURE_INDEX["distance_beyond_time"]]
+    assert jump[1] > 0.0
+    assert jump[2] == 0.0, "within one zone there is no route to run beyond"
+
+
 def test_the_zone_and_pair_tables_say_what_each_zone_and_pair_is() -> None:
     """The one-lookup tables hold, for every zone slot and pair, the facts the rules used to ask one by one."""
     graph = FeatureGraph()

@@ -113,6 +113,13 @@ LGA_NIGHT: dict[str, Any] = {
             ("tip_amount", "payment_type", "rate_code_id"),
         ),
         (
+            # The same phantom miles on a round trip within Midtown: no route to run beyond, but 50 mph.
+            {**BASE, "dropoff_location_id": 161, "trip_distance": 12.5, "fare_amount": 37.5, "total_amount": 42.8},
+            "distance",
+            ("distance 12.5 mi in 15 min is 50 mph on average, far faster than trips between zones 161 -> 161 run",),
+            ("tip_amount", "payment_type", "rate_code_id", "congestion_surcharge"),
+        ),
+        (
             {**BASE, "tip_amount": 40.0, "total_amount": 55.8},
             "tip",
             ("tip $40.00 is 320% of the $12.50 fare",),
@@ -127,6 +134,7 @@ LGA_NIGHT: dict[str, Any] = {
         "fare_beyond_meter",
         "fare_without_distance",
         "gps_jump",
+        "gps_jump_within_one_zone",
         "tip_beyond_fare",
     ],
 )
