@@ -263,6 +263,10 @@ SCORED: tuple[bool, ...] = tuple(
     (f.group in SCORED_GROUPS and f.name not in UNSCORED) or f.name in SCORED_CONTEXT for f in FEATURES
 )
 RULE: tuple[bool, ...] = tuple(f.name in RULE_CHECKS for f in FEATURES)
+#: The zone pair's own route, read from the tables fitted on training trips: what a reason quotes as the usual
+#: route is this, not the network's guess of the route from the trip's own (possibly padded) miles and minutes.
+TABLE_LOOKUPS = ("route_distance", "route_duration")
+TABLE_LOOKUP: tuple[bool, ...] = tuple(f.name in TABLE_LOOKUPS for f in FEATURES)
 DECISIVE_CUT: tuple[float, ...] = tuple(DECISIVE.get(f.name, math.inf) for f in FEATURES)
 FEATURE_INDEX = {name: i for i, name in enumerate(FEATURE_NAMES)}
 N_FEATURES = len(FEATURES)

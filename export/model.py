@@ -27,6 +27,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from export.feature_specs import TABLE_LOOKUP
 from export.features import (
     DECISIVE_CUT,
     N_FEATURES,
@@ -69,6 +70,7 @@ class FraudAutoencoder(nn.Module):
     primary: torch.Tensor
     scored: torch.Tensor
     rule: torch.Tensor
+    table_lookup: torch.Tensor
     tail_x: torch.Tensor
     tail_slope: torch.Tensor
     decisive_cut: torch.Tensor
@@ -90,6 +92,7 @@ class FraudAutoencoder(nn.Module):
         self.register_buffer("primary", primary_group())
         self.register_buffer("scored", torch.tensor(SCORED, dtype=torch.bool))
         self.register_buffer("rule", torch.tensor(RULE, dtype=torch.bool))
+        self.register_buffer("table_lookup", torch.tensor(TABLE_LOOKUP, dtype=torch.bool), persistent=False)
         # Finite cut-offs only: an infinite constant would not survive a TensorRT FP16 engine.
         cuts = torch.tensor([c if c < OUTPUT_LIMIT else OUTPUT_LIMIT for c in DECISIVE_CUT])
         self.register_buffer("decisive_cut", cuts)
@@ -169,7 +172,8 @@ class FraudAutoencoder(nn.Module):
         zhat = torch.where(self.rule, -self.center / self.scale, zhat)
         resid = torch.where(mask, torch.abs(z - zhat), 0.0)
         bucket = present.to(torch.long).sum(dim=1)
-        expected = zhat * self.scale + self.center
+        # The zone pair's usual route is its table's value, whatever the network would guess from the trip.
+        expected = torch.where(self.table_lookup, feats, zhat * self.scale + self.center)
         return resid, mask, bucket, expected
 
     def rarity(self, errors: torch.Tensor) -> torch.Tensor:

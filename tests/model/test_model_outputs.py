@@ -63,6 +63,18 @@ def test_errors_are_zero_exactly_where_features_cannot_be_computed(scorer, meta,
     assert out["feature_errors"][0, meta.feature_index("fare_above_meter")] > meta.reason_min_z
 
 
+def test_the_usual_route_is_the_zone_pairs_whatever_the_trip_claims(scorer, meta, rows_of) -> None:
+    """A reason quotes the zone pair's usual route: it comes from the pair's table, so padded miles and minutes
+    cannot drag it towards themselves (the network's own guess put Midtown -> Upper East Side at 8.3 mi for a
+    trip padded to 12.5 mi)."""
+    out = scorer.infer(rows_of(trip(), trip(trip_distance=12.5), trip(dropoff_datetime="2019-06-05 15:40:00")))
+    for name in ("route_distance", "route_duration"):
+        usual = out["feature_expected"][:, meta.feature_index(name)]
+        assert usual[1] == pytest.approx(usual[0], abs=1e-6), name
+    k = meta.feature_index("route_distance")
+    assert out["feature_expected"][2, k] == pytest.approx(out["feature_expected"][0, k], abs=1e-6)
+
+
 def test_bad_width_is_refused(scorer) -> None:
     with pytest.raises(ValueError):
         scorer.infer(np.zeros((2, 16), dtype=np.float32))
