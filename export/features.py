@@ -38,6 +38,7 @@ from export.feature_specs import (
     N_ZONE_SLOTS,
     NO_DISTANCE_MI,
     NO_DISTANCE_UNITS,
+    PASS_RATE_ERA_DAY,
     PASS_RATE_FLOOR,
     ROUTE_THIN_TRIPS,
     RULE,
@@ -94,6 +95,7 @@ PAIR_BUFFERS: tuple[str, ...] = (
     "route_log_speed",
     "route_spread_speed",
     "congestion_pass_rate",
+    "congestion_pass_rate_before",
     "toll_pay_rate",
     "route_trips",
 )
@@ -116,7 +118,9 @@ class FeatureGraph(nn.Module):
     - ``congestion_pass_rate``: for each zone pair with no end in the congestion zone, the share of its
       trips that paid the congestion surcharge (passing through the zone, e.g. Brooklyn -> Bronx on the FDR
       Drive), shrunk towards the borough pair: what makes a surcharge on a Queens -> Queens ride stand out
-      while a Brooklyn -> Bronx one does not;
+      while a Brooklyn -> Bronx one does not (both eras' trips); ``congestion_pass_rate_before``, the same from
+      the trips before ``PASS_RATE_ERA_DAY`` (the 2022-12-19 fare change) alone, judges those trips: far fewer
+      such trips paid it then;
     - ``route_log_distance`` / ``route_log_minutes``: typical log1p distance and duration of each
       pickup/dropoff zone pair (266*266, shrunk towards the borough pair where a pair has few trips). TLC
       publishes zones, not coordinates: these tables are the only geography the model has, and what lets a
@@ -144,6 +148,7 @@ class FeatureGraph(nn.Module):
     route_log_distance: torch.Tensor
     route_log_minutes: torch.Tensor
     congestion_pass_rate: torch.Tensor
+    congestion_pass_rate_before: torch.Tensor
     route_spread_distance: torch.Tensor
     route_spread_minutes: torch.Tensor
     route_log_speed: torch.Tensor
@@ -163,6 +168,7 @@ class FeatureGraph(nn.Module):
         self.register_buffer("route_log_distance", torch.zeros(N_ZONE_SLOTS * N_ZONE_SLOTS))
         self.register_buffer("route_log_minutes", torch.zeros(N_ZONE_SLOTS * N_ZONE_SLOTS))
         self.register_buffer("congestion_pass_rate", torch.ones(N_ZONE_SLOTS * N_ZONE_SLOTS))
+        self.register_buffer("congestion_pass_rate_before", torch.ones(N_ZONE_SLOTS * N_ZONE_SLOTS))
         self.register_buffer("route_spread_distance", torch.ones(N_ZONE_SLOTS * N_ZONE_SLOTS))
         self.register_buffer("route_spread_minutes", torch.ones(N_ZONE_SLOTS * N_ZONE_SLOTS))
         self.register_buffer("route_log_speed", torch.zeros(N_ZONE_SLOTS * N_ZONE_SLOTS))
@@ -336,10 +342,13 @@ class FeatureGraph(nn.Module):
         # Where the congestion surcharge may apply (an end in the zone, an unknown end, or a zone pair whose
         # trips pass through it at least once in 400): shared by the `extra` rule and `congestion_unexpected`.
         in_cz = at_pu["congestion_zone"] | at_do["congestion_zone"]
-        pass_rate = on_pair["congestion_pass_rate"]
+        before_era = has("pickup_day") & (day < PASS_RATE_ERA_DAY)  # the unclipped day
+        pass_rate = torch.where(before_era, on_pair["congestion_pass_rate_before"], on_pair["congestion_pass_rate"])
         cong_in_force = rule("congestion_surcharge") > 0
         cong_charged = cong >= 0.5 * torch.clamp(rule("congestion_surcharge"), min=0.01)
-        cong_may_apply = cong_in_force & (in_cz | unknown_end | (pass_rate >= PASS_RATE_FLOOR))
+        # A surcharge folded into `extra` is judged leniently: a pair that passes at that rate in either era.
+        pass_any = torch.maximum(on_pair["congestion_pass_rate_before"], on_pair["congestion_pass_rate"])
+        cong_may_apply = cong_in_force & (in_cz | unknown_end | (pass_any >= PASS_RATE_FLOOR))
 
         # What `extra` may hold by the tariff: any of the night and rush-hour surcharges whose window the
         # trip touched (a JFK flat fare has its own rush surcharge and no night one), plus the LaGuardia

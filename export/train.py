@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from export import calibrate, data
-from export.feature_specs import BOROUGH_CODES, GROUPS, N_HOUR_SLOTS, N_ZONE_SLOTS, SEED_FIELDS
+from export.feature_specs import BOROUGH_CODES, GROUPS, N_HOUR_SLOTS, N_ZONE_SLOTS, PASS_RATE_ERA_DAY, SEED_FIELDS
 from export.features import FeatureGraph
 from export.model import FraudAutoencoder, SeedBaseline
 from taxifraud import tariff
@@ -257,7 +257,8 @@ def fit_toll_pay_rate(graph: FeatureGraph, rows: np.ndarray) -> None:
 
 def fit_congestion_pass_rate(graph: FeatureGraph, rows: np.ndarray, rates: tariff.Tariff) -> None:
     """Per zone pair with no end in the congestion zone: the share of trips that paid the surcharge anyway
-    (they passed through it), from trips of dates when the surcharge was in force."""
+    (they passed through it), from trips of dates when the surcharge was in force: the earlier era's own rates
+    for trips before ``PASS_RATE_ERA_DAY``, both eras' for those from it on (see ``PASS_RATE_ERA_DAY``)."""
     day = rows[:, COLUMN_INDEX["pickup_day"]]
     starts = np.array([p.start_day for p in rates.periods], dtype=np.float64)
     amounts = np.array([p.amounts["congestion_surcharge"] for p in rates.periods])
@@ -268,8 +269,10 @@ def fit_congestion_pass_rate(graph: FeatureGraph, rows: np.ndarray, rates: tarif
     cong = rows[:, COLUMN_INDEX["congestion_surcharge"]]
     charged = (cong > 0.01).astype(np.float64)
     keep = in_force & outside & np.isfinite(cong) & np.isfinite(day)
-    table = route_table(graph, rows, charged, statistic=np.mean, keep=keep)
-    graph.congestion_pass_rate.copy_(torch.from_numpy(np.clip(table, 0.0, 1.0).astype(np.float32)))
+    before = day < PASS_RATE_ERA_DAY
+    for era, target in ((keep, graph.congestion_pass_rate), (before, graph.congestion_pass_rate_before)):
+        table = route_table(graph, rows, charged, statistic=np.mean, keep=keep & era)
+        target.copy_(torch.from_numpy(np.clip(table, 0.0, 1.0).astype(np.float32)))
 
 
 def fit_scaling(model: FraudAutoencoder, rows: np.ndarray) -> None:

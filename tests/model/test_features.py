@@ -43,6 +43,7 @@ def features(*txs: dict) -> tuple[np.ndarray, np.ndarray]:
     graph.set_zone_boroughs({161: "Manhattan", 237: "Manhattan", 132: "Queens", 7: "Queens", 82: "Queens"})
     graph.set_tariff(tariff.load(TARIFF_PATH))
     graph.congestion_pass_rate.fill_(0.01)  # 1 in 100 trips of a pair outside the zone pays the surcharge
+    graph.congestion_pass_rate_before.fill_(0.01)
     feats, mask, _ = graph(torch.from_numpy(encode_rows(list(txs))))
     return feats.numpy(), mask.numpy()
 
@@ -148,8 +149,9 @@ def test_congestion_in_extra_and_surcharge_clock_slack() -> None:
     graph = FeatureGraph()
     graph.set_zone_boroughs({161: "Manhattan", 237: "Manhattan", 7: "Queens", 82: "Queens"})
     graph.set_tariff(tariff.load(TARIFF_PATH))
-    graph.congestion_pass_rate.fill_(0.01)
-    graph.congestion_pass_rate[7 * 266 + 82] = 0.0005  # Astoria -> Elmhurst never passes through the zone
+    for table in (graph.congestion_pass_rate, graph.congestion_pass_rate_before):
+        table.fill_(0.01)
+        table[7 * 266 + 82] = 0.0005  # Astoria -> Elmhurst never passes through the zone
     in_zone = trip(extra=2.5, congestion_surcharge=0.0)
     rows = encode_rows(
         [
@@ -166,6 +168,33 @@ def test_congestion_in_extra_and_surcharge_clock_slack() -> None:
     assert extra[1] == pytest.approx(slog(2.5), rel=1e-4)
     assert extra[3] == pytest.approx(slog(0.25), rel=1e-3)
     assert extra[5] == pytest.approx(slog(1.0), rel=1e-4)
+
+
+def test_a_zone_pair_is_judged_by_the_pass_rate_of_the_trips_era() -> None:
+    """Before the 2022-12-19 fare change far fewer trips with no end in the zone paid the congestion surcharge:
+    a trip of then is judged by that era's rate, a later or dateless one by both eras'. A surcharge folded into
+    `extra` passes where either era's rate allows it."""
+    graph = FeatureGraph()
+    graph.set_zone_boroughs({161: "Manhattan", 237: "Manhattan", 7: "Queens", 82: "Queens"})
+    graph.set_tariff(tariff.load(TARIFF_PATH))
+    graph.congestion_pass_rate.fill_(0.05)
+    graph.congestion_pass_rate_before.fill_(0.001)
+    queens = {"pickup_location_id": 7, "dropoff_location_id": 82}
+    dateless = {"trip_distance": 2.5, "fare_amount": 17.0, "duration_minutes": 15, "congestion_surcharge": 2.5}
+    rows = encode_rows(
+        [
+            trip(**queens),
+            {**TRIP_2025, **queens},
+            {**dateless, **queens},
+            trip(**queens, extra=2.5, congestion_surcharge=0.0),
+        ]
+    )
+    f = graph(torch.from_numpy(rows))[0].numpy()
+    unexpected = f[:, FEATURE_INDEX["congestion_unexpected"]]
+    assert unexpected[0] == pytest.approx(-math.log(0.001), rel=1e-5)
+    assert unexpected[1] == pytest.approx(-math.log(0.05), rel=1e-5)
+    assert unexpected[2] == pytest.approx(-math.log(0.05), rel=1e-5)
+    assert f[3, FEATURE_INDEX["extra_vs_tariff"]] == pytest.approx(0.0, abs=1e-5)
 
 
 def test_total_gap_accepts_every_vendor_convention_and_sees_padding() -> None:

@@ -258,9 +258,9 @@ def test_the_same_congestion_amount_in_extra_outside_the_zone_is_flagged(scorer,
 
 
 def test_a_congestion_surcharge_on_a_pair_that_rarely_pays_it_is_decided(scorer, meta) -> None:
-    """East Harlem South -> North (zones 75 -> 74, north of 96th Street): about 1 in 260 of the pair's training
-    trips pay the congestion surcharge, rarer than the 1 in 150 that decides; the same trip without it is
-    ordinary."""
+    """East Harlem South -> North (zones 75 -> 74, north of 96th Street): about 1 in 230 of the pair's 2018-2020
+    training trips pay the congestion surcharge, rarer than the 1 in 150 that decides; the same trip without it
+    is ordinary."""
     short = {**BASE, "pickup_location_id": 75, "dropoff_location_id": 74, "trip_distance": 0.9}
     short |= {"dropoff_datetime": "2019-06-05 14:16:00", "fare_amount": 6.0, "tip_amount": 0.0}
     ordinary = {**short, "congestion_surcharge": 0.0, "total_amount": 6.8}
@@ -271,3 +271,46 @@ def test_a_congestion_surcharge_on_a_pair_that_rarely_pays_it_is_decided(scorer,
     flagged, reasons = verdict(scorer, meta, {**ordinary, "congestion_surcharge": 2.5, "total_amount": 9.3})
     assert flagged and reasons[0].family == "surcharge", reasons
     assert "neither starts nor ends in Manhattan south of 96th Street" in reasons[0].text, reasons[0].text
+
+
+#: A real 2024 JFK -> Kew Gardens ride (TLC's 2024 file) billing the congestion surcharge: about 1 in 115 of the
+#: pair's trips over both eras pay it, 1 in 240 of those before the 2022-12-19 fare change.
+JFK_KEW_2024: dict[str, Any] = {
+    "vendor_id": 2,
+    "pickup_datetime": "2024-03-13 15:52:00",
+    "dropoff_datetime": "2024-03-13 16:18:40",
+    "passenger_count": 1,
+    "trip_distance": 6.65,
+    "rate_code_id": 1,
+    "pickup_location_id": 132,
+    "dropoff_location_id": 134,
+    "payment_type": 1,
+    "fare_amount": 31.7,
+    "extra": 0.0,
+    "mta_tax": 0.5,
+    "tip_amount": 5.0,
+    "tolls_amount": 0.0,
+    "improvement_surcharge": 1.0,
+    "congestion_surcharge": 2.5,
+    "airport_fee": 1.75,
+    "total_amount": 42.45,
+}
+
+
+def test_a_congestion_surcharge_outside_the_zone_is_judged_by_its_eras_pass_rate(scorer, meta) -> None:
+    """The same ride in 2019, priced by the 2019 tariff: that era's trips on the pair almost never paid the
+    surcharge, so it decides; in 2024 the pair pays it often enough that it does not decide on its own."""
+    assert not verdict(scorer, meta, JFK_KEW_2024)[0]
+    in_2019 = {
+        **JFK_KEW_2024,
+        "pickup_datetime": "2019-06-05 11:00:00",
+        "dropoff_datetime": "2019-06-05 11:26:40",
+        "fare_amount": 24.0,
+        "improvement_surcharge": 0.3,
+        "airport_fee": 0.0,
+        "total_amount": 32.3,
+    }
+    flagged, reasons = verdict(scorer, meta, in_2019)
+    assert flagged and reasons[0].family == "surcharge", reasons
+    assert "congestion surcharge $2.50 on a trip that neither starts nor ends in Manhattan" in reasons[0].text
+    assert not verdict(scorer, meta, {**in_2019, "congestion_surcharge": 0.0, "total_amount": 29.8})[0]
