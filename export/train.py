@@ -94,6 +94,16 @@ def simulate_missing(rows: np.ndarray, rng: np.random.Generator, cfg: TrainConfi
     return out
 
 
+def zone_slots(graph: FeatureGraph, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(pickup, dropoff) zone slots of each row as the graph reads them: 0 for a missing or unknown zone."""
+    with torch.no_grad():
+        t = torch.from_numpy(rows)
+        present = torch.isfinite(t)
+        pu = graph.zone_codes(t, present, "pickup_location_id").numpy()
+        do = graph.zone_codes(t, present, "dropoff_location_id").numpy()
+    return pu, do
+
+
 ROUTE_PRIOR_WEIGHT = 10.0  # pseudo-trips of the borough-pair median mixed into each zone pair's median
 
 
@@ -113,12 +123,8 @@ def route_table(
     that count.
     """
     n_slots = N_ZONE_SLOTS
-    with torch.no_grad():
-        t = torch.from_numpy(rows)
-        present = torch.isfinite(t)
-        pu = graph.zone_codes(t, present, "pickup_location_id").numpy()
-        do = graph.zone_codes(t, present, "dropoff_location_id").numpy()
-        boroughs = graph.zone_borough.numpy()
+    pu, do = zone_slots(graph, rows)
+    boroughs = graph.zone_borough.numpy()
     logd = values.astype(np.float64)
     ok = (pu > 0) & (do > 0) & np.isfinite(logd)
     if keep is not None:
@@ -153,11 +159,7 @@ def fit_route_table(graph: FeatureGraph, rows: np.ndarray) -> None:
     minutes = np.log1p(np.clip(rows[:, COLUMN_INDEX["duration_minutes"]], 0, None))
     graph.route_log_distance.copy_(torch.from_numpy(route_table(graph, rows, dist)))
     graph.route_log_minutes.copy_(torch.from_numpy(route_table(graph, rows, minutes)))
-    with torch.no_grad():
-        t = torch.from_numpy(rows)
-        present = torch.isfinite(t)
-        pu = graph.zone_codes(t, present, "pickup_location_id").numpy()
-        do = graph.zone_codes(t, present, "dropoff_location_id").numpy()
+    pu, do = zone_slots(graph, rows)
     known = (pu > 0) & (do > 0) & np.isfinite(dist)
     counts = np.bincount(pu[known] * N_ZONE_SLOTS + do[known], minlength=N_ZONE_SLOTS * N_ZONE_SLOTS)
     graph.route_trips.copy_(torch.from_numpy(counts.astype(np.float32)))
@@ -181,11 +183,7 @@ def route_hour_slots(graph: FeatureGraph, rows: np.ndarray) -> np.ndarray:
 def fit_route_hours(graph: FeatureGraph, rows: np.ndarray) -> None:
     """What each hour of the week adds to a zone pair's usual log1p minutes: the median, over the trips of
     that slot between known zones, of how far their time ran from their pair's all-hours median."""
-    with torch.no_grad():
-        t = torch.from_numpy(rows)
-        present = torch.isfinite(t)
-        pu = graph.zone_codes(t, present, "pickup_location_id").numpy()
-        do = graph.zone_codes(t, present, "dropoff_location_id").numpy()
+    pu, do = zone_slots(graph, rows)
     minutes = np.log1p(np.clip(rows[:, COLUMN_INDEX["duration_minutes"]], 0, None))
     residual = minutes - graph.route_log_minutes.numpy()[pu * N_ZONE_SLOTS + do]
     slots = route_hour_slots(graph, rows)
@@ -205,11 +203,7 @@ MIN_ROUTE_SPREAD = 0.15  # log units: no zone pair's routes are more alike than 
 def fit_route_spread(graph: FeatureGraph, rows: np.ndarray) -> None:
     """How far each zone pair's trips stray from its usual distance and duration at their hour (robust, shrunk
     like the medians)."""
-    with torch.no_grad():
-        t = torch.from_numpy(rows)
-        present = torch.isfinite(t)
-        pu = graph.zone_codes(t, present, "pickup_location_id").numpy()
-        do = graph.zone_codes(t, present, "dropoff_location_id").numpy()
+    pu, do = zone_slots(graph, rows)
     pair = pu * N_ZONE_SLOTS + do
     at_hour = graph.route_hour_minutes.numpy()[route_hour_slots(graph, rows)]
     for col, usual, spread_table in (
@@ -235,13 +229,8 @@ def fit_route_speed(graph: FeatureGraph, rows: np.ndarray) -> None:
     speed = log_speed(rows)
     usual = route_table(graph, rows, speed)
     graph.route_log_speed.copy_(torch.from_numpy(usual))
-    with torch.no_grad():
-        t = torch.from_numpy(rows)
-        present = torch.isfinite(t)
-        pair = (
-            graph.zone_codes(t, present, "pickup_location_id").numpy() * N_ZONE_SLOTS
-            + graph.zone_codes(t, present, "dropoff_location_id").numpy()
-        )
+    pu, do = zone_slots(graph, rows)
+    pair = pu * N_ZONE_SLOTS + do
     spread = ROBUST_SIGMA * route_table(graph, rows, np.abs(speed - usual[pair]))
     graph.route_spread_speed.copy_(torch.from_numpy(np.clip(spread, MIN_ROUTE_SPREAD, None).astype(np.float32)))
 
