@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 
 PROFILE_PATH = DEFAULT_MODEL_REPOSITORY / MODEL_NAME / "traffic_profile.json"
 DEFAULT_DATA_DIR = REPO_ROOT.parent / "shared" / "data" / "yellow_tripdata_samples_10k"
-PROFILE_VERSION = 1
+PROFILE_VERSION = 2
 #: Quantile levels kept in the profile. The outer 1% on each side is left out on purpose: the
 #: generator makes *ordinary* trips, and the demo's fraud is injected separately, with labels.
 QUANTILES = np.linspace(0.01, 0.99, 41)
@@ -72,6 +72,14 @@ def _ordinary(r: dict[str, str]) -> tuple[datetime, float, float] | None:
     return pickup, distance, minutes
 
 
+def _centre_and_spread(values: Iterable[float]) -> list[float]:
+    """Median and robust spread (1.4826 MAD, at least 0.05) of a zone pair's logs; 0.3 for a single trip."""
+    v = np.asarray(list(values), dtype=float)
+    centre = float(np.median(v))
+    spread = max(1.4826 * float(np.median(np.abs(v - centre))), 0.05) if len(v) > 1 else 0.3
+    return [round(centre, 4), round(spread, 4)]
+
+
 def _categorical(counter: Counter[str], top: int = 12) -> dict[str, float]:
     total = sum(counter.values())
     return {k: v / total for k, v in counter.most_common(top)} if total else {}
@@ -88,6 +96,7 @@ def calibrate(files: Iterable[Path]) -> dict[str, Any]:
     hour_of_week = np.zeros(168)
     speeds: list[list[float]] = [[] for _ in range(24)]
     pair_distances: dict[tuple[int, int], list[float]] = {}
+    pair_speeds: dict[tuple[int, int], list[tuple[int, float]]] = {}  # (pickup hour, log mph) per zone pair
     pair_tolled: Counter[tuple[int, int]] = Counter()  # trips of each zone pair that paid a toll
     design, fares = [], []
     cats: dict[str, Counter[str]] = {
@@ -117,6 +126,7 @@ def calibrate(files: Iterable[Path]) -> dict[str, Any]:
                 speeds[pickup.hour].append(distance / (minutes / 60))
                 pair = (int(r["pickup_location_id"]), int(r["dropoff_location_id"]))
                 pair_distances.setdefault(pair, []).append(distance)
+                pair_speeds.setdefault(pair, []).append((pickup.hour, math.log(distance / (minutes / 60))))
                 pair_tolled[pair] += (_f(r.get("tolls_amount", "")) or 0.0) > 0
                 design.append((1.0, distance, minutes))
                 fares.append(float(r["fare_amount"]))
@@ -128,6 +138,13 @@ def calibrate(files: Iterable[Path]) -> dict[str, Any]:
                 tip = _f(r.get("tip_amount", ""))
                 if r["payment_type"] == "1" and tip is not None and tip >= 0:
                     tip_share.append(tip / float(r["fare_amount"]))
+    # A zone pair's speed as its offset from the city's median at the pickup hour: Midtown crawls at noon
+    # and a JFK run does not, and both are faster at 3 am.
+    hour_log_speed = [float(np.median(np.log(s))) if s else 0.0 for s in speeds]
+
+    def speed_offsets(pair: tuple[int, int]) -> list[float]:
+        return [log_mph - hour_log_speed[hour] for hour, log_mph in pair_speeds[pair]]
+
     x, y = np.asarray(design), np.asarray(fares)
     coef, *_ = np.linalg.lstsq(x, y, rcond=None)
     residual_ratio = y / np.maximum(x @ coef, 1.0)
@@ -138,7 +155,7 @@ def calibrate(files: Iterable[Path]) -> dict[str, Any]:
         "months": months,
         "trips": len(fares),
         "hour_of_week": (hour_of_week / hour_of_week.sum()).round(6).tolist(),
-        "speed_mph_quantiles_by_hour": [np.quantile(s, QUANTILES).round(3).tolist() for s in speeds],
+        "log_speed_by_hour": [round(v, 4) for v in hour_log_speed],
         "fare_model": {
             "intercept": float(coef[0]),
             "per_mile": float(coef[1]),
@@ -150,9 +167,9 @@ def calibrate(files: Iterable[Path]) -> dict[str, Any]:
                 "pu": pu,
                 "do": do,
                 "weight": len(d),
-                "log_distance_mean": round(float(np.mean(np.log(d))), 4),
-                "log_distance_std": round(float(np.std(np.log(d))) if len(d) > 1 else 0.3, 4),
+                "log_distance": _centre_and_spread(np.log(d)),
                 "toll_share": round(pair_tolled[(pu, do)] / len(d), 4),
+                "log_speed_offset": _centre_and_spread(speed_offsets((pu, do))),
             }
             for (pu, do), d in pairs
         ],
@@ -242,6 +259,12 @@ class TripGenerator:
             return 0.0
         return float(self._cat("tolls_long_trips", "0.0") or 0)
 
+    def _core(self, centre_and_spread: list[float]) -> float:
+        """A draw from the core of a zone pair's log distances or speeds (within 2.5 robust spreads): the
+        generator makes ordinary trips, and the demo's fraud is injected apart (see QUANTILES)."""
+        centre, spread = centre_and_spread
+        return centre + float(np.clip(self.rng.normal(), -2.5, 2.5)) * spread
+
     def _quantile_sample(self, quantiles: list[float]) -> float:
         q = np.asarray(quantiles)
         return float(
@@ -263,9 +286,11 @@ class TripGenerator:
         how = int(self.rng.choice(168, p=self._how_p))
         pickup = self.start + timedelta(hours=how, seconds=float(self.rng.integers(0, 3600)))
         pair = self.p["zone_pairs"][int(self.rng.choice(len(self._pair_p), p=self._pair_p))]
-        distance = math.exp(self.rng.normal(pair["log_distance_mean"], pair["log_distance_std"]))
+        distance = math.exp(self._core(pair["log_distance"]))
         distance = round(min(max(distance, 0.1), 60.0), 2)
-        mph = max(self._quantile_sample(self.p["speed_mph_quantiles_by_hour"][pickup.hour]), 1.5)
+        # The pair's speed at that hour: Midtown crawls at noon, a JFK run does not, both are faster at 3 am.
+        log_mph = self.p["log_speed_by_hour"][pickup.hour] + self._core(pair["log_speed_offset"])
+        mph = min(max(math.exp(log_mph), 1.5), 60.0)
         minutes = max(distance / mph * 60, 1.0)
         fm = self.p["fare_model"]
         base = fm["intercept"] + fm["per_mile"] * distance + fm["per_minute"] * minutes

@@ -102,3 +102,28 @@ def test_tolls_are_billed_as_often_as_the_zone_pair_paid_them() -> None:
         tolls[trip["dropoff_location_id"]].append(trip["tolls_amount"])
     assert tolls[181] and set(tolls[181]) == {0.0}
     assert tolls[230] and all(t > 0 for t in tolls[230])
+
+
+def test_speeds_follow_the_zone_pair_and_the_hour() -> None:
+    """A Midtown hop crawls where a JFK run does not, and both run faster at 3 am than at noon: the profile keeps
+    each zone pair's speed as an offset from the city's at the pickup hour."""
+    import json
+    from datetime import datetime
+
+    from operations.traffic import PROFILE_PATH
+
+    profile = json.loads(PROFILE_PATH.read_text())
+    by_pair = {(z["pu"], z["do"]): z for z in profile["zone_pairs"]}
+    midtown, jfk = by_pair[(161, 237)], by_pair[(132, 181)]  # Midtown -> Upper East Side, JFK -> Park Slope
+    mph: dict[tuple[int, int], list[float]] = {}
+    for hour in (3, 12):
+        gen = TripGenerator({**profile, "zone_pairs": [midtown, jfk]}, seed=5, start=datetime(2026, 3, 23, 0, 0))
+        gen._how_p = np.zeros(168)
+        gen._how_p[hour] = 1.0  # every trip on Monday at that hour
+        for trip in gen.trips(600):
+            rows = wire.encode_rows([trip])
+            speed = trip["trip_distance"] / (rows[0, wire.COLUMN_INDEX["duration_minutes"]] / 60)
+            mph.setdefault((trip["pickup_location_id"], hour), []).append(speed)
+    median = {k: float(np.median(v)) for k, v in mph.items()}
+    assert median[(161, 12)] < 12 < median[(132, 12)], median
+    assert median[(161, 3)] > median[(161, 12)] and median[(132, 3)] > median[(132, 12)], median
