@@ -7,6 +7,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from export.feature_specs import TIP_FARE_RATIO, WHOLE_TIP_FARE_RATIO
+
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 #: How each deciding rule check is described in the card (cut-offs: ``export.features.DECISIVE``).
@@ -32,7 +34,8 @@ DECIDES_WHEN = {
     "5+ times in training",
     "fare_without_distance": "under 0.1 mi yet 8+ meter units on a metered trip",
     "fare_beyond_meter": "rate code 1 and a fare $2+ above 1.2x the most the meter can bill for the miles and minutes",
-    "tip_beyond_fare": "a tip above 1.5x the fare (at least $2.50)",
+    "tip_beyond_fare": f"a tip above {TIP_FARE_RATIO:g}x the fare (at least $2.50), "
+    f"{WHOLE_TIP_FARE_RATIO:g}x for a whole-dollar tip",
 }
 
 

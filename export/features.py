@@ -46,6 +46,7 @@ from export.feature_specs import (
     SEED_FIELDS,
     TIP_FARE_RATIO,
     UNKNOWN_ZONES,
+    WHOLE_TIP_FARE_RATIO,
     dependency_matrix,
     group_hides,
     primary_group,
@@ -283,6 +284,10 @@ class FeatureGraph(nn.Module):
         dist, dur, fare = c("trip_distance"), c("duration_minutes"), c("fare_amount")
         tip, total, extra = c("tip_amount"), c("total_amount"), c("extra")
         cong, airport_fee, cbd = c("congestion_surcharge"), c("airport_fee"), c("cbd_congestion_fee")
+        # Riders who tip beyond the fare type a round amount, so a tip in cents is held to the lower ratio.
+        tip_base = torch.clamp(torch.abs(fare), min=2.5)
+        whole_tip = torch.abs(tip - torch.round(tip)) < 0.005
+        tip_limit = torch.where(whole_tip, WHOLE_TIP_FARE_RATIO * tip_base, TIP_FARE_RATIO * tip_base)
         unit = rule("unit_charge")
         units = (fare - rule("initial_charge")) / unit
         # The most a standard meter can charge: every 1/5 mile *and* every minute billed (it bills one or
@@ -456,8 +461,8 @@ class FeatureGraph(nn.Module):
             "fare_beyond_meter": S(beyond_meter),
             "total_gap": S(gap),
             "tip_units": S(tip / unit),
-            "tip_share": S(tip / torch.clamp(torch.abs(fare), min=2.5)),
-            "tip_beyond_fare": F(tip > TIP_FARE_RATIO * torch.clamp(torch.abs(fare), min=2.5)),
+            "tip_share": S(tip / tip_base),
+            "tip_beyond_fare": F(tip > tip_limit),
             "tolls": S(c("tolls_amount")),
             # -log of how often this zone pair's trips pay tolls: 0 when none are charged or an end is unknown.
             "tolls_unexpected": torch.where(

@@ -11,6 +11,7 @@ import numpy as np
 
 from export import scenarios
 from export.detection_metrics import auroc, pr_curve
+from export.feature_specs import TIP_FARE_RATIO, WHOLE_TIP_FARE_RATIO
 from export.features import FEATURES, GROUPS, SCORED
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,8 @@ FEATURE_MEANING = {
     "speed_beyond_route": "max(0, (log1p mph - the zone pair's usual)/its spread); 0 for unknown or rarely seen pairs",
     "fare_without_distance": "1 when distance < 0.1 mi and 8+ meter units, metered",
     "fare_beyond_meter": "signed log1p(fare - (initial + 1.2 x unit x (5 x miles + minutes))), rate code 1 only",
-    "tip_beyond_fare": "1 when tip > 1.5 x max(fare, 2.5)",
+    "tip_beyond_fare": f"1 when tip > {TIP_FARE_RATIO:g} x max(fare, 2.5) "
+    f"({WHOLE_TIP_FARE_RATIO:g} x for a whole-dollar tip)",
     "tolls_unexpected": "-log(share of the zone pair's trips that pay tolls), when tolls are billed",
     "congestion_unexpected": "-log(share of the zone pair's trips that pay the congestion surcharge with no "
     "end in the zone: before the 2022-12-19 fare change, of that era's trips), when it is billed",

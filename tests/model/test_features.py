@@ -136,9 +136,15 @@ def test_a_fare_without_distance_is_a_rule_break_only_above_what_standing_time_b
     assert list(f[:, FEATURE_INDEX["fare_without_distance"]]) == [1.0, 0.0, 0.0, 1.0]
 
 
-def test_a_tip_beyond_one_and_a_half_fares_is_a_rule_break() -> None:
-    f, m = features(trip(tip_amount=18.0, total_amount=33.8), trip(tip_amount=18.76, total_amount=34.56), trip())
-    assert list(f[:, FEATURE_INDEX["tip_beyond_fare"]]) == [0.0, 1.0, 0.0]
+def test_a_tip_beyond_the_fare_is_a_rule_break_in_cents_and_beyond_one_and_a_half_fares_in_whole_dollars() -> None:
+    f, m = features(
+        trip(tip_amount=12.5, total_amount=28.3),  # the fare itself, keyed as the tip
+        trip(tip_amount=12.51, total_amount=28.31),
+        trip(tip_amount=18.0, total_amount=33.8),  # a round tip the rider typed, under 1.5 fares
+        trip(tip_amount=19.0, total_amount=34.8),
+        trip(),
+    )
+    assert list(f[:, FEATURE_INDEX["tip_beyond_fare"]]) == [0.0, 1.0, 0.0, 1.0, 0.0]
     assert m[:, FEATURE_INDEX["tip_beyond_fare"]].all()
 
 
