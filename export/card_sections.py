@@ -25,7 +25,8 @@ DECIDES_WHEN = {
     "out_of_city_rate_in_city": "rate code 4 (out-of-city, double meter) with both ends in the five boroughs",
     "tolls_unexpected": "tolls on a zone pair whose trips pay tolls less than once in 400",
     "congestion_unexpected": "congestion surcharge on a zone pair (no end in the zone) that pays it < 1 in 150 (a trip "
-    "before the 2022-12-19 fare change: in its own era)",
+    "before the 2022-12-19 fare change: in its own era; a vendor 1 trip: the lower of its vendor's rate and "
+    "all trips')",
     "route_excess": "distance and time both 3.5+ of the zone pair's spreads (at the trip's hour, wider for pairs seen "
     "few times) beyond its usual route, the ends two different known zones",
     "distance_beyond_time": "distance 5+ of the pair's spreads beyond its route, more than the time explains, "

@@ -97,6 +97,8 @@ PAIR_BUFFERS: tuple[str, ...] = (
     "route_spread_speed",
     "congestion_pass_rate",
     "congestion_pass_rate_before",
+    "congestion_pass_rate_vendor1",
+    "congestion_pass_rate_vendor1_before",
     "toll_pay_rate",
     "route_trips",
 )
@@ -121,7 +123,10 @@ class FeatureGraph(nn.Module):
       Drive), shrunk towards the borough pair: what makes a surcharge on a Queens -> Queens ride stand out
       while a Brooklyn -> Bronx one does not (both eras' trips); ``congestion_pass_rate_before``, the same from
       the trips before ``PASS_RATE_ERA_DAY`` (the 2022-12-19 fare change) alone, judges those trips: far fewer
-      such trips paid it then;
+      such trips paid it then; ``congestion_pass_rate_vendor1`` and ``..._vendor1_before``, the same two from
+      vendor 1's trips: its meters rarely bill the surcharge where neither end is in Manhattan (0.2% of such
+      2023-2025 training trips, vendor 2's 6%), so a vendor 1 trip is judged by the lower of its vendor's
+      rate and all trips' (its own table is thin: fewer than a quarter of such trips are vendor 1's);
     - ``route_log_distance`` / ``route_log_minutes``: typical log1p distance and duration of each
       pickup/dropoff zone pair (266*266, shrunk towards the borough pair where a pair has few trips). TLC
       publishes zones, not coordinates: these tables are the only geography the model has, and what lets a
@@ -150,6 +155,8 @@ class FeatureGraph(nn.Module):
     route_log_minutes: torch.Tensor
     congestion_pass_rate: torch.Tensor
     congestion_pass_rate_before: torch.Tensor
+    congestion_pass_rate_vendor1: torch.Tensor
+    congestion_pass_rate_vendor1_before: torch.Tensor
     route_spread_distance: torch.Tensor
     route_spread_minutes: torch.Tensor
     route_log_speed: torch.Tensor
@@ -170,6 +177,8 @@ class FeatureGraph(nn.Module):
         self.register_buffer("route_log_minutes", torch.zeros(N_ZONE_SLOTS * N_ZONE_SLOTS))
         self.register_buffer("congestion_pass_rate", torch.ones(N_ZONE_SLOTS * N_ZONE_SLOTS))
         self.register_buffer("congestion_pass_rate_before", torch.ones(N_ZONE_SLOTS * N_ZONE_SLOTS))
+        self.register_buffer("congestion_pass_rate_vendor1", torch.ones(N_ZONE_SLOTS * N_ZONE_SLOTS))
+        self.register_buffer("congestion_pass_rate_vendor1_before", torch.ones(N_ZONE_SLOTS * N_ZONE_SLOTS))
         self.register_buffer("route_spread_distance", torch.ones(N_ZONE_SLOTS * N_ZONE_SLOTS))
         self.register_buffer("route_spread_minutes", torch.ones(N_ZONE_SLOTS * N_ZONE_SLOTS))
         self.register_buffer("route_log_speed", torch.zeros(N_ZONE_SLOTS * N_ZONE_SLOTS))
@@ -349,6 +358,12 @@ class FeatureGraph(nn.Module):
         in_cz = at_pu["congestion_zone"] | at_do["congestion_zone"]
         before_era = has("pickup_day") & (day < PASS_RATE_ERA_DAY)  # the unclipped day
         pass_rate = torch.where(before_era, on_pair["congestion_pass_rate_before"], on_pair["congestion_pass_rate"])
+        pass_rate_vendor1 = torch.where(
+            before_era, on_pair["congestion_pass_rate_vendor1_before"], on_pair["congestion_pass_rate_vendor1"]
+        )
+        pass_rate = torch.where(
+            has("vendor_id") & (vendor == 1), torch.minimum(pass_rate_vendor1, pass_rate), pass_rate
+        )
         cong_in_force = rule("congestion_surcharge") > 0
         cong_charged = cong >= 0.5 * torch.clamp(rule("congestion_surcharge"), min=0.01)
         # A surcharge folded into `extra` is judged leniently: a pair that passes at that rate in either era.

@@ -54,7 +54,8 @@ FEATURE_MEANING = {
     f"({WHOLE_TIP_FARE_RATIO:g} x for a whole-dollar tip)",
     "tolls_unexpected": "-log(share of the zone pair's trips that pay tolls), when tolls are billed",
     "congestion_unexpected": "-log(share of the zone pair's trips that pay the congestion surcharge with no "
-    "end in the zone: before the 2022-12-19 fare change, of that era's trips), when it is billed",
+    "end in the zone: before the 2022-12-19 fare change, of that era's trips; for vendor 1, the lower of its own "
+    "trips' and all trips'), when it is billed",
     "airport_fee_unexpected": "1 when the airport fee is billed on a non-airport pickup",
     "cbd_fee_unexpected": "1 when the relief-zone fee is billed, neither end is below 60th St and no congestion "
     "surcharge was billed",

@@ -247,7 +247,8 @@ def fit_toll_pay_rate(graph: FeatureGraph, rows: np.ndarray) -> None:
 def fit_congestion_pass_rate(graph: FeatureGraph, rows: np.ndarray, rates: tariff.Tariff) -> None:
     """Per zone pair with no end in the congestion zone: the share of trips that paid the surcharge anyway
     (they passed through it), from trips of dates when the surcharge was in force: the earlier era's own rates
-    for trips before ``PASS_RATE_ERA_DAY``, both eras' for those from it on (see ``PASS_RATE_ERA_DAY``)."""
+    for trips before ``PASS_RATE_ERA_DAY``, both eras' for those from it on (see ``PASS_RATE_ERA_DAY``); each
+    once from all trips and once from vendor 1's alone."""
     day = rows[:, COLUMN_INDEX["pickup_day"]]
     starts = np.array([p.start_day for p in rates.periods], dtype=np.float64)
     amounts = np.array([p.amounts["congestion_surcharge"] for p in rates.periods])
@@ -259,8 +260,14 @@ def fit_congestion_pass_rate(graph: FeatureGraph, rows: np.ndarray, rates: tarif
     charged = (cong > 0.01).astype(np.float64)
     keep = in_force & outside & np.isfinite(cong) & np.isfinite(day)
     before = day < PASS_RATE_ERA_DAY
-    for era, target in ((keep, graph.congestion_pass_rate), (before, graph.congestion_pass_rate_before)):
-        table = route_table(graph, rows, charged, statistic=np.mean, keep=keep & era)
+    vendor1 = rows[:, COLUMN_INDEX["vendor_id"]] == 1
+    for subset, target in (
+        (keep, graph.congestion_pass_rate),
+        (before, graph.congestion_pass_rate_before),
+        (vendor1, graph.congestion_pass_rate_vendor1),
+        (vendor1 & before, graph.congestion_pass_rate_vendor1_before),
+    ):
+        table = route_table(graph, rows, charged, statistic=np.mean, keep=keep & subset)
         target.copy_(torch.from_numpy(np.clip(table, 0.0, 1.0).astype(np.float32)))
 
 

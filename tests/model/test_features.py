@@ -44,6 +44,8 @@ def features(*txs: dict) -> tuple[np.ndarray, np.ndarray]:
     graph.set_tariff(tariff.load(TARIFF_PATH))
     graph.congestion_pass_rate.fill_(0.01)  # 1 in 100 trips of a pair outside the zone pays the surcharge
     graph.congestion_pass_rate_before.fill_(0.01)
+    graph.congestion_pass_rate_vendor1.fill_(0.01)
+    graph.congestion_pass_rate_vendor1_before.fill_(0.01)
     feats, mask, _ = graph(torch.from_numpy(encode_rows(list(txs))))
     return feats.numpy(), mask.numpy()
 
@@ -155,7 +157,12 @@ def test_congestion_in_extra_and_surcharge_clock_slack() -> None:
     graph = FeatureGraph()
     graph.set_zone_boroughs({161: "Manhattan", 237: "Manhattan", 7: "Queens", 82: "Queens"})
     graph.set_tariff(tariff.load(TARIFF_PATH))
-    for table in (graph.congestion_pass_rate, graph.congestion_pass_rate_before):
+    for table in (
+        graph.congestion_pass_rate,
+        graph.congestion_pass_rate_before,
+        graph.congestion_pass_rate_vendor1,
+        graph.congestion_pass_rate_vendor1_before,
+    ):
         table.fill_(0.01)
         table[7 * 266 + 82] = 0.0005  # Astoria -> Elmhurst never passes through the zone
     in_zone = trip(extra=2.5, congestion_surcharge=0.0)
@@ -201,6 +208,38 @@ def test_a_zone_pair_is_judged_by_the_pass_rate_of_the_trips_era() -> None:
     assert unexpected[1] == pytest.approx(-math.log(0.05), rel=1e-5)
     assert unexpected[2] == pytest.approx(-math.log(0.05), rel=1e-5)
     assert f[3, FEATURE_INDEX["extra_vs_tariff"]] == pytest.approx(0.0, abs=1e-5)
+
+
+def test_a_vendor_1_trip_is_judged_by_how_often_that_vendors_meters_bill_the_congestion_surcharge() -> None:
+    """Vendor 2's meters bill the surcharge on trips with no end in Manhattan far more often than vendor 1's:
+    a vendor 1 trip is judged by the lower of its vendor's rate and all trips' of its era, any other (vendor 2,
+    no vendor id) by all trips'. A surcharge folded into `extra` still passes where all trips' rate allows it."""
+    graph = FeatureGraph()
+    graph.set_zone_boroughs({161: "Manhattan", 237: "Manhattan", 7: "Queens", 82: "Queens"})
+    graph.set_tariff(tariff.load(TARIFF_PATH))
+    graph.congestion_pass_rate.fill_(0.05)
+    graph.congestion_pass_rate_before.fill_(0.01)
+    graph.congestion_pass_rate_vendor1.fill_(0.002)
+    graph.congestion_pass_rate_vendor1_before.fill_(0.0005)
+    graph.congestion_pass_rate_vendor1_before[82 * 266 + 7] = 0.02  # a pair vendor 1's few trips paid more often
+    queens = {"pickup_location_id": 7, "dropoff_location_id": 82}
+    rows = encode_rows(
+        [
+            {**TRIP_2025, **queens, "vendor_id": 1},
+            {**TRIP_2025, **queens},
+            {**TRIP_2025, **queens, "vendor_id": None},
+            trip(**queens, vendor_id=1),
+            trip(**queens),
+            trip(**queens, vendor_id=1, extra=2.5, congestion_surcharge=0.0),
+            trip(pickup_location_id=82, dropoff_location_id=7, vendor_id=1),
+        ]
+    )
+    f = graph(torch.from_numpy(rows))[0].numpy()
+    unexpected = f[:, FEATURE_INDEX["congestion_unexpected"]]
+    expected = [-math.log(r) for r in (0.002, 0.05, 0.05, 0.0005, 0.01)]
+    assert unexpected[:5] == pytest.approx(expected, rel=1e-5)
+    assert unexpected[6] == pytest.approx(-math.log(0.01), rel=1e-5)
+    assert f[5, FEATURE_INDEX["extra_vs_tariff"]] == pytest.approx(0.0, abs=1e-5)
 
 
 def test_total_gap_accepts_every_vendor_convention_and_sees_padding() -> None:
