@@ -13,7 +13,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import orjson
@@ -140,10 +140,12 @@ def test_promote_and_rollback_under_load(versioned: tuple[Stack, LifecycleSettin
         time.sleep(3)
         promoted = switch(settings, "promote", "2")
         assert (promoted.live, promoted.previous) == ("2", "1")
+        promote_applied = applied(stack, "2")
         time.sleep(4)
         assert score_version(stack) == versions["2"]  # the gateway's /score follows the promotion too
         rolled = switch(settings, "rollback")
         assert (rolled.live, rolled.previous) == ("1", "2")
+        rollback_applied = applied(stack, "1")
         time.sleep(3)
         assert score_version(stack) == versions["1"]
     finally:
@@ -156,15 +158,16 @@ def test_promote_and_rollback_under_load(versioned: tuple[Stack, LifecycleSettin
     assert not duplicates, f"{len(duplicates)} transactions with more than one verdict"
 
     # The version on each verdict is the one live when it was scored. A switch reaches the consumer within
-    # its control poll and applies from the next batch it submits: verdicts scored inside that window (the
-    # batches already in Triton) may still carry the old version, nothing later does.
-    t_promote, t_rollback = parse_rfc3339(promoted.changed_at), parse_rfc3339(rolled.changed_at)
-    window = timedelta(seconds=1)
+    # its control poll and applies from the next batch it submits: verdicts scored between the switch and a
+    # second after the consumer reported it (the batches already in Triton) may still carry the old version,
+    # nothing later does.
+    promote_window = (parse_rfc3339(promoted.changed_at), promote_applied + timedelta(seconds=1))
+    rollback_window = (parse_rfc3339(rolled.changed_at), rollback_applied + timedelta(seconds=1))
     by_version = {"1": 0, "2": 0}
     for tid in sent:
         v = verdicts[tid][0]
         at = parse_rfc3339(v["scored_at"])
-        expected = expected_version(at, t_promote, t_rollback, window)
+        expected = expected_version(at, promote_window, rollback_window)
         if expected is not None:
             assert v["model_version"] == versions[expected], (tid, v["scored_at"], v["model_version"])
         served_by = "2" if v["model_version"] == versions["2"] else "1"
@@ -184,12 +187,21 @@ def score_version(stack: Stack) -> str:
     return version
 
 
-def expected_version(at: datetime, promoted: datetime, rolled_back: datetime, window: timedelta) -> str | None:
-    if at < promoted:
+def applied(stack: Stack, live: str) -> datetime:
+    """When the consumer reported ``live`` as its live version (it reads the control topic between batches;
+    on a loaded machine the record can take over a second to arrive)."""
+    wait_metric(stack, f'consumer_model_version{{role="live",version="{live}"}}')
+    return datetime.now(UTC)
+
+
+def expected_version(
+    at: datetime, promote: tuple[datetime, datetime], rollback: tuple[datetime, datetime]
+) -> str | None:
+    if at < promote[0]:
         return "1"
-    if promoted + window <= at < rolled_back:
+    if promote[1] <= at < rollback[0]:
         return "2"
-    if at >= rolled_back + window:
+    if at >= rollback[1]:
         return "1"
     return None  # inside a switch window: either
 
