@@ -14,6 +14,7 @@ from datetime import date
 
 import torch
 
+from taxifraud import tariff
 from taxifraud.wire import CHARGE_COLUMNS, COLUMN_INDEX, MONEY_COLUMNS, N_INPUT_COLUMNS, TARIFF_BOUNDED_CHARGES
 
 #: Input column groups. Reconstruction hides one group at a time (see ``export.model``).
@@ -113,7 +114,7 @@ FEATURES: tuple[FeatureSpec, ...] = (
     FeatureSpec("total_gap", _TOTAL_NEEDS, "money", "log$", (*_TARIFF_PARTS, *_DATE, *_PLACE)),
     FeatureSpec("tip_units", ("tip_amount",), "money", "units", _DATE),
     FeatureSpec("tip_share", ("tip_amount", "fare_amount"), "money", "log$"),
-    # Tip padding: a tip more than TIP_FARE_RATIO times the fare.
+    # Tip padding: a tip in cents above TIP_FARE_RATIO times the fare, a whole-dollar one above WHOLE_TIP_FARE_RATIO.
     FeatureSpec("tip_beyond_fare", ("tip_amount", "fare_amount"), "money", "flag"),
     FeatureSpec("tolls", ("tolls_amount",), "money", "log$"),
     FeatureSpec("tolls_unexpected", ("tolls_amount", *_PLACE), "money", "log"),
@@ -336,4 +337,4 @@ PASS_RATE_FLOOR = 0.0025
 #: excused surcharges that pairs of the earlier era did not pay (validation months: 0.46 of those planted caught,
 #: 0.90 by the era's own rates, FPR unchanged). Later trips keep the pooled rates: their own era's leave most
 #: pairs paying it 1 in 40 or more and take that recall from 0.31 to 0.13, for 3 fewer false alarms in 23,909.
-PASS_RATE_ERA_DAY = float((date(2022, 12, 19) - date(1970, 1, 1)).days)
+PASS_RATE_ERA_DAY = float((date(2022, 12, 19) - tariff.EPOCH).days)
