@@ -269,8 +269,25 @@ def _card_context(results: dict[str, Any], meta: dict[str, Any]) -> dict[str, An
         "previous": results.get("previous_model", {}),
         "era_goals": [_era_goal(name, e) for name, e in eras.items()],
         "era_rules": list(next(iter(eras.values())).get("rule_base_rates", {})) if eras else [],
+        "route_goal_cuts": _route_goal_cuts(eras),
         "cost_and_rules": card_sections.cost_and_rules(results, meta),
     }
+
+
+def _route_goal_cuts(eras: dict[str, Any]) -> list[str]:
+    """The route rule's cut-offs at which long_hauling reaches its recall goal with every era's FPR goal held."""
+    trades = [e.get("route_trade", []) for e in eras.values()]
+    if not trades or not all(trades):
+        return []
+
+    def met(era: str, row: dict[str, Any]) -> bool:
+        return bool(row["recall"] >= 0.9 and row["fpr"] <= ERA_FPR_GOALS.get(era, 0.005))
+
+    return [
+        f"{rows[0]['cut']:.2f}"
+        for rows in zip(*trades, strict=True)
+        if all(met(era, row) for era, row in zip(eras, rows, strict=True))
+    ]
 
 
 def _era_goal(name: str, era: dict[str, Any]) -> dict[str, Any]:

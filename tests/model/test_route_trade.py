@@ -1,0 +1,70 @@
+"""The model card's long-hauling trade: each row must be the model's own decision with that route cut-off."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from export.data import TARIFF_PATH
+from export.evaluate import route_trade
+from export.feature_specs import FEATURE_INDEX
+from export.model import FraudAutoencoder
+from taxifraud import tariff
+from taxifraud.wire import encode_rows
+from tests.model.conftest import trip
+
+
+def _model() -> FraudAutoencoder:
+    """A small untrained model whose route table makes Midtown -> Upper East Side a 2.5 mi, 15 min ride."""
+    torch.manual_seed(7)
+    model = FraudAutoencoder((8, 8), 4)
+    graph = model.features
+    graph.set_zone_boroughs({161: "Manhattan", 237: "Manhattan"})
+    graph.set_tariff(tariff.load(TARIFF_PATH))
+    graph.route_log_distance.fill_(math.log1p(2.5))
+    graph.route_log_minutes.fill_(math.log1p(15.0))
+    graph.route_spread_distance.fill_(0.25)
+    graph.route_spread_minutes.fill_(0.25)
+    graph.route_log_speed.fill_(math.log1p(10.0))
+    graph.route_spread_speed.fill_(0.25)
+    graph.route_trips.fill_(100.0)
+    return model.eval()
+
+
+def _rows() -> np.ndarray:
+    """The same ride stretched 1x to 5x in miles and minutes (meter and total follow), every 0.1x."""
+    rows = []
+    for f in np.arange(1.0, 5.01, 0.1):
+        fare = round(2.5 + 10.0 * f, 2)
+        rows.append(
+            trip(
+                trip_distance=round(2.5 * f, 2),
+                dropoff_datetime=f"2019-06-05 {14 + int(10 + 15 * f) // 60:02d}:{int(10 + 15 * f) % 60:02d}:00",
+                fare_amount=fare,
+                total_amount=round(fare + 5.3, 2),
+            )
+        )
+    return encode_rows(rows)
+
+
+@torch.no_grad()
+def test_each_cut_off_gives_what_the_model_flags_with_that_cut_off() -> None:
+    model = _model()
+    rows = _rows()
+    k = FEATURE_INDEX["route_excess"]
+    scores = model(torch.from_numpy(rows))[0][:, 0].numpy()
+    model.threshold.fill_(float(np.median(scores[scores < 50.0])))  # some rows flagged by the network alone
+    cuts = (1.0, 2.0, 3.0, 4.0)
+    trade = route_trade(model, rows, rows[::2], cuts)
+    assert float(model.decisive_cut[k]) == 3.5, "the model's own cut-off is restored"
+    assert [r["cut"] for r in trade] == [1.0, 2.0, 3.0, 3.5, 4.0], "the model's cut-off is always a row"
+    assert [r["current"] for r in trade] == [False, False, False, True, False]
+    for r in trade:
+        model.decisive_cut[k] = r["cut"]
+        flagged = (model(torch.from_numpy(rows))[0][:, 0] > model.threshold).numpy()
+        assert r["fpr"] == round(float(flagged.mean()), 5)
+        assert r["recall"] == round(float(flagged[::2].mean()), 4)
+    fprs = [r["fpr"] for r in trade]
+    assert fprs == sorted(fprs, reverse=True) and fprs[0] > fprs[-1], "a lower cut-off flags more, never fewer"
