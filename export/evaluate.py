@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ FRAUD_PER_FAMILY = 1000
 BATCH_FOR_COST = 1024
 BASE_SHARE = 0.2  # share of clean test trips used as fraud bases (never also as negatives)
 INFLATION_SWEEP = (1.1, 1.25, 1.5, 2.0, 3.0, 5.0)
-LONG_HAULING = next(i for i, f in enumerate(scenarios.FAMILIES) if f.name == "long_hauling")
+FAMILY_INDEX = {f.name: i for i, f in enumerate(scenarios.FAMILIES)}
 GOALS = {
     "full": {"precision": 0.95, "recall": 0.90, "fpr": 0.005, "auroc": 0.99},
     "seed": {"recall_visible": 0.95, "fpr": 0.01},
@@ -189,48 +190,52 @@ def rule_decided_rates(model: FraudAutoencoder, rows: np.ndarray) -> dict[str, f
     return out
 
 
-#: Cut-offs of the long-hauling rule (``route_excess``, in the zone pair's spreads) the model card trades.
-ROUTE_TRADE_CUTS = (2.5, 3.0, 3.5, 4.0, 4.5)
+#: Deciding rules whose fraud family is short of its goal: the family, and the cut-offs the model card trades
+#: (`route_excess` in the zone pair's spreads; `congestion_unexpected` as -log of how often the pair pays it).
+RULE_TRADES: dict[str, tuple[str, tuple[float, ...]]] = {
+    "route_excess": ("long_hauling", (2.5, 3.0, 3.5, 4.0, 4.5)),
+    "congestion_unexpected": ("congestion_outside_zone", tuple(round(math.log(n), 4) for n in (50, 100, 400, 1000))),
+}
 
 
 @torch.no_grad()
-def route_trade(
-    model: FraudAutoencoder, negatives: np.ndarray, long_hauls: np.ndarray, cuts: tuple[float, ...] = ROUTE_TRADE_CUTS
+def rule_trade(
+    model: FraudAutoencoder, rule: str, negatives: np.ndarray, planted: np.ndarray, cuts: tuple[float, ...]
 ) -> list[dict[str, Any]]:
-    """The false-positive rate and long-hauling recall at each cut-off of the route rule, the rest of the model
-    unchanged: what catching more long hauls would cost, since the family is well short of its goal.
+    """The false-positive rate and the planted family's recall at each cut-off of one deciding rule, the rest of
+    the model unchanged: what catching more of a family short of its goal would cost.
 
     One scoring with the rule switched off gives what the rest of the model flags anyway; at cut ``c`` a row is
-    also flagged when its ``route_excess`` is past ``c``, which is the model's own decision with that cut.
+    also flagged when the rule's value is past ``c``, which is the model's own decision with that cut.
     """
     from export.feature_specs import FEATURE_INDEX
     from export.model import OUTPUT_LIMIT
 
-    k = FEATURE_INDEX["route_excess"]
+    k = FEATURE_INDEX[rule]
     current = float(model.decisive_cut[k])
     threshold = float(model.threshold)
-    flagged, excess = {}, {}
+    flagged, value = {}, {}
     model.decisive_cut[k] = OUTPUT_LIMIT
     try:
-        for name, rows in (("negatives", negatives), ("long_hauls", long_hauls)):
+        for name, rows in (("negatives", negatives), ("planted", planted)):
             flags, values = [np.zeros(0, dtype=bool)], [np.zeros(0, dtype=np.float32)]
             for i in range(0, len(rows), 8192):
                 t = torch.from_numpy(np.ascontiguousarray(rows[i : i + 8192], dtype=np.float32))
                 flags.append((model(t)[0][:, 0] > threshold).numpy())
                 feats, mask, _ = model.features(t)
                 values.append(torch.where(mask[:, k], feats[:, k].abs(), 0.0).numpy())
-            flagged[name], excess[name] = np.concatenate(flags), np.concatenate(values)
+            flagged[name], value[name] = np.concatenate(flags), np.concatenate(values)
     finally:
         model.decisive_cut[k] = current
     out = []
     for cut in sorted({*cuts, current}):
-        hit = {name: flagged[name] | (excess[name] > cut) for name in flagged}
+        hit = {name: flagged[name] | (value[name] > cut) for name in flagged}
         out.append(
             {
                 "cut": cut,
                 "current": cut == current,
                 "fpr": round(float(hit["negatives"].mean()), 5) if len(negatives) else float("nan"),
-                "recall": round(float(hit["long_hauls"].mean()), 4) if len(long_hauls) else float("nan"),
+                "recall": round(float(hit["planted"].mean()), 4) if len(planted) else float("nan"),
             }
         )
     return out
@@ -343,7 +348,13 @@ def run(
         results["eras"][era] = {"n_negative": len(e_neg), **era_modes}
         results["eras"][era]["rule_base_rates"] = rule_base_rates(model, e_neg)
         results["eras"][era]["rule_decided_rates"] = rule_decided_rates(model, e_neg)
-        results["eras"][era]["route_trade"] = route_trade(model, e_neg, e_fraud[e_fam == LONG_HAULING])
+        results["eras"][era]["rule_trades"] = {
+            rule: {
+                "family": family,
+                "rows": rule_trade(model, rule, e_neg, e_fraud[e_fam == FAMILY_INDEX[family]], cuts),
+            }
+            for rule, (family, cuts) in RULE_TRADES.items()
+        }
     score_arrays = {k: v.pop("scores") for k, v in modes.items()}
     results.update(modes)
     results["baseline_threshold"] = base_threshold

@@ -1,4 +1,4 @@
-"""The model card's long-hauling trade: each row must be the model's own decision with that route cut-off."""
+"""The model card's trade tables: each row must be the model's own decision with that rule's cut-off."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from export.data import TARIFF_PATH
-from export.evaluate import route_trade
+from export.evaluate import rule_trade
 from export.feature_specs import FEATURE_INDEX
 from export.model import FraudAutoencoder
 from taxifraud import tariff
@@ -57,7 +57,7 @@ def test_each_cut_off_gives_what_the_model_flags_with_that_cut_off() -> None:
     scores = model(torch.from_numpy(rows))[0][:, 0].numpy()
     model.threshold.fill_(float(np.median(scores[scores < 50.0])))  # some rows flagged by the network alone
     cuts = (1.0, 2.0, 3.0, 4.0)
-    trade = route_trade(model, rows, rows[::2], cuts)
+    trade = rule_trade(model, "route_excess", rows, rows[::2], cuts)
     assert float(model.decisive_cut[k]) == 3.5, "the model's own cut-off is restored"
     assert [r["cut"] for r in trade] == [1.0, 2.0, 3.0, 3.5, 4.0], "the model's cut-off is always a row"
     assert [r["current"] for r in trade] == [False, False, False, True, False]
@@ -68,3 +68,27 @@ def test_each_cut_off_gives_what_the_model_flags_with_that_cut_off() -> None:
         assert r["recall"] == round(float(flagged[::2].mean()), 4)
     fprs = [r["fpr"] for r in trade]
     assert fprs == sorted(fprs, reverse=True) and fprs[0] > fprs[-1], "a lower cut-off flags more, never fewer"
+
+
+def test_the_card_names_the_cut_offs_where_both_goals_hold_in_every_era() -> None:
+    from export.report import _rule_trades
+
+    def era(*rows: tuple[float, float, float]) -> dict[str, object]:
+        return {
+            "rule_trades": {
+                "route_excess": {
+                    "family": "long_hauling",
+                    "rows": [{"cut": c, "current": c == 3.5, "fpr": f, "recall": r} for c, f, r in rows],
+                }
+            }
+        }
+
+    eras = {
+        "2018-2020": era((2.5, 0.004, 0.95), (3.0, 0.004, 0.91), (3.5, 0.003, 0.5)),
+        "2023-2025": era((2.5, 0.006, 0.97), (3.0, 0.005, 0.90), (3.5, 0.004, 0.6)),
+    }
+    (trade,) = _rule_trades(eras)
+    assert trade["goal_cuts"] == ["3.00"], "2.50 breaks the 2023-2025 FPR goal, 3.50 the recall goal"
+    assert [r["current"] for r in trade["rows"]] == [False, False, True]
+    assert trade["rows"][1]["fpr"] == [0.004, 0.005] and trade["rows"][1]["recall"] == [0.91, 0.90]
+    assert _rule_trades({"2018-2020": {}}) == [], "an evaluation written before the trades has no tables"
