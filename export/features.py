@@ -394,7 +394,13 @@ class FeatureGraph(nn.Module):
         may_fold = ~(has("vendor_id") & (vendor == 2))
         unitemised = torch.where(has("vendor_id"), rule("congestion_surcharge"), rule("for_hire_congestion_surcharge"))
         n_cong = torch.where(may_fold, cong, zero) + torch.where(~cong_charged & cong_may_apply, unitemised, zero)
-        n_fee = torch.where(may_fold, airport_fee, zero)
+        # A record without the airport fee column may still have the fee folded into `extra` (vendor 1's
+        # payment-type-0 rows of 2024 at JFK and LaGuardia): on an airport or unknown pickup, the tariff's fee.
+        airport_pickup = at_pu["airports"]
+        may_fee = airport_pickup | at_pu["unknown"]
+        n_fee = torch.where(
+            may_fold, airport_fee + torch.where(may_fee, unless_given("airport_fee", rule("airport_fee")), zero), zero
+        )
         parts_allowed = torch.cat([n_night, n_rush, n_lga, n_cong, n_fee], dim=1)
         extra_left = _nearest_residual(extra, parts_allowed @ self.subset_sums.t())
 
@@ -406,14 +412,12 @@ class FeatureGraph(nn.Module):
         parts = fare + extra + c("mta_tax") + tip + c("tolls_amount") + c("improvement_surcharge") + cong
         parts = parts + airport_fee + cbd  # missing columns are 0 here
         gap = total - parts
-        airport_pickup = at_pu["airports"]
         most_extra = (
             rule("night_surcharge")
             + rule("rush_hour_surcharge")
             + rule("jfk_rush_hour_surcharge")
             + rule("lga_surcharge")
         )
-        may_fee = airport_pickup | at_pu["unknown"]
         hidden_most = (
             unless_given("extra", most_extra)
             + unless_given("mta_tax", rule("mta_tax"))

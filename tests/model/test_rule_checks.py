@@ -185,6 +185,38 @@ def test_an_airport_fee_at_an_airport_is_not_flagged_but_on_the_street_it_is(sco
     assert not verdict(scorer, meta, without(LGA_DAY, "extra"))[0]
 
 
+#: A real 2024 JFK pickup from vendor 1 without the airport fee, congestion, rate code and passenger columns
+#: (TLC's payment-type-0 rows): the $70 JFK flat fare, and the $1.75 airport fee folded into `extra`.
+JFK_NO_FEE_COLUMN: dict[str, Any] = {
+    "vendor_id": 1,
+    "pickup_datetime": "2024-06-23 15:12:00",
+    "dropoff_datetime": "2024-06-23 16:12:27",
+    "trip_distance": 17.4,
+    "pickup_location_id": 132,
+    "dropoff_location_id": 41,
+    "payment_type": 0,
+    "fare_amount": 70.0,
+    "extra": 1.75,
+    "mta_tax": 0.5,
+    "tip_amount": 12.02,
+    "tolls_amount": 6.94,
+    "improvement_surcharge": 1.0,
+    "total_amount": 92.21,
+}
+
+
+def test_an_airport_fee_folded_into_extra_is_judged_over_the_missing_fee_column(scorer, meta) -> None:
+    """Without the airport fee column, the fee the tariff bills at that pickup may sit in `extra`; away from an
+    airport the same $1.75 is a charge no rule explains."""
+    flagged, reasons = verdict(scorer, meta, JFK_NO_FEE_COLUMN)
+    assert not flagged, reasons
+    flagged, reasons = verdict(scorer, meta, {**JFK_NO_FEE_COLUMN, "extra": 3.75, "total_amount": 94.21})
+    assert flagged and reasons[0].family == "surcharge", "$2.00 beyond the folded fee still decides"
+    street = {**JFK_NO_FEE_COLUMN, "pickup_location_id": 161, "dropoff_location_id": 132}
+    flagged, reasons = verdict(scorer, meta, street)
+    assert flagged and any(r.family == "surcharge" for r in reasons), reasons
+
+
 def test_a_long_haul_on_a_known_route_is_flagged_as_a_route(scorer, meta) -> None:
     """Midtown -> Upper East Side (a couple of miles) driven as 11 mi in 70 min, billed by the meter: distance
     and time both far beyond the pair's usual route."""
