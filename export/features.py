@@ -394,21 +394,29 @@ class FeatureGraph(nn.Module):
         may_fold = ~(has("vendor_id") & (vendor == 2))
         unitemised = torch.where(has("vendor_id"), rule("congestion_surcharge"), rule("for_hire_congestion_surcharge"))
         n_cong = torch.where(may_fold, cong, zero) + torch.where(~cong_charged & cong_may_apply, unitemised, zero)
-        # A record without the airport fee column may still have the fee folded into `extra` (vendor 1's
-        # payment-type-0 rows of 2024 at JFK and LaGuardia): on an airport or unknown pickup, the tariff's fee.
+        # A vendor that folds the airport fee into `extra` folds the congestion relief zone fee with it (each is a
+        # per-trip charge added after the meter). A record without either column may hold the tariff's fee where
+        # it applies (vendor 1's payment-type-0 rows of 2024 fold the airport fee at JFK and LaGuardia): on an
+        # airport or unknown pickup, on a trip that may enter the relief zone.
         airport_pickup = at_pu["airports"]
         may_fee = airport_pickup | at_pu["unknown"]
-        n_fee = torch.where(
-            may_fold, airport_fee + torch.where(may_fee, unless_given("airport_fee", rule("airport_fee")), zero), zero
+        in_crz = at_pu["congestion_relief_zone"] | at_do["congestion_relief_zone"]
+        may_cbd = in_crz | cong_may_apply | cong_charged
+        folded_fees = (
+            airport_fee
+            + cbd
+            + torch.where(may_fee, unless_given("airport_fee", rule("airport_fee")), zero)
+            + torch.where(may_cbd, unless_given("cbd_congestion_fee", rule("cbd_congestion_fee")), zero)
         )
+        n_fee = torch.where(may_fold, folded_fees, zero)
         parts_allowed = torch.cat([n_night, n_rush, n_lga, n_cong, n_fee], dim=1)
         extra_left = _nearest_residual(extra, parts_allowed @ self.subset_sums.t())
 
-        # The total against its parts, under every convention TLC's vendors use: all itemised charges
-        # added (vendor 2), the congestion surcharge and airport fee left out or folded into `extra` (vendor
-        # 1). A part the record lacks is decided over the values it could take: anything from $0 to the most
-        # the tariff of the trip's date bills for it (so a record without `congestion_surcharge` whose total
-        # is $47 above its other parts still shows $47 less that surcharge).
+        # The total against its parts, under every convention TLC's vendors use: all itemised charges added
+        # (vendor 2), the congestion surcharge, the airport fee and the relief zone fee left out or folded into
+        # `extra` (vendor 1). A part the record lacks is decided over the values it could take: anything from $0
+        # to the most the tariff of the trip's date bills for it (so a record without `congestion_surcharge` whose
+        # total is $47 above its other parts still shows $47 less that surcharge).
         parts = fare + extra + c("mta_tax") + tip + c("tolls_amount") + c("improvement_surcharge") + cong
         parts = parts + airport_fee + cbd  # missing columns are 0 here
         gap = total - parts
@@ -426,12 +434,12 @@ class FeatureGraph(nn.Module):
             + torch.where(may_fee, unless_given("airport_fee", rule("airport_fee")), zero)
             + unless_given("cbd_congestion_fee", rule("cbd_congestion_fee"))
         )
-        conventions = torch.cat([torch.zeros_like(gap), -cong, -airport_fee, -(cong + airport_fee)], dim=1)
+        left_out = [torch.zeros_like(gap), cong, airport_fee, cong + airport_fee]
+        conventions = -torch.cat([*left_out, *(cbd + part for part in left_out)], dim=1)
         gap = _nearest_residual_band(gap, conventions, hidden_most)
 
         # Conditional charges billed where the tariff's place rule does not say so (pass-through trips are
         # legal and learned from context: the network reconstructs these flags from zones, time and rate).
-        in_crz = at_pu["congestion_relief_zone"] | at_do["congestion_relief_zone"]
         fee_charged = airport_fee >= 0.5 * torch.clamp(rule("airport_fee"), min=0.01)
         cbd_charged = cbd >= 0.5 * torch.clamp(rule("cbd_congestion_fee"), min=0.01)
         # A trip through the relief zone also passes through the congestion zone (the one lies inside the

@@ -30,15 +30,15 @@ FEATURE_MEANING = {
     "units_per_minute": "signed log1p(units / max(duration, 0.25))",
     "fare_above_meter": "signed log1p(fare - the most the meter can bill: initial + unit x (5 x miles + minutes)); "
     "rate code 1 or missing only",
-    "total_gap": "signed log1p(total - sum of parts), after the nearest vendor convention (congestion surcharge / "
-    "airport fee left out, newer fees unitemised)",
+    "total_gap": "signed log1p(total - sum of parts), after the nearest vendor convention (congestion surcharge, "
+    "airport fee or relief-zone fee left out, newer fees unitemised)",
     "tip_units": "signed log1p(tip / unit charge)",
     "tip_share": "signed log1p(tip / max(abs(fare), 2.5))",
     "tolls": "signed log1p(tolls_amount)",
     "extra_units": "signed log1p(extra / unit charge)",
     "extra_vs_tariff": "signed log1p(extra - the nearest legal combination of the night / rush-hour / LaGuardia "
     "surcharges for the hours the ride touched and its zones (in rush hour the smaller night amount too), and a "
-    "folded congestion surcharge or airport fee)",
+    "folded congestion surcharge, airport fee or relief-zone fee)",
     "mta_tax_vs_tariff": "signed log1p(mta_tax - the nearer of $0 and the tariff's MTA tax)",
     "improvement_vs_tariff": "signed log1p(improvement surcharge - the nearer of $0 and the tariff's)",
     "congestion_vs_tariff": "signed log1p(congestion surcharge - the nearer of $0 and the tariff's)",

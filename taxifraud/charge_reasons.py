@@ -37,17 +37,13 @@ def total_reason(row: np.ndarray, t: tariff.Tariff | None) -> str:
         return f"total {money(total)} does not match its parts"
     cong = value_of(row, "congestion_surcharge") or 0.0
     fee = value_of(row, "airport_fee") or 0.0
-    parts = (
-        float(sum(value_of(row, c) or 0.0 for c in _PART_COLUMNS))
-        + cong
-        + fee
-        + (value_of(row, "cbd_congestion_fee") or 0.0)
-    )
-    # The same conventions the graph allows (vendors leaving the congestion surcharge / airport fee out), and
-    # any part the record lacks taken at the most the tariff could have billed for it.
+    cbd = value_of(row, "cbd_congestion_fee") or 0.0
+    parts = float(sum(value_of(row, c) or 0.0 for c in _PART_COLUMNS)) + cong + fee + cbd
+    # The same conventions the graph allows (vendors leaving the congestion surcharge, airport fee or relief-zone
+    # fee out), and any part the record lacks taken at the most the tariff could have billed for it.
     band, missing = _hidden_most(row, t)
     gaps = []
-    for shift in (0.0, cong, fee, cong + fee):
+    for shift in (0.0, cong, fee, cong + fee, cbd, cbd + cong, cbd + fee, cbd + cong + fee):
         gap = total - parts + shift
         gaps.append(gap - band if gap > band else 0.0 if gap > 0 else gap)
     gap = min(gaps, key=abs)

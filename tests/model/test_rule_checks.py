@@ -217,6 +217,30 @@ def test_an_airport_fee_folded_into_extra_is_judged_over_the_missing_fee_column(
     assert flagged and any(r.family == "surcharge" for r in reasons), reasons
 
 
+#: A 2025 Midtown -> Upper East Side ride under the congestion relief zone fee (from 2025-01-05), every charge
+#: itemised as vendor 2 bills it: $2.50 congestion surcharge and $0.75 relief-zone fee in their own columns.
+CRZ_2025: dict[str, Any] = {
+    **trip(pickup_datetime="2025-02-12 14:10:00", dropoff_datetime="2025-02-12 14:25:00"),
+    "fare_amount": 15.6,
+    "improvement_surcharge": 1.0,
+    "cbd_congestion_fee": 0.75,
+    "total_amount": 22.35,
+}
+
+
+def test_a_relief_zone_fee_folded_into_extra_is_a_vendor_1_convention(scorer, meta) -> None:
+    """Vendor 1 folds the per-trip charges added after the meter into `extra` (the total counts them once there);
+    the relief-zone fee is judged like the congestion surcharge and the airport fee, with or without its column."""
+    assert not verdict(scorer, meta, CRZ_2025)[0], verdict(scorer, meta, CRZ_2025)[1]
+    folded = {**CRZ_2025, "vendor_id": 1, "extra": 3.25, "total_amount": 22.35}
+    flagged, reasons = verdict(scorer, meta, folded)
+    assert not flagged, reasons
+    flagged, reasons = verdict(scorer, meta, without(folded, "cbd_congestion_fee", "congestion_surcharge"))
+    assert not flagged, reasons
+    flagged, reasons = verdict(scorer, meta, {**folded, "vendor_id": 2})
+    assert flagged and reasons[0].family == "surcharge", "vendor 2 itemises: $3.25 in extra at 2 pm is unexplained"
+
+
 def test_a_long_haul_on_a_known_route_is_flagged_as_a_route(scorer, meta) -> None:
     """Midtown -> Upper East Side (a couple of miles) driven as 11 mi in 70 min, billed by the meter: distance
     and time both far beyond the pair's usual route."""
