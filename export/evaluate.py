@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ from export.calibrate import only_fields
 from export.detection_metrics import PREVALENCE, auroc, binary_metrics
 from export.feature_specs import SEED_FIELDS
 from export.model import FraudAutoencoder, SeedBaseline
+from export.rule_trades import RULE_TRADES, rule_trade
 from taxifraud.onnx_scorer import OnnxScorer
 from taxifraud.wire import COLUMN_INDEX
 
@@ -190,57 +190,6 @@ def rule_decided_rates(model: FraudAutoencoder, rows: np.ndarray) -> dict[str, f
     return out
 
 
-#: Deciding rules whose fraud family is short of its goal: the family, and the cut-offs the model card trades
-#: (`route_excess` in the zone pair's spreads; `congestion_unexpected` as -log of how often the pair pays it).
-RULE_TRADES: dict[str, tuple[str, tuple[float, ...]]] = {
-    "route_excess": ("long_hauling", (2.5, 3.0, 3.5, 4.0, 4.5)),
-    "congestion_unexpected": ("congestion_outside_zone", tuple(round(math.log(n), 4) for n in (50, 100, 400, 1000))),
-}
-
-
-@torch.no_grad()
-def rule_trade(
-    model: FraudAutoencoder, rule: str, negatives: np.ndarray, planted: np.ndarray, cuts: tuple[float, ...]
-) -> list[dict[str, Any]]:
-    """The false-positive rate and the planted family's recall at each cut-off of one deciding rule, the rest of
-    the model unchanged: what catching more of a family short of its goal would cost.
-
-    One scoring with the rule switched off gives what the rest of the model flags anyway; at cut ``c`` a row is
-    also flagged when the rule's value is past ``c``, which is the model's own decision with that cut.
-    """
-    from export.feature_specs import FEATURE_INDEX
-    from export.model import OUTPUT_LIMIT
-
-    k = FEATURE_INDEX[rule]
-    current = float(model.decisive_cut[k])
-    threshold = float(model.threshold)
-    flagged, value = {}, {}
-    model.decisive_cut[k] = OUTPUT_LIMIT
-    try:
-        for name, rows in (("negatives", negatives), ("planted", planted)):
-            flags, values = [np.zeros(0, dtype=bool)], [np.zeros(0, dtype=np.float32)]
-            for i in range(0, len(rows), 8192):
-                t = torch.from_numpy(np.ascontiguousarray(rows[i : i + 8192], dtype=np.float32))
-                flags.append((model(t)[0][:, 0] > threshold).numpy())
-                feats, mask, _ = model.features(t)
-                values.append(torch.where(mask[:, k], feats[:, k].abs(), 0.0).numpy())
-            flagged[name], value[name] = np.concatenate(flags), np.concatenate(values)
-    finally:
-        model.decisive_cut[k] = current
-    out = []
-    for cut in sorted({*cuts, current}):
-        hit = {name: flagged[name] | (value[name] > cut) for name in flagged}
-        out.append(
-            {
-                "cut": cut,
-                "current": cut == current,
-                "fpr": round(float(hit["negatives"].mean()), 5) if len(negatives) else float("nan"),
-                "recall": round(float(hit["planted"].mean()), 4) if len(planted) else float("nan"),
-            }
-        )
-    return out
-
-
 def dirt_report(scorers: Scorers, raw: data.TripTable, threshold: float) -> dict[str, Any]:
     """What the model says about the test months' real rows that cleaning set aside, per rule."""
     first = data.first_failed_rule(raw)
@@ -350,10 +299,10 @@ def run(
         results["eras"][era]["rule_decided_rates"] = rule_decided_rates(model, e_neg)
         results["eras"][era]["rule_trades"] = {
             rule: {
-                "family": family,
-                "rows": rule_trade(model, rule, e_neg, e_fraud[e_fam == FAMILY_INDEX[family]], cuts),
+                "family": trade.family,
+                "rows": rule_trade(model, rule, e_neg, e_fraud[e_fam == FAMILY_INDEX[trade.family]], trade.cuts),
             }
-            for rule, (family, cuts) in RULE_TRADES.items()
+            for rule, trade in RULE_TRADES.items()
         }
     score_arrays = {k: v.pop("scores") for k, v in modes.items()}
     results.update(modes)

@@ -28,7 +28,7 @@ import torch
 from export import data, scenarios
 from export.calibrate import only_fields
 from export.feature_specs import FEATURE_INDEX, FEATURE_NAMES, SEED_FIELDS
-from export.model import DECIDED_SCORE, FraudAutoencoder
+from export.model import DECIDED_SCORE, FraudAutoencoder, score_in_batches
 from taxifraud.click_main import run_command
 
 
@@ -72,17 +72,6 @@ def attribute(
     return Attribution(len(scores), int(flagged.sum()), dict(by_rule.most_common()), dict(by_net.most_common()))
 
 
-@torch.no_grad()
-def score_rows(model: FraudAutoencoder, rows: np.ndarray, batch: int = 8192) -> tuple[np.ndarray, np.ndarray]:
-    """(anomaly score, feature errors) from the torch model, the same decision the ONNX graph makes."""
-    s, e = [], []
-    for i in range(0, len(rows), batch):
-        score, _, errors, _ = model(torch.from_numpy(np.ascontiguousarray(rows[i : i + batch], dtype=np.float32)))
-        s.append(score[:, 0].numpy())
-        e.append(errors.numpy())
-    return np.concatenate(s), np.concatenate(e)
-
-
 @dataclass(frozen=True)
 class EraCases:
     """Ordinary trips and planted fraud of one era."""
@@ -121,9 +110,9 @@ def with_cuts(model: FraudAutoencoder, cuts: dict[str, float]) -> torch.Tensor:
 def era_report(model: FraudAutoencoder, cases: EraCases) -> dict[str, Any]:
     """FPR with attribution, 3-field FPR and recall per family for one era at the model's threshold."""
     threshold = float(model.threshold)
-    s_neg, e_neg = score_rows(model, cases.negatives)
-    s_seed, _ = score_rows(model, only_fields(cases.negatives, SEED_FIELDS))
-    s_pos, _ = score_rows(model, cases.fraud)
+    s_neg, e_neg = score_in_batches(model, cases.negatives)
+    s_seed, _ = score_in_batches(model, only_fields(cases.negatives, SEED_FIELDS))
+    s_pos, _ = score_in_batches(model, cases.fraud)
     recall = {
         scenarios.FAMILIES[i].name: round(float((s_pos[cases.family == i] > threshold).mean()), 4)
         for i in np.unique(cases.family)

@@ -24,6 +24,9 @@ graph as a constant.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import numpy as np
 import torch
 from torch import nn
 
@@ -206,6 +209,31 @@ class FraudAutoencoder(nn.Module):
         score = torch.where(decided, torch.clamp(score, min=DECIDED_SCORE), score)
         is_fraud = score > self.threshold
         return score, is_fraud, errors, expected
+
+
+@torch.no_grad()
+def in_batches(
+    fn: Callable[[torch.Tensor], tuple[torch.Tensor, ...]], rows: np.ndarray, batch: int = 8192
+) -> tuple[np.ndarray, ...]:
+    """``fn`` over encoded rows a batch at a time, each of its outputs concatenated: a year of trips at once
+    would hold every intermediate tensor of the feature graph in memory."""
+    parts: list[tuple[torch.Tensor, ...]] = []
+    for i in range(0, len(rows), batch):
+        parts.append(fn(torch.from_numpy(np.ascontiguousarray(rows[i : i + batch], dtype=np.float32))))
+    if not parts:
+        parts.append(fn(torch.zeros((0, N_INPUT_COLUMNS))))
+    return tuple(torch.cat(out).numpy() for out in zip(*parts, strict=True))
+
+
+def score_in_batches(model: FraudAutoencoder, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(anomaly score, feature errors) from the torch model, the same decision the ONNX graph makes."""
+
+    def score(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        s, _, errors, _ = model(t)
+        return s[:, 0], errors
+
+    scores, errors = in_batches(score, rows)
+    return scores, errors
 
 
 class SeedBaseline(nn.Module):

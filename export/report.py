@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from export import scenarios
+from export import rule_trades, scenarios
 from export.detection_metrics import auroc, pr_curve
 from export.feature_specs import TIP_FARE_RATIO, WHOLE_TIP_FARE_RATIO
 from export.features import FEATURES, GROUPS, SCORED
@@ -270,70 +269,9 @@ def _card_context(results: dict[str, Any], meta: dict[str, Any]) -> dict[str, An
         "previous": results.get("previous_model", {}),
         "era_goals": [_era_goal(name, e) for name, e in eras.items()],
         "era_rules": list(next(iter(eras.values())).get("rule_base_rates", {})) if eras else [],
-        "rule_trades": _rule_trades(eras),
+        "rule_trades": rule_trades.card_tables(eras, ERA_FPR_GOALS),
         "cost_and_rules": card_sections.cost_and_rules(results, meta),
     }
-
-
-#: For each rule the model card trades: what its cut-off measures, how a cut reads, and (shown when no cut meets
-#: both goals) why the family's recall stays short.
-RULE_TRADE_TEXT: dict[str, dict[str, Any]] = {
-    "route_excess": {
-        "what": "`route_excess`, distance and time both this many of the zone pair's spreads beyond its usual route",
-        "header": "cut (spreads)",
-        "label": lambda cut: f"{cut:.2f}",
-        "why": "the fields of a long way round agree with each other, so only the route gives it away, and ordinary "
-        "trips between the same two zones vary widely (TLC publishes zones, not coordinates)",
-    },
-    "congestion_unexpected": {
-        "what": "`congestion_unexpected`, the surcharge billed on a zone pair with no end in the zone whose trips pay "
-        "it less often than this",
-        "header": "the pair pays it",
-        "label": lambda cut: f"< 1 in {math.exp(cut):.0f}",
-        "why": "vendor 2's meters bill the surcharge on about 6% of the 2023-2025 training trips with neither end in "
-        "Manhattan, and those trips do not differ from its other trips in rate code, payment, airport fee, extra or "
-        "distance",
-    },
-}
-
-
-def _rule_trades(eras: dict[str, Any]) -> list[dict[str, Any]]:
-    """The model card's trade tables: per deciding rule, each cut-off's FPR and family recall in every era, and the
-    cut-offs (if any) at which the family's recall goal and every era's FPR goal both hold."""
-    per_era = [e.get("rule_trades", {}) for e in eras.values()]
-    if not per_era or not all(per_era):
-        return []
-    out = []
-    for rule, first in per_era[0].items():
-        text = RULE_TRADE_TEXT[rule]
-        rows = []
-        for i, row in enumerate(first["rows"]):
-            cells = [t[rule]["rows"][i] for t in per_era]
-            met = all(
-                c["recall"] >= 0.9 and c["fpr"] <= ERA_FPR_GOALS.get(era, 0.005)
-                for era, c in zip(eras, cells, strict=True)
-            )
-            rows.append(
-                {
-                    "label": text["label"](row["cut"]),
-                    "current": row["current"],
-                    "fpr": [c["fpr"] for c in cells],
-                    "recall": [c["recall"] for c in cells],
-                    "met": met,
-                }
-            )
-        out.append(
-            {
-                "rule": rule,
-                "family": first["family"],
-                "what": text["what"],
-                "header": text["header"],
-                "why": text["why"],
-                "rows": rows,
-                "goal_cuts": [r["label"] for r in rows if r["met"]],
-            }
-        )
-    return out
 
 
 def _era_goal(name: str, era: dict[str, Any]) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from export.features import FeatureGraph
 from export.model import FraudAutoencoder, SeedBaseline
 from taxifraud import tariff
 from taxifraud.click_main import run_command
+from taxifraud.robust import ROBUST_SIGMA
 from taxifraud.wire import COLUMN_INDEX
 
 log = logging.getLogger(__name__)
@@ -196,7 +197,6 @@ def fit_route_hours(graph: FeatureGraph, rows: np.ndarray) -> None:
     graph.route_hour_minutes.copy_(torch.from_numpy(offset.astype(np.float32)))
 
 
-ROBUST_SIGMA = 1.4826  # median absolute deviation -> standard deviation of a normal
 MIN_ROUTE_SPREAD = 0.15  # log units: no zone pair's routes are more alike than about +-15%
 
 

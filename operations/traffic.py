@@ -35,6 +35,7 @@ import numpy as np
 from taxifraud import tariff
 from taxifraud.click_main import run_command
 from taxifraud.config import DEFAULT_MODEL_REPOSITORY, MODEL_NAME, REPO_ROOT
+from taxifraud.robust import ROBUST_SIGMA
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,7 @@ def _centre_and_spread(values: Iterable[float]) -> list[float]:
     """Median and robust spread (1.4826 MAD, at least 0.05) of a zone pair's logs; 0.3 for a single trip."""
     v = np.asarray(list(values), dtype=float)
     centre = float(np.median(v))
-    spread = max(1.4826 * float(np.median(np.abs(v - centre))), 0.05) if len(v) > 1 else 0.3
+    spread = max(ROBUST_SIGMA * float(np.median(np.abs(v - centre))), 0.05) if len(v) > 1 else 0.3
     return [round(centre, 4), round(spread, 4)]
 
 

@@ -8,12 +8,14 @@ import numpy as np
 import torch
 
 from export.data import TARIFF_PATH
-from export.evaluate import rule_trade
 from export.feature_specs import FEATURE_INDEX
 from export.model import FraudAutoencoder
+from export.rule_trades import card_tables, rule_trade
 from taxifraud import tariff
 from taxifraud.wire import encode_rows
 from tests.model.conftest import trip
+
+GOALS = {"2018-2020": 0.005, "2023-2025": 0.005}
 
 
 def _model() -> FraudAutoencoder:
@@ -71,8 +73,6 @@ def test_each_cut_off_gives_what_the_model_flags_with_that_cut_off() -> None:
 
 
 def test_the_card_names_the_cut_offs_where_both_goals_hold_in_every_era() -> None:
-    from export.report import _rule_trades
-
     def era(*rows: tuple[float, float, float]) -> dict[str, object]:
         return {
             "rule_trades": {
@@ -87,8 +87,8 @@ def test_the_card_names_the_cut_offs_where_both_goals_hold_in_every_era() -> Non
         "2018-2020": era((2.5, 0.004, 0.95), (3.0, 0.004, 0.91), (3.5, 0.003, 0.5)),
         "2023-2025": era((2.5, 0.006, 0.97), (3.0, 0.005, 0.90), (3.5, 0.004, 0.6)),
     }
-    (trade,) = _rule_trades(eras)
+    (trade,) = card_tables(eras, GOALS)
     assert trade["goal_cuts"] == ["3.00"], "2.50 breaks the 2023-2025 FPR goal, 3.50 the recall goal"
     assert [r["current"] for r in trade["rows"]] == [False, False, True]
     assert trade["rows"][1]["fpr"] == [0.004, 0.005] and trade["rows"][1]["recall"] == [0.91, 0.90]
-    assert _rule_trades({"2018-2020": {}}) == [], "an evaluation written before the trades has no tables"
+    assert card_tables({"2018-2020": {}}, GOALS) == [], "an evaluation written before the trades has no tables"
