@@ -22,6 +22,7 @@ from export.calibrate import only_fields
 from export.detection_metrics import PREVALENCE, auroc, binary_metrics
 from export.feature_specs import SEED_FIELDS
 from export.model import FraudAutoencoder, SeedBaseline
+from export.route_reach import reach_table
 from export.rule_trades import RULE_TRADES, rule_trade
 from taxifraud.onnx_scorer import OnnxScorer
 from taxifraud.wire import COLUMN_INDEX
@@ -304,6 +305,10 @@ def run(
             }
             for rule, trade in RULE_TRADES.items()
         }
+        long_hauls = e_fraud[e_fam == FAMILY_INDEX["long_hauling"]]
+        results["eras"][era]["long_hauling_reach"] = reach_table(
+            model.features, e_neg, long_hauls, scorers.model(long_hauls) > threshold
+        )
     score_arrays = {k: v.pop("scores") for k, v in modes.items()}
     results.update(modes)
     results["baseline_threshold"] = base_threshold

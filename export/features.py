@@ -213,7 +213,7 @@ class FeatureGraph(nn.Module):
     def zone_codes(self, x: torch.Tensor, present: torch.Tensor, col: str) -> torch.Tensor:
         """Location id column -> long zone slot (0 when missing or out of 1..265)."""
         j = COLUMN_INDEX[col]
-        return _zone_slot(x[:, j], present[:, j])
+        return zone_slot(x[:, j], present[:, j])
 
     def zone_table(self) -> torch.Tensor:
         """[zone slot, ZONE_FLAGS] bool: every per-zone fact the rules ask, so one lookup answers them all.
@@ -314,8 +314,8 @@ class FeatureGraph(nn.Module):
         speed = torch.clamp(torch.clamp(dist, min=0.0) / hours, max=5.0e4)  # inf in FP16 clips to 5e4 too
         pay = torch.round(c("payment_type"))
         vendor = torch.round(c("vendor_id"))
-        pu = _zone_slot(c("pickup_location_id"), has("pickup_location_id"))
-        do = _zone_slot(c("dropoff_location_id"), has("dropoff_location_id"))
+        pu = zone_slot(c("pickup_location_id"), has("pickup_location_id"))
+        do = zone_slot(c("dropoff_location_id"), has("dropoff_location_id"))
         zones = self.zone_table()
         at_pu = dict(zip(ZONE_FLAGS, torch.split(zones[pu.squeeze(1)], 1, dim=1), strict=True))
         at_do = dict(zip(ZONE_FLAGS, torch.split(zones[do.squeeze(1)], 1, dim=1), strict=True))
@@ -580,7 +580,7 @@ def _assemble(cols: dict[str, torch.Tensor | tuple[str, torch.Tensor]], dtype: t
     return torch.index_select(joined.t(), 0, order).t()
 
 
-def _zone_slot(v: torch.Tensor, given: torch.Tensor) -> torch.Tensor:
+def zone_slot(v: torch.Tensor, given: torch.Tensor) -> torch.Tensor:
     """Location ids -> long zone slots (0 when missing or out of 1..265), whatever the shape."""
     v = torch.round(torch.where(given, v, 0.0))
     valid = (v >= 1) & (v <= N_ZONE_SLOTS - 1)
