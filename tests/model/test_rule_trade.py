@@ -92,3 +92,11 @@ def test_the_card_names_the_cut_offs_where_both_goals_hold_in_every_era() -> Non
     assert [r["current"] for r in trade["rows"]] == [False, False, True]
     assert trade["rows"][1]["fpr"] == [0.004, 0.005] and trade["rows"][1]["recall"] == [0.91, 0.90]
     assert card_tables({"2018-2020": {}}, GOALS) == [], "an evaluation written before the trades has no tables"
+
+
+def test_a_family_not_planted_in_an_era_has_no_recall_and_the_fpr_still_counts() -> None:
+    model = _model()
+    rows = _rows()
+    trade = rule_trade(model, "route_excess", rows, rows[:0], (3.0,))
+    assert all(math.isnan(r["recall"]) for r in trade)
+    assert [r["fpr"] >= 0.0 for r in trade] == [True, True]
