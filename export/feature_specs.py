@@ -32,7 +32,7 @@ GROUP_NAMES: tuple[str, ...] = tuple(GROUPS)
 SEED_FIELDS: tuple[str, ...] = ("trip_distance", "fare_amount", "duration_minutes")
 
 AIRPORT_ZONES = (1, 132, 138)  # EWR, JFK, LaGuardia
-UNKNOWN_ZONES = (264, 265)
+UNKNOWN_ZONES = tariff.UNKNOWN_ZONES
 BOROUGH_CODES: dict[str, int] = {
     "Unknown": 0,
     "Manhattan": 1,

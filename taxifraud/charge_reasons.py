@@ -4,6 +4,8 @@ rule of the trip's date, the rate code, the tip and the tolls.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from taxifraud import tariff
@@ -13,10 +15,25 @@ from taxifraud.wire import TARIFF_BOUNDED_CHARGES
 _PART_COLUMNS = ("fare_amount", "extra", "mta_tax", "tip_amount", "tolls_amount", "improvement_surcharge")
 
 
+def _may_owe_airport_fee(row: np.ndarray, t: tariff.Tariff) -> bool:
+    """Whether the trip's pickup may be one the airport fee is billed at: an airport, or a place not known (a
+    missing, unknown or invalid location id), as the graph reads it."""
+    pickup = value_of(row, "pickup_location_id")
+    if pickup is None:
+        return True
+    zone = round(pickup)
+    return zone in t.zones["airports"] or zone in tariff.UNKNOWN_ZONES or not 1 <= zone <= 265
+
+
 def _hidden_most(row: np.ndarray, t: tariff.Tariff | None) -> tuple[float, list[str]]:
-    """The most the tariff could have billed in the parts this record lacks, and their names."""
+    """The most the tariff could have billed in the parts this record lacks, and their names (the airport fee
+    only where the pickup may owe it)."""
     missing = [col for col in TARIFF_BOUNDED_CHARGES if value_of(row, col) is None]
-    if t is None or not missing:
+    if t is None:
+        return 0.0, missing
+    if "airport_fee" in missing and not _may_owe_airport_fee(row, t):
+        missing.remove("airport_fee")
+    if not missing:
         return 0.0, missing
     a = priced_by(row, t).period.amounts
     most = {
@@ -30,30 +47,48 @@ def _hidden_most(row: np.ndarray, t: tariff.Tariff | None) -> tuple[float, list[
     return float(sum(most[col] for col in missing)), missing
 
 
-def total_reason(row: np.ndarray, t: tariff.Tariff | None) -> str:
+@dataclass(frozen=True)
+class TotalGap:
+    """What no vendor convention and no missing part explains of a total: positive above its parts, negative
+    below, 0 when some convention fits; ``band`` is the most the ``missing`` parts could have held."""
+
+    gap: float
+    band: float
+    missing: list[str]
+
+
+def total_gap(row: np.ndarray, t: tariff.Tariff | None) -> TotalGap | None:
+    """The total against its parts under the conventions the graph allows (vendors leaving the congestion
+    surcharge, airport fee or relief-zone fee out of the total, or counting it once), any part the record lacks
+    taken anywhere from $0 to the most the tariff could have billed for it; None without fare, tip or tolls."""
+    if any(value_of(row, n) is None for n in ("fare_amount", "tip_amount", "tolls_amount")):
+        return None
     total = value_of(row, "total_amount") or 0.0
-    needed = [value_of(row, n) for n in ("fare_amount", "tip_amount", "tolls_amount")]
-    if any(v is None for v in needed):
-        return f"total {money(total)} does not match its parts"
     cong = value_of(row, "congestion_surcharge") or 0.0
     fee = value_of(row, "airport_fee") or 0.0
     cbd = value_of(row, "cbd_congestion_fee") or 0.0
     parts = float(sum(value_of(row, c) or 0.0 for c in _PART_COLUMNS)) + cong + fee + cbd
-    # The same conventions the graph allows (vendors leaving the congestion surcharge, airport fee or relief-zone
-    # fee out), and any part the record lacks taken at the most the tariff could have billed for it.
     band, missing = _hidden_most(row, t)
     gaps = []
     for shift in (0.0, cong, fee, cong + fee, cbd, cbd + cong, cbd + fee, cbd + cong + fee):
         gap = total - parts + shift
         gaps.append(gap - band if gap > band else 0.0 if gap > 0 else gap)
-    gap = min(gaps, key=abs)
+    return TotalGap(min(gaps, key=abs), band, missing)
+
+
+def total_reason(row: np.ndarray, t: tariff.Tariff | None) -> str:
+    total = value_of(row, "total_amount") or 0.0
+    found = total_gap(row, t)
+    if found is None:
+        return f"total {money(total)} does not match its parts"
+    gap = found.gap
     if gap >= 0:
-        if missing:
-            words = ", ".join(m.replace("_", " ") for m in missing)
+        if found.missing:
+            words = ", ".join(m.replace("_", " ") for m in found.missing)
             label = priced_by(row, t).label if t is not None else "the tariff"
             return (
                 f"total exceeds its parts by {money(gap)} even with the missing {words} at the most "
-                f"{label} bills ({money(band)})"
+                f"{label} bills ({money(found.band)})"
             )
         return f"total exceeds its parts by {money(gap)} (itemised charges {money(total - gap)})"
     return f"total is {money(-gap)} less than its parts (itemised charges {money(total - gap)})"

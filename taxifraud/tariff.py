@@ -42,6 +42,9 @@ AMOUNTS: tuple[str, ...] = (
 )
 #: Zone sets the rules refer to (TLC location ids).
 ZONE_SETS: tuple[str, ...] = ("airports", "jfk", "laguardia", "congestion_zone", "congestion_relief_zone")
+#: TLC's location ids for an unknown place (264) and outside New York City or not recorded (265): a rule that
+#: asks where a trip went decides over every place such an id could stand for.
+UNKNOWN_ZONES: tuple[int, ...] = (264, 265)
 #: Hours (local, pickup) of the time-of-day surcharges: [start, end) with wrap-around past midnight.
 NIGHT_HOURS = (20.0, 6.0)
 RUSH_HOURS = (16.0, 20.0)
