@@ -19,10 +19,12 @@ def _may_owe_airport_fee(row: np.ndarray, t: tariff.Tariff) -> bool:
     """Whether the trip's pickup may be one the airport fee is billed at: an airport, or a place not known (a
     missing, unknown or invalid location id), as the graph reads it."""
     pickup = value_of(row, "pickup_location_id")
-    if pickup is None:
-        return True
-    zone = round(pickup)
-    return zone in t.zones["airports"] or zone in tariff.UNKNOWN_ZONES or not 1 <= zone <= 265
+    return _unknown_place(pickup) or round(pickup or 0) in t.zones["airports"]
+
+
+def _unknown_place(zone: float | None) -> bool:
+    """A location id that names no known place, as the graph reads it: missing, unknown or out of TLC's range."""
+    return zone is None or round(zone) in tariff.UNKNOWN_ZONES or not 1 <= round(zone) <= 265
 
 
 def _hidden_most(row: np.ndarray, t: tariff.Tariff | None) -> tuple[float, list[str]]:
@@ -161,39 +163,83 @@ def _charge_vs_tariff(row: np.ndarray, worst: str, t: tariff.Tariff) -> str:
     )
 
 
+def _ends_in(row: np.ndarray, t: tariff.Tariff, zone_set: str) -> bool:
+    ids = t.zones[zone_set]
+    return value_of(row, "pickup_location_id") in ids or value_of(row, "dropoff_location_id") in ids
+
+
+def _surcharges_allowed(row: np.ndarray, t: tariff.Tariff, hour: float) -> list[tuple[str, float]]:
+    """The charges the graph lets `extra` hold on this trip, named: the time surcharges whose window the ride
+    touched (at the pickup, give or take the meter's clock slack, or at the dropoff), the LaGuardia surcharge,
+    and, for a vendor that folds them (any but vendor 2), the per-trip charges it adds after the meter. The
+    congestion surcharge any vendor may bill in `extra` is counted where the trip has an end in the zone or an
+    unknown end (the graph also allows zone pairs whose trips often pass through it)."""
+    a = priced_by(row, t).period.amounts
+    weekday = value_of(row, "pickup_weekday")
+    minutes = min(max(value_of(row, "duration_minutes") or 0.0, 0.0), 240.0)
+    end_hour = (hour + minutes / 60.0) % 24.0
+    night = tariff.in_window(hour, tariff.NIGHT_HOURS, tariff.CLOCK_SLACK_H) or tariff.in_window(
+        end_hour, tariff.NIGHT_HOURS
+    )
+    rush = (
+        weekday is not None
+        and weekday < 5
+        and (
+            tariff.in_window(hour, tariff.RUSH_HOURS, tariff.CLOCK_SLACK_H)
+            or tariff.in_window(end_hour, tariff.RUSH_HOURS)
+        )
+    )
+    jfk = value_of(row, "rate_code_id") == 2
+    parts: list[tuple[str, float]] = []
+    if jfk and rush:
+        parts.append(("JFK rush hour", a["jfk_rush_hour_surcharge"]))
+    if not jfk and night:
+        parts.append(("night", a["night_surcharge"]))
+    if not jfk and rush:
+        parts.append(("rush hour", a["rush_hour_surcharge"]))
+    if _ends_in(row, t, "laguardia") and a["lga_surcharge"] > 0:
+        parts.append(("LaGuardia", a["lga_surcharge"]))
+    vendor = value_of(row, "vendor_id")
+    folds = vendor is None or round(vendor) != 2
+    cong = value_of(row, "congestion_surcharge") or 0.0
+    cong_charged = cong >= 0.5 * max(a["congestion_surcharge"], 0.01)
+    cong_may_apply = a["congestion_surcharge"] > 0 and (
+        _ends_in(row, t, "congestion_zone")
+        or _unknown_place(value_of(row, "pickup_location_id"))
+        or _unknown_place(value_of(row, "dropoff_location_id"))
+    )
+    if folds and cong > 0:
+        parts.append(("congestion surcharge folded in", cong))
+    if not cong_charged and cong_may_apply:
+        unitemised = a["congestion_surcharge"] if vendor is not None else a["for_hire_congestion_surcharge"]
+        parts.append(("congestion surcharge billed in extra", unitemised))
+    if folds:
+        fee, cbd = value_of(row, "airport_fee"), value_of(row, "cbd_congestion_fee")
+        if fee is None and _may_owe_airport_fee(row, t):
+            fee = a["airport_fee"]
+        if cbd is None and (_ends_in(row, t, "congestion_relief_zone") or cong_may_apply or cong_charged):
+            cbd = a["cbd_congestion_fee"]
+        if fee:
+            parts.append(("airport fee folded in", fee))
+        if cbd:
+            parts.append(("relief zone fee folded in", cbd))
+    return [(name, amount) for name, amount in parts if amount > 0]
+
+
 def _extra_reason(row: np.ndarray, t: tariff.Tariff) -> str:
     extra = value_of(row, "extra") or 0.0
     priced = priced_by(row, t)
     a = priced.period.amounts
     when = pickup_time(row)
-    if when is None:
+    hour = value_of(row, "pickup_hour")
+    if when is None or hour is None:
         return (
             f"extra {money(extra)} is unusual for this trip (the tariff's time surcharges: night "
             f"{money(a['night_surcharge'])}, weekday rush hour {money(a['rush_hour_surcharge'])})"
         )
-    hour = value_of(row, "pickup_hour") or 0.0
-    weekday = value_of(row, "pickup_weekday")
-    # The windows as the graph reads them: meter clocks may run up to CLOCK_SLACK_H off.
-    night = tariff.in_window(hour, tariff.NIGHT_HOURS, tariff.CLOCK_SLACK_H)
-    rush = weekday is not None and weekday < 5 and tariff.in_window(hour, tariff.RUSH_HOURS, tariff.CLOCK_SLACK_H)
-    jfk = value_of(row, "rate_code_id") == 2
-    lga_ids = t.zones["laguardia"]
-    lga = value_of(row, "pickup_location_id") in lga_ids or value_of(row, "dropoff_location_id") in lga_ids
-    parts = []
-    allowed = 0.0
-    if jfk and rush:
-        parts.append(f"JFK rush hour {money(a['jfk_rush_hour_surcharge'])}")
-        allowed += a["jfk_rush_hour_surcharge"]
-    if not jfk and night:
-        parts.append(f"night {money(a['night_surcharge'])}")
-        allowed += a["night_surcharge"]
-    if not jfk and rush:
-        parts.append(f"rush hour {money(a['rush_hour_surcharge'])}")
-        allowed += a["rush_hour_surcharge"]
-    if lga and a["lga_surcharge"] > 0:
-        parts.append(f"LaGuardia {money(a['lga_surcharge'])}")
-        allowed += a["lga_surcharge"]
-    which = ", ".join(parts) if parts else "none apply"
+    parts = _surcharges_allowed(row, t, hour)
+    allowed = sum(amount for _, amount in parts)
+    which = ", ".join(f"{name} {money(amount)}" for name, amount in parts) if parts else "none apply"
     if extra > allowed:
         return (
             f"extra {money(extra)} is {money(extra - allowed)} more than the tariff's surcharges for a pickup "
