@@ -293,6 +293,7 @@ def run(
             "previous_full": evaluate_mode(previous, e_neg, e_fraud, e_fam, previous.threshold, False),
             "previous_seed3": evaluate_mode(previous, e_neg3, e_fraud3, e_fam, previous.threshold, True),
         }
+        planted_scores = era_modes["model_full"]["scores"]["positive"]
         for mode in era_modes.values():
             mode.pop("scores")
         results["eras"][era] = {"n_negative": len(e_neg), **era_modes}
@@ -305,9 +306,9 @@ def run(
             }
             for rule, trade in RULE_TRADES.items()
         }
-        long_hauls = e_fraud[e_fam == FAMILY_INDEX["long_hauling"]]
+        long_haul = e_fam == FAMILY_INDEX["long_hauling"]
         results["eras"][era]["long_hauling_reach"] = reach_table(
-            model.features, e_neg, long_hauls, scorers.model(long_hauls) > threshold
+            model.features, e_neg, e_fraud[long_haul], planted_scores[long_haul] > threshold
         )
     score_arrays = {k: v.pop("scores") for k, v in modes.items()}
     results.update(modes)

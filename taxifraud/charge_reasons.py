@@ -15,16 +15,22 @@ from taxifraud.wire import TARIFF_BOUNDED_CHARGES
 _PART_COLUMNS = ("fare_amount", "extra", "mta_tax", "tip_amount", "tolls_amount", "improvement_surcharge")
 
 
+def _zone(row: np.ndarray, column: str) -> int:
+    """A location id as the graph reads it: rounded, 0 when missing or outside TLC's 1..265."""
+    value = value_of(row, column)
+    zone = round(value) if value is not None else 0
+    return zone if 1 <= zone <= 265 else 0
+
+
+def _unknown_place(zone: int) -> bool:
+    """A zone that names no known place: missing or invalid (0), unknown or outside the city."""
+    return zone == 0 or zone in tariff.UNKNOWN_ZONES
+
+
 def _may_owe_airport_fee(row: np.ndarray, t: tariff.Tariff) -> bool:
-    """Whether the trip's pickup may be one the airport fee is billed at: an airport, or a place not known (a
-    missing, unknown or invalid location id), as the graph reads it."""
-    pickup = value_of(row, "pickup_location_id")
-    return _unknown_place(pickup) or round(pickup or 0) in t.zones["airports"]
-
-
-def _unknown_place(zone: float | None) -> bool:
-    """A location id that names no known place, as the graph reads it: missing, unknown or out of TLC's range."""
-    return zone is None or round(zone) in tariff.UNKNOWN_ZONES or not 1 <= round(zone) <= 265
+    """Whether the trip's pickup may be one the airport fee is billed at: an airport, or a place not known."""
+    pickup = _zone(row, "pickup_location_id")
+    return _unknown_place(pickup) or pickup in t.zones["airports"]
 
 
 def _hidden_most(row: np.ndarray, t: tariff.Tariff | None) -> tuple[float, list[str]]:
@@ -165,7 +171,7 @@ def _charge_vs_tariff(row: np.ndarray, worst: str, t: tariff.Tariff) -> str:
 
 def _ends_in(row: np.ndarray, t: tariff.Tariff, zone_set: str) -> bool:
     ids = t.zones[zone_set]
-    return value_of(row, "pickup_location_id") in ids or value_of(row, "dropoff_location_id") in ids
+    return _zone(row, "pickup_location_id") in ids or _zone(row, "dropoff_location_id") in ids
 
 
 def _surcharges_allowed(row: np.ndarray, t: tariff.Tariff, hour: float) -> list[tuple[str, float]]:
@@ -205,8 +211,8 @@ def _surcharges_allowed(row: np.ndarray, t: tariff.Tariff, hour: float) -> list[
     cong_charged = cong >= 0.5 * max(a["congestion_surcharge"], 0.01)
     cong_may_apply = a["congestion_surcharge"] > 0 and (
         _ends_in(row, t, "congestion_zone")
-        or _unknown_place(value_of(row, "pickup_location_id"))
-        or _unknown_place(value_of(row, "dropoff_location_id"))
+        or _unknown_place(_zone(row, "pickup_location_id"))
+        or _unknown_place(_zone(row, "dropoff_location_id"))
     )
     if folds and cong > 0:
         parts.append(("congestion surcharge folded in", cong))
