@@ -12,7 +12,9 @@ import base64
 import contextlib
 import itertools
 import json
+import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -71,6 +73,7 @@ class Browser:
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            start_new_session=True,  # its own process group: its helper processes end with it
         )
         deadline = time.monotonic() + 30
         while True:
@@ -95,13 +98,26 @@ class Browser:
     def __exit__(self, _t: type[BaseException] | None, _e: BaseException | None, _tb: TracebackType | None) -> None:
         self._closing.close()
         if self._proc is not None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait(10)
+            self._end_group()
         self._profile.cleanup()
+
+    def _end_group(self) -> None:
+        """Stop Chromium and every helper process it started (renderer, zygote, crash handler), and wait until
+        all are gone: a helper still writing into the profile would make removing it fail."""
+        assert self._proc is not None
+        group = self._proc.pid  # the session leader's pid is its group id
+        for sig, grace in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 10.0)):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(group, sig)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._proc.wait(grace)
+            deadline = time.monotonic() + grace
+            while time.monotonic() < deadline:
+                try:
+                    os.killpg(group, 0)
+                except ProcessLookupError:
+                    return
+                time.sleep(0.05)
 
     # -- protocol ------------------------------------------------------------------------------
     def send(self, method: str, timeout: float = 30.0, **params: Any) -> dict[str, Any]:
