@@ -26,7 +26,7 @@ from export import data
 from export.features import FEATURE_NAMES, GROUPS, SCORED, SEED_FIELDS
 from export.model import FraudAutoencoder
 from export.train import DEFAULT_OUT, load_state
-from taxifraud import tariff
+from taxifraud import congestion_passes, tariff
 from taxifraud.config import MODEL_NAME
 from taxifraud.wire import (
     INPUT_TENSOR,
@@ -163,6 +163,9 @@ def write_meta(
         "months": summary["months"],
         "baseline": summary["baseline"],
         "tariff": tariff_doc.document,
+        congestion_passes.META_KEY: congestion_passes.CongestionPasses.from_flat(
+            model.features.may_pass_congestion_zone().numpy()
+        ).to_doc(),
         "created_at": summary["trained_at"],
         "exported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "opset": OPSET,

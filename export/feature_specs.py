@@ -43,7 +43,7 @@ BOROUGH_CODES: dict[str, int] = {
     "EWR": 6,
 }
 N_BOROUGHS = len(BOROUGH_CODES)
-N_ZONE_SLOTS = 266  # location ids 1..265, slot 0 for "missing/out of range"
+N_ZONE_SLOTS = tariff.N_ZONE_SLOTS  # location ids 1..265, slot 0 for "missing/out of range"
 INPUT_LIMIT = 1.0e4
 
 

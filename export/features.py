@@ -237,6 +237,11 @@ class FeatureGraph(nn.Module):
         certainty = torch.rsqrt(1.0 + ROUTE_THIN_TRIPS / torch.clamp(self.route_trips, min=1.0))
         return torch.stack([*(getattr(self, name) for name in PAIR_BUFFERS), certainty], dim=1)
 
+    def may_pass_congestion_zone(self) -> torch.Tensor:
+        """[zone pair] bool: the pairs whose trips pass through the congestion zone at least ``PASS_RATE_FLOOR``
+        of the time in either era, where `extra` may hold its surcharge (the reasons read this from the metadata)."""
+        return torch.maximum(self.congestion_pass_rate_before, self.congestion_pass_rate) >= PASS_RATE_FLOOR
+
     def hour_slot(self, hour: torch.Tensor, weekday: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
         """[B, 1] long slot of ``route_hour_minutes``: pickup hour x (weekday, weekend), the last slot when the
         hour or the weekday is unknown."""

@@ -4,11 +4,13 @@ rule of the trip's date, the rate code, the tip and the tolls.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from taxifraud import tariff
+from taxifraud.congestion_passes import CongestionPasses
 from taxifraud.reason_row import fields_seen, money, pickup_time, priced_by, trip_context, unslog, value_of, zone_pair
 from taxifraud.wire import TARIFF_BOUNDED_CHARGES
 
@@ -19,7 +21,7 @@ def _zone(row: np.ndarray, column: str) -> int:
     """A location id as the graph reads it: rounded, 0 when missing or outside TLC's 1..265."""
     value = value_of(row, column)
     zone = round(value) if value is not None else 0
-    return zone if 1 <= zone <= 265 else 0
+    return zone if 1 <= zone <= tariff.MAX_LOCATION_ID else 0
 
 
 def _unknown_place(zone: int) -> bool:
@@ -174,12 +176,22 @@ def _ends_in(row: np.ndarray, t: tariff.Tariff, zone_set: str) -> bool:
     return _zone(row, "pickup_location_id") in ids or _zone(row, "dropoff_location_id") in ids
 
 
-def _surcharges_allowed(row: np.ndarray, t: tariff.Tariff, hour: float) -> list[tuple[str, float]]:
-    """The charges the graph lets `extra` hold on this trip, named: the time surcharges whose window the ride
-    touched (at the pickup, give or take the meter's clock slack, or at the dropoff), the LaGuardia surcharge,
-    and, for a vendor that folds them (any but vendor 2), the per-trip charges it adds after the meter. The
-    congestion surcharge any vendor may bill in `extra` is counted where the trip has an end in the zone or an
-    unknown end (the graph also allows zone pairs whose trips often pass through it)."""
+#: A rush-hour pickup outside the night window may be billed the smaller night amount: the graph splits the rush
+#: surcharge into that amount and the rest, so either part, or both, is legal there.
+_RUSH_AT_NIGHT_AMOUNT = "rush hour at the night amount"
+_RUSH_REST = "rush hour less the night amount"
+
+
+def _surcharge_groups(
+    row: np.ndarray, t: tariff.Tariff, hour: float, passes: CongestionPasses | None
+) -> list[list[tuple[str, float]]]:
+    """The five parts `extra` may be made of on this trip, in the graph's order (night, rush hour, LaGuardia,
+    congestion surcharge, folded fees), each a list of named amounts ($0 where a part does not apply).
+
+    The time surcharges are those whose window the ride touched (at the pickup, give or take the meter's clock
+    slack, or at the dropoff). A vendor that folds them (any but vendor 2) adds the per-trip charges billed after
+    the meter. Any vendor may bill the congestion surcharge in `extra` where it may apply: an end in the zone, an
+    unknown end, or a zone pair whose trips pass through it (``passes``, learned by the model)."""
     a = priced_by(row, t).period.amounts
     weekday = value_of(row, "pickup_weekday")
     minutes = min(max(value_of(row, "duration_minutes") or 0.0, 0.0), 240.0)
@@ -196,29 +208,37 @@ def _surcharges_allowed(row: np.ndarray, t: tariff.Tariff, hour: float) -> list[
         )
     )
     jfk = value_of(row, "rate_code_id") == 2
-    parts: list[tuple[str, float]] = []
+    night_part: list[tuple[str, float]] = []
+    rush_part: list[tuple[str, float]] = []
     if jfk and rush:
-        parts.append(("JFK rush hour", a["jfk_rush_hour_surcharge"]))
-    if not jfk and night:
-        parts.append(("night", a["night_surcharge"]))
-    if not jfk and rush:
-        parts.append(("rush hour", a["rush_hour_surcharge"]))
-    if _ends_in(row, t, "laguardia") and a["lga_surcharge"] > 0:
-        parts.append(("LaGuardia", a["lga_surcharge"]))
+        rush_part.append(("JFK rush hour", a["jfk_rush_hour_surcharge"]))
+    elif rush and not night:
+        night_part.append((_RUSH_AT_NIGHT_AMOUNT, a["night_surcharge"]))
+        rush_part.append((_RUSH_REST, max(a["rush_hour_surcharge"] - a["night_surcharge"], 0.0)))
+    else:
+        if night and not jfk:
+            night_part.append(("night", a["night_surcharge"]))
+        if rush:
+            rush_part.append(("rush hour", a["rush_hour_surcharge"]))
+    lga_part = [("LaGuardia", a["lga_surcharge"])] if _ends_in(row, t, "laguardia") else []
+    pickup, dropoff = _zone(row, "pickup_location_id"), _zone(row, "dropoff_location_id")
     vendor = value_of(row, "vendor_id")
     folds = vendor is None or round(vendor) != 2
     cong = value_of(row, "congestion_surcharge") or 0.0
     cong_charged = cong >= 0.5 * max(a["congestion_surcharge"], 0.01)
     cong_may_apply = a["congestion_surcharge"] > 0 and (
         _ends_in(row, t, "congestion_zone")
-        or _unknown_place(_zone(row, "pickup_location_id"))
-        or _unknown_place(_zone(row, "dropoff_location_id"))
+        or _unknown_place(pickup)
+        or _unknown_place(dropoff)
+        or (passes is not None and passes.passes(pickup, dropoff))
     )
+    cong_part: list[tuple[str, float]] = []
     if folds and cong > 0:
-        parts.append(("congestion surcharge folded in", cong))
+        cong_part.append(("congestion surcharge folded in", cong))
     if not cong_charged and cong_may_apply:
         unitemised = a["congestion_surcharge"] if vendor is not None else a["for_hire_congestion_surcharge"]
-        parts.append(("congestion surcharge billed in extra", unitemised))
+        cong_part.append(("congestion surcharge billed in extra", unitemised))
+    fee_part: list[tuple[str, float]] = []
     if folds:
         fee, cbd = value_of(row, "airport_fee"), value_of(row, "cbd_congestion_fee")
         if fee is None and _may_owe_airport_fee(row, t):
@@ -226,13 +246,40 @@ def _surcharges_allowed(row: np.ndarray, t: tariff.Tariff, hour: float) -> list[
         if cbd is None and (_ends_in(row, t, "congestion_relief_zone") or cong_may_apply or cong_charged):
             cbd = a["cbd_congestion_fee"]
         if fee:
-            parts.append(("airport fee folded in", fee))
+            fee_part.append(("airport fee folded in", fee))
         if cbd:
-            parts.append(("relief zone fee folded in", cbd))
-    return [(name, amount) for name, amount in parts if amount > 0]
+            fee_part.append(("relief zone fee folded in", cbd))
+    groups = [night_part, rush_part, lga_part, cong_part, fee_part]
+    return [[(name, amount) for name, amount in group if amount > 0] for group in groups]
 
 
-def _extra_reason(row: np.ndarray, t: tariff.Tariff) -> str:
+def _nearest_combination(extra: float, groups: list[list[tuple[str, float]]]) -> list[tuple[str, float]]:
+    """The parts whose sum is nearest to ``extra``, first of equals in the graph's order of subsets (the
+    first part is the highest bit), so the residual is the graph's, sign included."""
+    sums = [sum(amount for _, amount in group) for group in groups]
+    n = len(groups)
+    best, best_diff = 0, math.inf
+    for subset in range(2**n):
+        total = sum(sums[k] for k in range(n) if subset >> (n - 1 - k) & 1)
+        diff = abs(extra - total)
+        if diff < best_diff - 1e-9:
+            best, best_diff = subset, diff
+    return [item for k in range(n) if best >> (n - 1 - k) & 1 for item in groups[k]]
+
+
+def _named(parts: list[tuple[str, float]]) -> str:
+    """Parts as text; the two halves of a rush-hour surcharge billed together read as the rush hour."""
+    names = [name for name, _ in parts]
+    if _RUSH_AT_NIGHT_AMOUNT in names and _RUSH_REST in names:
+        merged = sum(amount for name, amount in parts if name in (_RUSH_AT_NIGHT_AMOUNT, _RUSH_REST))
+        parts = [("rush hour", merged) if name == _RUSH_AT_NIGHT_AMOUNT else (name, amount) for name, amount in parts]
+        parts = [(name, amount) for name, amount in parts if name != _RUSH_REST]
+    return ", ".join(f"{name} {money(amount)}" for name, amount in parts)
+
+
+def _extra_reason(row: np.ndarray, t: tariff.Tariff, passes: CongestionPasses | None) -> str:
+    """`extra` against the nearest combination of the surcharges the tariff allows on this trip: the amount
+    stated is what the graph judged (no combination explains it)."""
     extra = value_of(row, "extra") or 0.0
     priced = priced_by(row, t)
     a = priced.period.amounts
@@ -243,16 +290,26 @@ def _extra_reason(row: np.ndarray, t: tariff.Tariff) -> str:
             f"extra {money(extra)} is unusual for this trip (the tariff's time surcharges: night "
             f"{money(a['night_surcharge'])}, weekday rush hour {money(a['rush_hour_surcharge'])})"
         )
-    parts = _surcharges_allowed(row, t, hour)
-    allowed = sum(amount for _, amount in parts)
-    which = ", ".join(f"{name} {money(amount)}" for name, amount in parts) if parts else "none apply"
-    if extra > allowed:
+    groups = _surcharge_groups(row, t, hour, passes)
+    allowed = [item for group in groups for item in group]
+    chosen = _nearest_combination(extra, groups)
+    nearest = sum(amount for _, amount in chosen)
+    left_out = [item for item in allowed if item not in chosen]
+    which = _named(chosen) if chosen else "none apply" if not allowed else "none"
+    others = f"; no combination with {_named(left_out)} comes nearer" if left_out else ""
+    if extra - nearest > 0.005:
         return (
-            f"extra {money(extra)} is {money(extra - allowed)} more than the tariff's surcharges for a pickup "
-            f"at {when} ({money(allowed)}: {which}; {priced.label})"
+            f"extra {money(extra)} is {money(extra - nearest)} more than the tariff's surcharges for a pickup "
+            f"at {when} ({money(nearest)}: {which}{others}; {priced.label})"
+        )
+    if nearest - extra > 0.005:
+        return (
+            f"extra {money(extra)} is {money(nearest - extra)} less than the tariff's surcharges for a pickup "
+            f"at {when} ({money(nearest)}: {which}{others}; {priced.label})"
         )
     return (
-        f"extra {money(extra)} is unusual for a pickup at {when} (the tariff's surcharges: {money(allowed)}, {which})"
+        f"extra {money(extra)} is unusual for a pickup at {when} (the tariff's surcharges: "
+        f"{money(sum(amount for _, amount in allowed))}, {_named(allowed) if allowed else 'none apply'})"
     )
 
 
@@ -278,12 +335,18 @@ def _unexpected_reason(row: np.ndarray, worst: str, t: tariff.Tariff) -> str:
     )
 
 
-def surcharge_reason(row: np.ndarray, exp: dict[str, float], worst: str, t: tariff.Tariff | None) -> str:
+def surcharge_reason(
+    row: np.ndarray,
+    exp: dict[str, float],
+    worst: str,
+    t: tariff.Tariff | None,
+    passes: CongestionPasses | None = None,
+) -> str:
     if t is not None:
         if worst in _CHARGES:
             return _charge_vs_tariff(row, worst, t)
         if worst in ("extra_vs_tariff", "extra_units"):
-            return _extra_reason(row, t)
+            return _extra_reason(row, t, passes)
         if worst.endswith("_unexpected"):
             return _unexpected_reason(row, worst, t)
     return f"surcharge {worst.replace('_', ' ')} is unusual for this trip"

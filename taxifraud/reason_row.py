@@ -13,6 +13,7 @@ from datetime import timedelta
 import numpy as np
 
 from taxifraud import tariff
+from taxifraud.congestion_passes import META_KEY, CongestionPasses, PassesError
 from taxifraud.model_meta import ModelMeta
 from taxifraud.wire import COLUMN_INDEX
 
@@ -118,6 +119,21 @@ def tariff_of(meta: ModelMeta) -> tariff.Tariff | None:
         except tariff.TariffError:
             _TARIFF_CACHE[key] = None
     return _TARIFF_CACHE[key]
+
+
+_PASSES_CACHE: dict[str, CongestionPasses | None] = {}
+
+
+def congestion_passes_of(meta: ModelMeta) -> CongestionPasses | None:
+    """The zone pairs the model lets pass through the congestion zone; None for metadata without them."""
+    key = meta.model_version
+    if key not in _PASSES_CACHE:
+        doc = meta.raw.get(META_KEY)
+        try:
+            _PASSES_CACHE[key] = CongestionPasses.from_doc(doc) if doc is not None else None
+        except PassesError:
+            _PASSES_CACHE[key] = None
+    return _PASSES_CACHE[key]
 
 
 def priced_by(row: np.ndarray, t: tariff.Tariff) -> Priced:

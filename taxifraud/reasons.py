@@ -38,8 +38,17 @@ import numpy as np
 from taxifraud import charge_reasons as charges
 from taxifraud import meter_reasons as meter
 from taxifraud import tariff
+from taxifraud.congestion_passes import CongestionPasses
 from taxifraud.model_meta import ModelMeta
-from taxifraud.reason_row import IMPOSSIBLE_MPH, pickup_time, tariff_of, trip_context, value_of, zone_pair
+from taxifraud.reason_row import (
+    IMPOSSIBLE_MPH,
+    congestion_passes_of,
+    pickup_time,
+    tariff_of,
+    trip_context,
+    value_of,
+    zone_pair,
+)
 from taxifraud.wire import COLUMN_INDEX
 
 __all__ = ["FAMILIES", "FEATURE_FAMILY", "IMPOSSIBLE_MPH", "METER_FAMILIES", "Reason", "explain_batch", "explain_row"]
@@ -159,7 +168,15 @@ def _other_reason(row: np.ndarray, worst: str, z: float) -> str:
     return f"{worst.replace('_', ' ')} is {z:.0f} spreads from what the other fields imply"
 
 
-def _reason(family: str, worst: str, z: float, row: np.ndarray, exp: dict[str, float], t: tariff.Tariff | None) -> str:
+def _reason(
+    family: str,
+    worst: str,
+    z: float,
+    row: np.ndarray,
+    exp: dict[str, float],
+    t: tariff.Tariff | None,
+    passes: CongestionPasses | None = None,
+) -> str:
     builders: dict[str, Callable[[], str]] = {
         "fare": lambda: meter.fare_reason(row, exp, t),
         "speed": lambda: meter.speed_reason(row, exp),
@@ -170,7 +187,7 @@ def _reason(family: str, worst: str, z: float, row: np.ndarray, exp: dict[str, f
         "tolls": lambda: charges.tolls_reason(row, exp, worst, t),
         "route": lambda: meter.route_reason(row, exp),
         "rate": lambda: charges.rate_reason(row, worst, t),
-        "surcharge": lambda: charges.surcharge_reason(row, exp, worst, t),
+        "surcharge": lambda: charges.surcharge_reason(row, exp, worst, t, passes),
         "zone": lambda: _zone_reason(row, worst),
         "time": lambda: _time_reason(row),
     }
@@ -247,9 +264,9 @@ def explain_row(
     strongest = max((z for z, _ in best.values()), default=0.0)
     kept = [item for i, item in enumerate(kept) if i == 0 or item[1][0] >= SECONDARY_SHARE * strongest]
     kept = kept[:max_reasons]
-    t = tariff_of(meta)
+    t, passes = tariff_of(meta), congestion_passes_of(meta)
     return [
-        Reason(family, _reason(family, worst, z, row, exp, t), _reason_evidence(row, worst, z, exp, meta))
+        Reason(family, _reason(family, worst, z, row, exp, t, passes), _reason_evidence(row, worst, z, exp, meta))
         for family, (z, worst) in kept
     ]
 

@@ -45,6 +45,9 @@ ZONE_SETS: tuple[str, ...] = ("airports", "jfk", "laguardia", "congestion_zone",
 #: TLC's location ids for an unknown place (264) and outside New York City or not recorded (265): a rule that
 #: asks where a trip went decides over every place such an id could stand for.
 UNKNOWN_ZONES: tuple[int, ...] = (264, 265)
+#: TLC's location ids run 1..265; the graph's zone slots add slot 0 for a missing or out-of-range id.
+MAX_LOCATION_ID = 265
+N_ZONE_SLOTS = MAX_LOCATION_ID + 1
 #: Hours (local, pickup) of the time-of-day surcharges: [start, end) with wrap-around past midnight.
 NIGHT_HOURS = (20.0, 6.0)
 RUSH_HOURS = (16.0, 20.0)
@@ -160,7 +163,7 @@ def parse(doc: dict[str, Any]) -> Tariff:
     zones: dict[str, tuple[int, ...]] = {}
     for name in ZONE_SETS:
         ids = doc["zones"].get(name, {}).get("location_ids")
-        if not ids or not all(isinstance(z, int) and 1 <= z <= 265 for z in ids):
+        if not ids or not all(isinstance(z, int) and 1 <= z <= MAX_LOCATION_ID for z in ids):
             raise TariffError(f"zones.{name}.location_ids: expected TLC location ids 1..265")
         zones[name] = tuple(sorted(set(ids)))
     return Tariff(str(doc["name"]), str(doc["version"]), tuple(periods), zones, dict(doc.get("rules", {})), doc)

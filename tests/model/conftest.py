@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,22 @@ def trip(**changes: Any) -> dict[str, Any]:
     """The normal trip with some fields changed (None removes a field)."""
     out = {**NORMAL_TRIP, **changes}
     return {k: v for k, v in out.items() if v is not None}
+
+
+def itemising_trip(pickup: int, dropoff: int, start: str, minutes: int, extra: float, **changes: Any) -> dict[str, Any]:
+    """A vendor 2 trip (it itemises every charge) between two zones on 2019-07-10, a Wednesday, starting at
+    ``start`` (HH:MM), with no congestion surcharge in its column and ``extra`` as given."""
+    begin = datetime.strptime(f"2019-07-10 {start}", "%Y-%m-%d %H:%M")
+    return trip(
+        vendor_id=2,
+        pickup_datetime=f"{begin:%Y-%m-%d %H:%M:%S}",
+        dropoff_datetime=f"{begin + timedelta(minutes=minutes):%Y-%m-%d %H:%M:%S}",
+        pickup_location_id=pickup,
+        dropoff_location_id=dropoff,
+        congestion_surcharge=0.0,
+        extra=extra,
+        **changes,
+    )
 
 
 @pytest.fixture(scope="session")

@@ -1,9 +1,11 @@
 """The reasons for the total and for `extra` state the amounts the graph judged: the reason text mirrors the
 graph's vendor conventions, surcharge windows and missing-column bands by hand, so any record must give both
-the same number."""
+the same number. The zone pairs the graph lets pass through the congestion zone reach the reasons through the
+model's metadata, as in service."""
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import datetime, timedelta
 from typing import Any
@@ -14,26 +16,26 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from export.data import TARIFF_PATH
-from export.feature_specs import FEATURE_INDEX
+from export.feature_specs import FEATURE_INDEX, N_ZONE_SLOTS, PASS_RATE_FLOOR
 from export.features import FeatureGraph
 from taxifraud import tariff
 from taxifraud.charge_reasons import surcharge_reason, total_gap, total_reason
+from taxifraud.congestion_passes import CongestionPasses
 from taxifraud.reason_row import unslog
 from taxifraud.wire import encode_rows
-from tests.model.conftest import trip
+from tests.model.conftest import itemising_trip, trip
 
 TARIFF = tariff.load(TARIFF_PATH)
 GRAPH = FeatureGraph()
 GRAPH.set_tariff(TARIFF)
-#: No zone pair passes through the congestion zone: where the surcharge may apply is then a fact of the zones
-#: alone, which the reason text can read (the committed model also learns pass-through pairs from trips).
-for table in (
-    GRAPH.congestion_pass_rate,
-    GRAPH.congestion_pass_rate_before,
-    GRAPH.congestion_pass_rate_vendor1,
-    GRAPH.congestion_pass_rate_vendor1_before,
-):
-    table.zero_()
+#: Pass rates drawn at random around the floor, in one era or the other, so some pairs with no end in the zone
+#: pass through it and others do not; the reasons get the set the export writes into the metadata.
+_rates = np.random.default_rng(5).choice([0.0, PASS_RATE_FLOOR / 2, PASS_RATE_FLOOR, 0.05], size=(2, N_ZONE_SLOTS**2))
+GRAPH.congestion_pass_rate.copy_(torch.from_numpy(_rates[0]))
+GRAPH.congestion_pass_rate_before.copy_(torch.from_numpy(_rates[1]))
+PASSES = CongestionPasses.from_doc(
+    json.loads(json.dumps(CongestionPasses.from_flat(GRAPH.may_pass_congestion_zone().numpy()).to_doc()))
+)
 #: Midtown, Astoria, JFK, LaGuardia, an unknown place: airport fee owed at two of them, maybe at the last.
 PICKUPS = (161, 7, 132, 138, 264)
 DAYS = ("2018-06-05", "2019-06-05", "2024-03-05", "2025-02-05")
@@ -126,16 +128,46 @@ def extras(draw: st.DrawFn) -> dict[str, Any]:
     return record
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=400, deadline=None)
 @given(extras())
 def test_the_extra_reason_states_what_the_graph_left_unexplained(record: dict[str, Any]) -> None:
-    """Where `extra` is above every surcharge the trip may hold, the reason's excess is the graph's residual."""
+    """Whatever no combination of the surcharges explains, above or below the nearest one, the reason states
+    the graph's residual; where a combination explains `extra` exactly, it names no amount."""
     row, residual = judged(record, "extra_vs_tariff")
     assert residual is not None
-    text = surcharge_reason(row, {}, "extra_vs_tariff", TARIFF)
-    stated = re.search(r"is \$([\d,.]+) more than the tariff's surcharges", text)
-    if stated is not None:
-        assert abs(float(stated.group(1)) - residual) < 0.011, text
+    text = surcharge_reason(row, {}, "extra_vs_tariff", TARIFF, PASSES)
+    stated = re.search(r"is \$([\d,.]+) (more|less) than the tariff's surcharges", text)
+    if abs(residual) <= 0.005:
+        assert stated is None, text
+        return
+    assert stated is not None, (residual, text)
+    sign = 1.0 if stated.group(2) == "more" else -1.0
+    assert abs(sign * float(stated.group(1)) - residual) < 0.011, (residual, text)
+
+
+def test_the_extra_reason_counts_the_surcharge_on_a_pair_that_passes_through_the_zone() -> None:
+    """Vendor 2, $3.50 on a weekday afternoon between two zones outside the congestion zone: where their trips
+    pass through it, $2.50 is the surcharge billed in `extra` and $1.00 is left; where they do not, all of it."""
+    outside = [(pu, do) for pu in (7, 82, 138) for do in (7, 82, 138, 65) if pu != do]
+    through = next(pair for pair in outside if PASSES.passes(*pair))
+    apart = next(pair for pair in outside if not PASSES.passes(*pair))
+    texts = []
+    for pu, do in (through, apart):
+        record = itemising_trip(pu, do, "11:10", 20, extra=3.5)
+        texts.append(surcharge_reason(encode_rows([record])[0], {}, "extra_vs_tariff", TARIFF, PASSES))
+    assert "is $1.00 more than" in texts[0] and "congestion surcharge billed in extra $2.50" in texts[0], texts[0]
+    assert "is $3.50 more than" in texts[1] and "none apply" in texts[1], texts[1]
+
+
+def test_a_rush_hour_pickup_billed_the_night_amount_is_named_as_such() -> None:
+    """A weekday 5 pm pickup billing $0.50 in 2019 pays the night amount in the rush window, which the graph
+    allows; $1.50 is the rush hour surcharge with $0.50 more."""
+    texts = []
+    for extra in (0.5, 1.5):
+        record = itemising_trip(7, 82, "17:10", 15, extra=extra)
+        texts.append(surcharge_reason(encode_rows([record])[0], {}, "extra_vs_tariff", TARIFF, PASSES))
+    assert texts[0].startswith("extra $0.50 is unusual for a pickup at 17:10 Wed"), texts[0]
+    assert "is $0.50 more than" in texts[1] and "($1.00: rush hour $1.00;" in texts[1], texts[1]
 
 
 def test_a_congestion_surcharge_folded_into_extra_is_named_among_what_extra_may_hold() -> None:

@@ -7,9 +7,10 @@ import pytest
 
 from export.feature_specs import FEATURE_NAMES
 from taxifraud.model_meta import ModelMeta
+from taxifraud.reason_row import congestion_passes_of
 from taxifraud.reasons import FAMILIES, Reason, explain_batch
 from taxifraud.wire import COLUMN_INDEX, N_INPUT_COLUMNS, encode_rows
-from tests.model.conftest import NORMAL_TRIP, trip
+from tests.model.conftest import NORMAL_TRIP, itemising_trip, trip
 
 
 def explain(scorer, meta, *txs):
@@ -132,6 +133,26 @@ def test_charges_are_explained_by_the_tariff_rule_they_break(meta) -> None:
         assert reason.text == text
         assert reason.family == "surcharge"
         assert reason.evidence["feature"] == next(iter(zs))
+
+
+def test_the_extra_reason_reads_the_committed_model_s_pass_through_pairs(scorer, meta) -> None:
+    """The committed metadata carries the zone pairs the graph lets pass through the congestion zone, and the
+    served reason reads them: vendor 2's $3.50 on a weekday morning between two zones outside the zone, the
+    surcharge not itemised, is $1.00 beyond the surcharge billed in `extra` where the pair passes through, and
+    $3.50 beyond nothing where it does not; both flagged, each reason stating what the graph judged."""
+    passes = congestion_passes_of(meta)
+    assert passes is not None
+    # Queens and Brooklyn pairs; the committed tables let most pass through, not Park Slope -> Boerum Hill.
+    outside = [(pu, do) for pu in (7, 82, 181) for do in (7, 82, 25, 33) if pu != do]
+    through = next(pair for pair in outside if passes.passes(*pair))
+    apart = next(pair for pair in outside if not passes.passes(*pair))
+    txs = [itemising_trip(pu, do, "11:10", 20, extra=3.5, total_amount=19.3) for pu, do in (through, apart)]
+    reasons, out = explain(scorer, meta, *txs)
+    assert out["is_fraud"][:, 0].all()
+    (first,) = [r.text for r in reasons[0] if r.text.startswith("extra $3.50")]
+    (second,) = [r.text for r in reasons[1] if r.text.startswith("extra $3.50")]
+    assert "is $1.00 more than" in first and "congestion surcharge billed in extra $2.50" in first, first
+    assert "is $3.50 more than" in second and "none apply" in second, second
 
 
 def test_a_reason_carries_its_family_and_evidence(meta) -> None:
