@@ -61,7 +61,7 @@ def cost_and_rules(results: dict[str, Any], meta: dict[str, Any]) -> str:
     import jinja2
     import onnxruntime
 
-    from export.cost import REPEATS
+    from export.cost import ROUNDS, WINDOWS
     from export.features import DECISIVE
     from export.model import DECIDED_SCORE
 
@@ -108,7 +108,8 @@ def cost_and_rules(results: dict[str, Any], meta: dict[str, Any]) -> str:
         decided_share=f"{results['training']['calibration'].get('validation_decided_share', math.nan):.4%}",
         ort_version=onnxruntime.__version__,
         rows=1024,
-        repeats=REPEATS,
+        rounds=ROUNDS,
+        windows=WINDOWS,
         cpu_count=cost["cpu_count"],
         load=cost["load_average_1min"],
         version=results["model_version"],

@@ -1,29 +1,25 @@
 """The model's cost before and after: CPU per row at batch 1,024 and per batch-1 call, ONNX Runtime, one thread.
 
 The committed model (what Triton serves) against ``export/previous_model`` (the one it replaced), measured
-the way the cost floor measures its model row (:func:`operations.benchmarks.cost_floor.model_row_us`:
-process CPU over repeated calls on encoded trips). Each model gets the input columns its own
-``model_meta.json`` names, so a previous model with other inputs is measured all the same.
+with the model card's functions (:mod:`export.cost`: the calling thread's CPU over repeated calls, the least disturbed
+window kept) on the bench's trips. Each model gets the input columns its own ``model_meta.json`` names, so a
+previous model with other inputs is measured all the same.
 """
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
 import click
 import numpy as np
-import onnxruntime as ort
 import orjson
 
+from export import cost
 from taxifraud import wire
 from taxifraud.click_main import run_command
 from taxifraud.config import MODEL_NAME, REPO_ROOT
 
-#: Goals of issue 24 for the lean model (ONNX Runtime, one thread).
-GOAL_ROW_US = 3.0
-GOAL_CALL_US = 50.0
 PREVIOUS = REPO_ROOT / "export" / "previous_model"
 
 
@@ -36,41 +32,15 @@ def select_columns(rows: np.ndarray, wanted: list[str]) -> np.ndarray:
     return np.ascontiguousarray(rows[:, [index[c] for c in wanted]], dtype=np.float32)
 
 
-#: The measuring time is split into this many windows and the cheapest is kept: on a shared machine the
-#: least disturbed window is the closest to the model's own cost (the others add other processes' cache misses).
-WINDOWS = 7
-
-
-def cpu_us_per_row(session: ort.InferenceSession, rows: np.ndarray, batch: int, seconds: float) -> float:
-    """Process CPU us per row over calls of ``batch`` rows (cycled from ``rows``): the best of ``WINDOWS``
-    windows sharing about ``seconds``."""
-    tensor = np.ascontiguousarray(np.tile(rows, (-(-batch // len(rows)), 1))[:batch])
-    feed = {session.get_inputs()[0].name: tensor}
-    session.run(None, feed)  # warm-up
-    best = float("inf")
-    for _ in range(WINDOWS):
-        calls = 0
-        cpu0, deadline = time.process_time(), time.monotonic() + seconds / WINDOWS
-        while time.monotonic() < deadline or calls < 3:
-            session.run(None, feed)
-            calls += 1
-        best = min(best, (time.process_time() - cpu0) * 1e6 / (calls * batch))
-    return best
-
-
 def one_model(directory: Path, trips: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
     """Both figures for the ``model.onnx`` in ``directory``, or the reason it could not be measured."""
     name = str(directory.relative_to(REPO_ROOT) if directory.is_relative_to(REPO_ROOT) else directory)
     try:
         columns = orjson.loads((directory / "model_meta.json").read_bytes())["input_columns"]
         rows = select_columns(wire.encode_rows(trips), columns)
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = 1
-        opts.inter_op_num_threads = 1
-        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        session = ort.InferenceSession(str(directory / "model.onnx"), opts, providers=["CPUExecutionProvider"])
-        row = cpu_us_per_row(session, rows, 1024, seconds)
-        call = cpu_us_per_row(session, rows, 1, seconds)
+        session = cost.session(directory / "model.onnx")
+        row = cost.cpu_us_per_row(session, rows, cost.BATCH, seconds)
+        call = cost.cpu_us_per_row(session, rows, 1, seconds)
     except Exception as exc:  # any model that cannot run here is reported, not fatal to the bench
         return {"model": name, "error": f"{type(exc).__name__}: {exc}"}
     return {"model": name, "inputs": len(columns), "row_us_at_1024": row, "call_us_at_1": call}
@@ -84,10 +54,10 @@ def measure(model_repository: Path, trips: list[dict[str, Any]], seconds: float 
     return {
         "committed": committed,
         "previous": previous,
-        "goal_row_us": GOAL_ROW_US,
-        "goal_call_us": GOAL_CALL_US,
-        "row_goal_met": None if row is None else row <= GOAL_ROW_US,
-        "call_goal_met": None if call is None else call <= GOAL_CALL_US,
+        "goal_row_us": cost.GOAL_ROW_US,
+        "goal_call_us": cost.GOAL_CALL_US,
+        "row_goal_met": None if row is None else row <= cost.GOAL_ROW_US,
+        "call_goal_met": None if call is None else call <= cost.GOAL_CALL_US,
     }
 
 

@@ -211,3 +211,15 @@ def test_states_section_says_how_the_stack_was_warmed(seconds: float | None, say
         assert "warm-up" not in md and "warmed up" not in md
     else:
         assert says in md
+
+
+def test_the_bench_measures_the_model_cost_without_the_training_stack() -> None:
+    """``make bench`` runs without torch and onnx (``make setup``): the cost functions it shares with the model
+    card must not pull them in."""
+    import subprocess
+    import sys
+
+    check = (
+        "import sys; from operations.benchmarks import model_cost; sys.exit(bool({'torch', 'onnx'} & set(sys.modules)))"
+    )
+    assert subprocess.run([sys.executable, "-c", check], capture_output=True).returncode == 0
