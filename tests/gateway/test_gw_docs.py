@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -54,7 +55,10 @@ def test_swagger_ui_renders_in_headless_chromium() -> None:
             "--dump-dom",
             f"{base_url}/docs",
         ]
-        result = subprocess.run(argv, capture_output=True, text=True, timeout=90, check=False)
+        # Chromium's singleton socket goes to a directory of its own under TMPDIR: keep it in the profile, so it
+        # is removed with it instead of staying in /tmp.
+        env = {**os.environ, "TMPDIR": profile}
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=90, check=False, env=env)
         assert result.returncode == 0, result.stderr[-2000:]
         dom = result.stdout
         assert 'class="swagger-ui' in dom, dom[:2000]
