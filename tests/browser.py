@@ -73,6 +73,8 @@ class Browser:
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            # Chromium makes its singleton socket's directory under TMPDIR: inside the profile, it goes with it.
+            env={**os.environ, "TMPDIR": self._profile.name},
             start_new_session=True,  # its own process group: its helper processes end with it
         )
         deadline = time.monotonic() + 30
