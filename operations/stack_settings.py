@@ -71,7 +71,9 @@ class StackSettings(KafkaSettings, TritonSettings):
     stack_warmup_transactions: int = Field(
         10000, ge=0, le=1_000_000, description="warm-up trips sent end to end before the stack says ready (0: none)"
     )
-    stack_warmup_rate: float = Field(1000.0, gt=0, description="single-trip POSTs per second while warming up")
+    stack_warmup_rate: float = Field(
+        100.0, gt=0, description="single-trip POSTs per second while warming up (gentle: the JIT shares the cores)"
+    )
 
 
 CONSUMER_PORTS_RESERVED = 8  # consumers count their metrics ports up from the first

@@ -136,6 +136,17 @@ def test_pipeline_end_to_end_over_sasl_ssl_and_tls(secure_stack: Stack) -> None:
     assert scored.status_code == 200, scored.text
 
 
+def test_warm_up_goes_end_to_end_over_tls(secure_stack: Stack) -> None:
+    """``taxifraud up``'s warm-up trusts the stack's own CA, and its verdicts come back over SASL_SSL."""
+    from operations.embedded.warmup import PREFIX, warm_up
+
+    collector = secure_stack.verdict_collector(prefix=PREFIX).start()
+    try:
+        assert warm_up(secure_stack.gateway_url, collector, 200, secure_stack.ca_file, rate=200, timeout=90) > 0
+    finally:
+        collector.stop()
+
+
 def test_plaintext_clients_are_refused_by_the_tls_gateway_and_triton(secure_stack: Stack) -> None:
     s = secure_stack.settings
     with pytest.raises(httpx.HTTPError):
