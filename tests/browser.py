@@ -44,6 +44,12 @@ def chromium_binary() -> str | None:
     return shutil.which("chromium")
 
 
+def chromium_env(profile: str) -> dict[str, str]:
+    """The environment for a Chromium with ``profile``: its singleton socket's directory, which it makes under
+    TMPDIR, then lies inside the profile and is removed with it instead of staying in /tmp."""
+    return {**os.environ, "TMPDIR": profile}
+
+
 class Browser:
     """One headless Chromium with one page; use as a context manager."""
 
@@ -73,8 +79,7 @@ class Browser:
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            # Chromium makes its singleton socket's directory under TMPDIR: inside the profile, it goes with it.
-            env={**os.environ, "TMPDIR": self._profile.name},
+            env=chromium_env(self._profile.name),
             start_new_session=True,  # its own process group: its helper processes end with it
         )
         deadline = time.monotonic() + 30

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -15,7 +14,7 @@ from gw_helpers import make_settings, serve_in_thread
 
 from gateway.app import create_app
 from operations.embedded.process import free_port
-from tests.browser import HEADLESS_FLAGS
+from tests.browser import HEADLESS_FLAGS, chromium_env
 
 ENDPOINTS = [
     "/transactions",
@@ -55,10 +54,9 @@ def test_swagger_ui_renders_in_headless_chromium() -> None:
             "--dump-dom",
             f"{base_url}/docs",
         ]
-        # Chromium's singleton socket goes to a directory of its own under TMPDIR: keep it in the profile, so it
-        # is removed with it instead of staying in /tmp.
-        env = {**os.environ, "TMPDIR": profile}
-        result = subprocess.run(argv, capture_output=True, text=True, timeout=90, check=False, env=env)
+        result = subprocess.run(
+            argv, capture_output=True, text=True, timeout=90, check=False, env=chromium_env(profile)
+        )
         assert result.returncode == 0, result.stderr[-2000:]
         dom = result.stdout
         assert 'class="swagger-ui' in dom, dom[:2000]
