@@ -18,7 +18,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from operations.benchmarks.open_loop import run_open_loop
+from operations.open_loop import request_count, run_open_loop
 from operations.traffic import TripGenerator
 
 
@@ -47,9 +47,9 @@ async def run(url: str, rate: float, seconds: float, run_id: str) -> dict[str, A
             if len(error_samples) < 5:
                 error_samples.append(sample)
 
-        n = int(rate * seconds)
+        n = request_count(rate, seconds)
         first_request_at = time.time()
-        elapsed = await run_open_loop(rate, seconds, one)
+        elapsed = await run_open_loop(rate, n, one)
     return {
         "offered_rate": rate,
         "sent": n,

@@ -24,7 +24,7 @@ import aiohttp
 import numpy as np
 import orjson
 
-from operations.benchmarks.open_loop import run_open_loop
+from operations.open_loop import request_count, run_open_loop
 from operations.traffic import TripGenerator
 
 
@@ -57,7 +57,8 @@ async def run(url: str, rate: float, seconds: float, connections: int = 64) -> d
         latencies.clear()
         statuses.clear()
         errors = with_retry_after = 0
-        elapsed = await run_open_loop(rate, seconds, lambda i, due: one(bodies[i % len(bodies)], due))
+        count = request_count(rate, seconds)
+        elapsed = await run_open_loop(rate, count, lambda i, due: one(bodies[i % len(bodies)], due))
     arr = np.asarray(latencies) * 1e3 if latencies else np.asarray([np.nan])
     return {
         "offered_rate": rate,

@@ -28,9 +28,9 @@ import tritonclient.grpc.aio as grpcaio
 
 from operations.benchmarks.ab import ab_options, parse_changes, side_lines
 from operations.benchmarks.latency_states import percentiles
-from operations.benchmarks.open_loop import run_open_loop
 from operations.embedded.process import free_port
 from operations.embedded.triton import load_model, model_config_path, servable_versions, start_triton
+from operations.open_loop import request_count, run_open_loop
 from operations.traffic import TripGenerator
 from taxifraud import wire
 from taxifraud.click_main import run_command
@@ -73,7 +73,7 @@ async def _window(
         await client.infer(model, [tensor], outputs=outputs)
         latencies.append((time.perf_counter() - due) * 1e3)
 
-    await run_open_loop(rate, seconds, one)
+    await run_open_loop(rate, request_count(rate, seconds), one)
     return latencies
 
 

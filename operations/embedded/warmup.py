@@ -26,6 +26,7 @@ from typing import Any
 import aiohttp
 import orjson
 
+from operations.open_loop import run_open_loop
 from operations.verdict_collector import VerdictCollector
 
 log = logging.getLogger(__name__)
@@ -89,7 +90,8 @@ IN_FLIGHT = 32
 
 
 async def _send_all(url: str, ids: list[str], rate: float, verify: ssl.SSLContext | bool, timeout: float) -> None:
-    """Open loop: trip ``i`` leaves at ``i / rate`` seconds whether or not earlier ones have answered.
+    """Open loop (:mod:`operations.open_loop`): trip ``i`` leaves at ``i / rate`` seconds whether or not
+    earlier ones have answered.
 
     aiohttp, as the bench's load generators: with 32 requests in flight httpx's connection pool costs
     milliseconds of CPU per request, enough to hold the warm-up far below ``rate`` on a small host."""
@@ -100,7 +102,8 @@ async def _send_all(url: str, ids: list[str], rate: float, verify: ssl.SSLContex
     async with aiohttp.ClientSession(connector=connector, headers=headers, timeout=request_timeout) as session:
         slots = asyncio.Semaphore(IN_FLIGHT)
 
-        async def one(tid: str) -> None:
+        async def one(i: int, _due: float) -> None:
+            tid = ids[i]
             body = orjson.dumps(dict(TRIP, transaction_id=tid))
             async with slots:
                 while True:
@@ -116,11 +119,4 @@ async def _send_all(url: str, ids: list[str], rate: float, verify: ssl.SSLContex
                         raise WarmupFailed(f"the gateway did not accept warm-up trip {tid}: {why}")
                     await asyncio.sleep(0.5)
 
-        start = time.monotonic()
-        tasks = []
-        for i, tid in enumerate(ids):
-            delay = start + i / rate - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(one(tid)))
-        await asyncio.gather(*tasks)
+        await run_open_loop(rate, len(ids), one)
