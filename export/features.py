@@ -102,9 +102,10 @@ PAIR_BUFFERS: tuple[str, ...] = (
     "toll_pay_rate",
     "route_trips",
 )
-#: The pair table's columns: the per-pair buffers, then how far a pair's route can be trusted (1/sqrt(1 + k/n)
-#: for a pair seen n times, k = ``ROUTE_THIN_TRIPS``), derived from ``route_trips`` and folded with the table.
-PAIR_COLUMNS: tuple[str, ...] = (*PAIR_BUFFERS, "route_certainty")
+#: The pair table's columns: the per-pair buffers, then two columns derived from them and folded with the table:
+#: how far a pair's route can be trusted (1/sqrt(1 + k/n) for a pair seen n times, k = ``ROUTE_THIN_TRIPS``) and
+#: whether its trips may pass through the congestion zone (1/0, :meth:`FeatureGraph.may_pass_congestion_zone`).
+PAIR_COLUMNS: tuple[str, ...] = (*PAIR_BUFFERS, "route_certainty", "may_pass_congestion_zone")
 
 
 def slog(x: torch.Tensor) -> torch.Tensor:
@@ -235,7 +236,8 @@ class FeatureGraph(nn.Module):
     def pair_table(self) -> torch.Tensor:
         """[zone pair, PAIR_COLUMNS]: the per-pair tables side by side, read with one lookup (folded at export)."""
         certainty = torch.rsqrt(1.0 + ROUTE_THIN_TRIPS / torch.clamp(self.route_trips, min=1.0))
-        return torch.stack([*(getattr(self, name) for name in PAIR_BUFFERS), certainty], dim=1)
+        may_pass = self.may_pass_congestion_zone().to(certainty.dtype)
+        return torch.stack([*(getattr(self, name) for name in PAIR_BUFFERS), certainty, may_pass], dim=1)
 
     def may_pass_congestion_zone(self) -> torch.Tensor:
         """[zone pair] bool: the pairs whose trips pass through the congestion zone at least ``PASS_RATE_FLOOR``
@@ -248,6 +250,17 @@ class FeatureGraph(nn.Module):
         whole_hour = torch.clamp(hour, 0.0, 23.0).to(torch.long)  # the cast truncates: the floor of a positive
         slot = whole_hour * 2 + (weekday >= 5.0).to(torch.long)
         return torch.where(known, slot, N_HOUR_SLOTS - 1)
+
+    def usual_route(
+        self, pu: torch.Tensor, do: torch.Tensor, hour: torch.Tensor, weekday: torch.Tensor, known: torch.Tensor
+    ) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
+        """For [B, 1] zone slots and pickup times: the pair table's columns (one lookup), the pair's usual
+        log1p(miles) and its usual log1p(minutes) at the pickup hour of the week (``known``: hour and weekday
+        given). The route features and the model card's reach table read a trip's route from here."""
+        pair = pu * N_ZONE_SLOTS + do
+        on_pair = dict(zip(PAIR_COLUMNS, torch.split(self.pair_table()[pair.squeeze(1)], 1, dim=1), strict=True))
+        minutes = on_pair["route_log_minutes"] + self.route_hour_minutes[self.hour_slot(hour, weekday, known)]
+        return on_pair, on_pair["route_log_distance"], minutes
 
     def period_amounts(self, day: torch.Tensor, dated: torch.Tensor) -> torch.Tensor:
         """[B, A] the tariff amounts in force on each row's pickup day ([B, 1]; the current period when dateless)."""
@@ -324,12 +337,10 @@ class FeatureGraph(nn.Module):
         zones = self.zone_table()
         at_pu = dict(zip(ZONE_FLAGS, torch.split(zones[pu.squeeze(1)], 1, dim=1), strict=True))
         at_do = dict(zip(ZONE_FLAGS, torch.split(zones[do.squeeze(1)], 1, dim=1), strict=True))
-        pair = pu * N_ZONE_SLOTS + do
-        on_pair = dict(zip(PAIR_COLUMNS, torch.split(self.pair_table()[pair.squeeze(1)], 1, dim=1), strict=True))
         hour, weekday = c("pickup_hour"), c("pickup_weekday")
-        at_hour = self.hour_slot(hour, weekday, has("pickup_hour") & has("pickup_weekday"))
-        route = on_pair["route_log_distance"]
-        route_minutes = on_pair["route_log_minutes"] + self.route_hour_minutes[at_hour]
+        on_pair, route, route_minutes = self.usual_route(
+            pu, do, hour, weekday, has("pickup_hour") & has("pickup_weekday")
+        )
         excess_distance = (torch.log1p(torch.clamp(dist, min=0.0)) - route) / on_pair["route_spread_distance"]
         excess_minutes = (torch.log1p(torch.clamp(dur, min=0.0)) - route_minutes) / on_pair["route_spread_minutes"]
         excess_speed = (torch.log1p(speed) - on_pair["route_log_speed"]) / on_pair["route_spread_speed"]
@@ -372,8 +383,7 @@ class FeatureGraph(nn.Module):
         cong_in_force = rule("congestion_surcharge") > 0
         cong_charged = cong >= 0.5 * torch.clamp(rule("congestion_surcharge"), min=0.01)
         # A surcharge folded into `extra` is judged leniently: a pair that passes at that rate in either era.
-        pass_any = torch.maximum(on_pair["congestion_pass_rate_before"], on_pair["congestion_pass_rate"])
-        cong_may_apply = cong_in_force & (in_cz | unknown_end | (pass_any >= PASS_RATE_FLOOR))
+        cong_may_apply = cong_in_force & (in_cz | unknown_end | (on_pair["may_pass_congestion_zone"] > 0.0))
 
         # What `extra` may hold by the tariff: any of the night and rush-hour surcharges whose window the
         # trip touched (a JFK flat fare has its own rush surcharge and no night one), plus the LaGuardia
@@ -405,12 +415,13 @@ class FeatureGraph(nn.Module):
         # airport or unknown pickup, on a trip that may enter the relief zone.
         airport_pickup = at_pu["airports"]
         may_fee = airport_pickup | at_pu["unknown"]
+        unstated_airport_fee = torch.where(may_fee, unless_given("airport_fee", rule("airport_fee")), zero)
         in_crz = at_pu["congestion_relief_zone"] | at_do["congestion_relief_zone"]
         may_cbd = in_crz | cong_may_apply | cong_charged
         folded_fees = (
             airport_fee
             + cbd
-            + torch.where(may_fee, unless_given("airport_fee", rule("airport_fee")), zero)
+            + unstated_airport_fee
             + torch.where(may_cbd, unless_given("cbd_congestion_fee", rule("cbd_congestion_fee")), zero)
         )
         n_fee = torch.where(may_fold, folded_fees, zero)
@@ -436,7 +447,7 @@ class FeatureGraph(nn.Module):
             + unless_given("mta_tax", rule("mta_tax"))
             + unless_given("improvement_surcharge", rule("improvement_surcharge"))
             + unless_given("congestion_surcharge", rule("congestion_surcharge"))
-            + torch.where(may_fee, unless_given("airport_fee", rule("airport_fee")), zero)
+            + unstated_airport_fee
             + unless_given("cbd_congestion_fee", rule("cbd_congestion_fee"))
         )
         left_out = [torch.zeros_like(gap), cong, airport_fee, cong + airport_fee]

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from export.feature_specs import MIN_ROUTE_TRIPS, N_ZONE_SLOTS
+from export.feature_specs import MIN_ROUTE_TRIPS
 from export.features import ZONE_FLAGS, FeatureGraph, zone_slot
 from taxifraud.wire import COLUMN_INDEX
 
@@ -28,22 +28,20 @@ def reach(graph: FeatureGraph, rows: np.ndarray) -> np.ndarray:
     t = torch.from_numpy(np.ascontiguousarray(rows, dtype=np.float32))
 
     def col(name: str) -> torch.Tensor:
-        return t[:, COLUMN_INDEX[name]]
+        return t[:, COLUMN_INDEX[name] : COLUMN_INDEX[name] + 1]
 
     def given(name: str) -> torch.Tensor:
         return torch.isfinite(col(name))
 
     pu = zone_slot(col("pickup_location_id"), given("pickup_location_id"))
     do = zone_slot(col("dropoff_location_id"), given("dropoff_location_id"))
-    pair = pu * N_ZONE_SLOTS + do
-    unknown = graph.zone_table()[:, ZONE_FLAGS.index("unknown")]
-    hour, weekday = col("pickup_hour"), col("pickup_weekday")
-    slot = graph.hour_slot(hour, weekday, given("pickup_hour") & given("pickup_weekday"))
-    usual_miles = torch.expm1(graph.route_log_distance[pair])
-    usual_minutes = torch.expm1(graph.route_log_minutes[pair] + graph.route_hour_minutes[slot])
+    known_time = given("pickup_hour") & given("pickup_weekday")
+    on_pair, log_miles, log_minutes = graph.usual_route(pu, do, col("pickup_hour"), col("pickup_weekday"), known_time)
+    usual_miles, usual_minutes = torch.expm1(log_miles), torch.expm1(log_minutes)
     out = torch.minimum(col("trip_distance") / usual_miles, col("duration_minutes") / usual_minutes)
-    routed = (pu != do) & ~unknown[pu] & ~unknown[do] & (graph.route_trips[pair] >= MIN_ROUTE_TRIPS)
-    return torch.where(routed & (usual_miles > 0) & (usual_minutes > 0), out, torch.nan).numpy()
+    unknown = graph.zone_table()[:, ZONE_FLAGS.index("unknown")]
+    routed = (pu != do) & ~unknown[pu] & ~unknown[do] & (on_pair["route_trips"] >= MIN_ROUTE_TRIPS)
+    return torch.where(routed & (usual_miles > 0) & (usual_minutes > 0), out, torch.nan).squeeze(1).numpy()
 
 
 def reach_table(graph: FeatureGraph, negatives: np.ndarray, planted: np.ndarray, caught: np.ndarray) -> dict[str, Any]:

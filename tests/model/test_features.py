@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from export.data import TARIFF_PATH
+from export.feature_specs import PASS_RATE_FLOOR
 from export.features import (
     FEATURE_INDEX,
     FEATURE_NAMES,
@@ -432,3 +433,11 @@ def test_the_zone_and_pair_tables_say_what_each_zone_and_pair_is() -> None:
     certainty = pairs[:, PAIR_COLUMNS.index("route_certainty")]
     assert certainty[0] == certainty[1] == pytest.approx(1.0 / math.sqrt(21.0)), "never seen counts as seen once"
     assert certainty[20] == pytest.approx(1.0 / math.sqrt(2.0)), "a pair seen 20 times"
+    graph.congestion_pass_rate_before.zero_()
+    graph.congestion_pass_rate.zero_()
+    graph.congestion_pass_rate_before[7] = PASS_RATE_FLOOR  # passes in the first era only
+    graph.congestion_pass_rate[8] = PASS_RATE_FLOOR  # in the second only
+    graph.congestion_pass_rate[9] = 0.99 * PASS_RATE_FLOOR
+    may_pass = graph.pair_table()[:, PAIR_COLUMNS.index("may_pass_congestion_zone")]
+    assert may_pass.nonzero().flatten().tolist() == [7, 8]
+    assert torch.equal(may_pass > 0, graph.may_pass_congestion_zone()), "the rule and the reasons' metadata agree"
