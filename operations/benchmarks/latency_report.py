@@ -197,17 +197,18 @@ def model_section(r: dict[str, Any]) -> list[str]:
         f"Goals: <= {cost.get('goal_row_us')} us per row at batch 1,024 and <= {cost.get('goal_call_us')} us "
         "per batch-1 call.",
         "",
-        "| model | inputs | us per row at batch 1,024 | us per batch-1 call |",
-        "|---|---|---|---|",
+        "| model | inputs | us per row at batch 1,024 | us per batch-1 call | us per batch-1 call, "
+        f"{_ms(cost.get('spacing_ms'), 0)} ms apart |",
+        "|---|---|---|---|---|",
     ]
     for label in ("previous", "committed"):
         fig = cost.get(label) or {}
         if fig.get("error"):
-            lines.append(f"| {label} (`{fig.get('model')}`) | - | {fig['error']} | |")
+            lines.append(f"| {label} (`{fig.get('model')}`) | - | {fig['error']} | | |")
         else:
             lines.append(
                 f"| {label} (`{fig.get('model')}`) | {fig.get('inputs')} | {_ms(fig.get('row_us_at_1024'), 2)} "
-                f"| {_ms(fig.get('call_us_at_1'), 1)} |"
+                f"| {_ms(fig.get('call_us_at_1'), 1)} | {_ms(fig.get('spaced_call_us_at_1'), 1)} |"
             )
     lines += [
         "",

@@ -157,10 +157,17 @@ RESULTS: dict[str, Any] = {
         "versus": {"warm": floors.versus_floor(12.0, 4.0, 1.0), "cold": floors.versus_floor(90.0, 4.0, 1.0)},
     },
     "model_cost": {
-        "committed": {"model": "m/1", "inputs": 21, "row_us_at_1024": 2.5, "call_us_at_1": 60.0},
+        "committed": {
+            "model": "m/1",
+            "inputs": 21,
+            "row_us_at_1024": 2.5,
+            "call_us_at_1": 60.0,
+            "spaced_call_us_at_1": 240.0,
+        },
         "previous": {"model": "old", "error": "ValueError: no such file"},
         "goal_row_us": 3.0,
         "goal_call_us": 50.0,
+        "spacing_ms": 10.0,
         "row_goal_met": True,
         "call_goal_met": False,
     },
@@ -181,8 +188,10 @@ def test_report_renders_states_goals_floors_and_bottleneck() -> None:
     assert "`--quick` scaled these down: burst 50,000, history 200,000" in md
     assert "| 1,000 | 999 | 0 | 3.0 / 6.0 / 8.0 | p99 <= 8.7 ms | yes | spans absent |" in md
     assert "`gateway_span_seconds` | absent |" in md
-    assert "| previous (`old`) | - | ValueError: no such file | |" in md
+    assert "| previous (`old`) | - | ValueError: no such file | | |" in md
     assert "Committed model: per row yes, per call **no**." in md
+    assert "| us per batch-1 call | us per batch-1 call, 10 ms apart |" in md
+    assert "| committed (`m/1`) | 21 | 2.50 | 60.0 | 240.0 |" in md
 
 
 def test_report_without_latency_figures_has_no_latency_sections() -> None:
