@@ -22,8 +22,10 @@ from export.calibrate import only_fields
 from export.detection_metrics import PREVALENCE, auroc, binary_metrics
 from export.feature_specs import SEED_FIELDS
 from export.model import FraudAutoencoder, SeedBaseline
+from export.relief_zone import relief_zone_check
 from export.route_reach import reach_table
 from export.rule_trades import RULE_TRADES, rule_trade
+from taxifraud import tariff
 from taxifraud.onnx_scorer import OnnxScorer
 from taxifraud.wire import COLUMN_INDEX
 
@@ -366,6 +368,10 @@ def run(
             "full": round(float((scorers.model(rows) > threshold).mean()), 5),
             "seed3": round(float((scorers.model(only_fields(rows, SEED_FIELDS)) > threshold).mean()), 5),
         }
+    # No shared trip carries the congestion relief zone fee: the 2024 ordinary trips re-dated into its era.
+    results["relief_zone_redated"] = relief_zone_check(
+        scorers.model, per_era[ERAS[1]][0], threshold, tariff.load(data.TARIFF_PATH)
+    )
     results["parity"] = parity or {}
     from export import cost
 

@@ -113,6 +113,11 @@ def slog(x: torch.Tensor) -> torch.Tensor:
     return torch.sign(x) * torch.log1p(torch.abs(x))
 
 
+#: The parts `extra` may be made of, in the graph's order: night, rush hour, LaGuardia, congestion surcharge,
+#: airport fee folded, relief zone fee folded (``taxifraud.charge_reasons`` names them in the same order).
+N_EXTRA_PARTS = 6
+
+
 class FeatureGraph(nn.Module):
     """Raw ``trip_fields`` [B, C] -> (features [B, K], mask [B, K], present [B, C]).
 
@@ -188,8 +193,8 @@ class FeatureGraph(nn.Module):
         self.register_buffer("route_trips", torch.zeros(N_ZONE_SLOTS * N_ZONE_SLOTS))
         self.register_buffer("route_hour_minutes", torch.zeros(N_HOUR_SLOTS))
         self.register_buffer("dependency", dependency_matrix().to(torch.float32))
-        # Every subset of the five parts `extra` may be made of ([32, 5] 0/1): legal combinations.
-        subsets = [[float(bit) for bit in f"{i:05b}"] for i in range(32)]
+        # Every subset of the six parts `extra` may be made of ([64, 6] 0/1): legal combinations.
+        subsets = [[float(bit) for bit in f"{i:0{N_EXTRA_PARTS}b}"] for i in range(2**N_EXTRA_PARTS)]
         self.register_buffer("subset_sums", torch.tensor(subsets))
         self.register_buffer("tariff_start", torch.zeros(1))
         self.register_buffer("tariff_amounts", torch.ones(1, len(tariff.AMOUNTS)))
@@ -409,23 +414,21 @@ class FeatureGraph(nn.Module):
         may_fold = ~(has("vendor_id") & (vendor == 2))
         unitemised = torch.where(has("vendor_id"), rule("congestion_surcharge"), rule("for_hire_congestion_surcharge"))
         n_cong = torch.where(may_fold, cong, zero) + torch.where(~cong_charged & cong_may_apply, unitemised, zero)
-        # A vendor that folds the airport fee into `extra` folds the congestion relief zone fee with it (each is a
-        # per-trip charge added after the meter). A record without either column may hold the tariff's fee where
-        # it applies (vendor 1's payment-type-0 rows of 2024 fold the airport fee at JFK and LaGuardia): on an
-        # airport or unknown pickup, on a trip that may enter the relief zone.
+        # A vendor that folds the per-trip charges added after the meter may fold the airport fee and the
+        # congestion relief zone fee into `extra`, each on its own: one is folded or itemised whatever the other
+        # is, so a record itemising the relief zone fee and folding the airport fee is legal. A record without
+        # either column may hold the tariff's fee where it applies (vendor 1's payment-type-0 rows of 2024 fold
+        # the airport fee at JFK and LaGuardia): on an airport or unknown pickup, on a trip that may enter the
+        # relief zone.
         airport_pickup = at_pu["airports"]
         may_fee = airport_pickup | at_pu["unknown"]
         unstated_airport_fee = torch.where(may_fee, unless_given("airport_fee", rule("airport_fee")), zero)
         in_crz = at_pu["congestion_relief_zone"] | at_do["congestion_relief_zone"]
         may_cbd = in_crz | cong_may_apply | cong_charged
-        folded_fees = (
-            airport_fee
-            + cbd
-            + unstated_airport_fee
-            + torch.where(may_cbd, unless_given("cbd_congestion_fee", rule("cbd_congestion_fee")), zero)
-        )
-        n_fee = torch.where(may_fold, folded_fees, zero)
-        parts_allowed = torch.cat([n_night, n_rush, n_lga, n_cong, n_fee], dim=1)
+        unstated_cbd = torch.where(may_cbd, unless_given("cbd_congestion_fee", rule("cbd_congestion_fee")), zero)
+        n_airport_fee = torch.where(may_fold, airport_fee + unstated_airport_fee, zero)
+        n_cbd = torch.where(may_fold, cbd + unstated_cbd, zero)
+        parts_allowed = torch.cat([n_night, n_rush, n_lga, n_cong, n_airport_fee, n_cbd], dim=1)
         extra_left = _nearest_residual(extra, parts_allowed @ self.subset_sums.t())
 
         # The total against its parts, under every convention TLC's vendors use: all itemised charges added

@@ -185,13 +185,14 @@ _RUSH_REST = "rush hour less the night amount"
 def _surcharge_groups(
     row: np.ndarray, t: tariff.Tariff, hour: float, passes: CongestionPasses | None
 ) -> list[list[tuple[str, float]]]:
-    """The five parts `extra` may be made of on this trip, in the graph's order (night, rush hour, LaGuardia,
-    congestion surcharge, folded fees), each a list of named amounts ($0 where a part does not apply).
+    """The six parts `extra` may be made of on this trip, in the graph's order (night, rush hour, LaGuardia,
+    congestion surcharge, airport fee folded, relief zone fee folded), each a list of named amounts ($0 where a
+    part does not apply).
 
     The time surcharges are those whose window the ride touched (at the pickup, give or take the meter's clock
     slack, or at the dropoff). A vendor that folds them (any but vendor 2) adds the per-trip charges billed after
-    the meter. Any vendor may bill the congestion surcharge in `extra` where it may apply: an end in the zone, an
-    unknown end, or a zone pair whose trips pass through it (``passes``, learned by the model)."""
+    the meter, each on its own. Any vendor may bill the congestion surcharge in `extra` where it may apply: an end
+    in the zone, an unknown end, or a zone pair whose trips pass through it (``passes``, learned by the model)."""
     a = priced_by(row, t).period.amounts
     weekday = value_of(row, "pickup_weekday")
     minutes = min(max(value_of(row, "duration_minutes") or 0.0, 0.0), 240.0)
@@ -239,6 +240,7 @@ def _surcharge_groups(
         unitemised = a["congestion_surcharge"] if vendor is not None else a["for_hire_congestion_surcharge"]
         cong_part.append(("congestion surcharge billed in extra", unitemised))
     fee_part: list[tuple[str, float]] = []
+    cbd_part: list[tuple[str, float]] = []
     if folds:
         fee, cbd = value_of(row, "airport_fee"), value_of(row, "cbd_congestion_fee")
         if fee is None and _may_owe_airport_fee(row, t):
@@ -248,8 +250,8 @@ def _surcharge_groups(
         if fee:
             fee_part.append(("airport fee folded in", fee))
         if cbd:
-            fee_part.append(("relief zone fee folded in", cbd))
-    groups = [night_part, rush_part, lga_part, cong_part, fee_part]
+            cbd_part.append(("relief zone fee folded in", cbd))
+    groups = [night_part, rush_part, lga_part, cong_part, fee_part, cbd_part]
     return [[(name, amount) for name, amount in group if amount > 0] for group in groups]
 
 

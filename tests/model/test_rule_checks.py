@@ -241,6 +241,45 @@ def test_a_relief_zone_fee_folded_into_extra_is_a_vendor_1_convention(scorer, me
     assert flagged and reasons[0].family == "surcharge", "vendor 2 itemises: $3.25 in extra at 2 pm is unexplained"
 
 
+#: A 2025 JFK -> Midtown flat-fare ride billed as vendor 1 billed its 2024 airport pickups: the $2.50 congestion
+#: surcharge and the $1.75 airport fee folded into `extra` ($4.25) and shown in their columns as well, the total
+#: counting them once; the $0.75 relief-zone fee itemised in its own column.
+JFK_CRZ_VENDOR1: dict[str, Any] = {
+    "vendor_id": 1,
+    "pickup_datetime": "2025-02-12 13:10:00",
+    "dropoff_datetime": "2025-02-12 13:58:00",
+    "passenger_count": 1,
+    "trip_distance": 17.5,
+    "rate_code_id": 2,
+    "pickup_location_id": 132,
+    "dropoff_location_id": 161,
+    "payment_type": 2,
+    "fare_amount": 70.0,
+    "extra": 4.25,
+    "mta_tax": 0.5,
+    "tip_amount": 0.0,
+    "tolls_amount": 0.0,
+    "improvement_surcharge": 1.0,
+    "congestion_surcharge": 2.5,
+    "airport_fee": 1.75,
+    "cbd_congestion_fee": 0.75,
+    "total_amount": 76.5,
+}
+
+
+def test_each_per_trip_fee_is_folded_into_extra_or_itemised_on_its_own(scorer, meta) -> None:
+    """A vendor that folds the airport fee need not fold the relief-zone fee with it: either fee in `extra` or
+    in its column alone is what the tariff allows, and a dollar no fee explains still decides."""
+    flagged, reasons = verdict(scorer, meta, JFK_CRZ_VENDOR1)
+    assert not flagged, reasons
+    both_folded = {**JFK_CRZ_VENDOR1, "extra": 5.0, "total_amount": 76.5}
+    flagged, reasons = verdict(scorer, meta, both_folded)
+    assert not flagged, reasons
+    padded = {**JFK_CRZ_VENDOR1, "extra": 6.25, "total_amount": 78.5}
+    flagged, reasons = verdict(scorer, meta, padded)
+    assert flagged and reasons[0].family == "surcharge", reasons
+
+
 def test_a_long_haul_on_a_known_route_is_flagged_as_a_route(scorer, meta) -> None:
     """Midtown -> Upper East Side (a couple of miles) driven as 11 mi in 70 min, billed by the meter: distance
     and time both far beyond the pair's usual route."""
