@@ -148,7 +148,8 @@ class FeatureGraph(nn.Module):
       weekday or weekend, one slot with nothing for an unknown time): the same pair takes longer at 5 pm on a
       Tuesday than at 3 am;
     - ``toll_pay_rate``: the share of each zone pair's trips that paid tolls, shrunk towards the borough pair
-      (a short Manhattan ride crosses no tolled facility; a Queens -> Manhattan one often does);
+      (a short Manhattan ride crosses no tolled facility; a Queens -> Manhattan one often does), or towards an
+      end most of whose trips pay tolls where that is higher (Randalls Island, the airports);
     - ``tariff_start`` / ``tariff_amounts``: the dated tariff (``taxifraud.tariff``), one row per period,
       and ``zone_sets``: the zone sets its rules name (airports, congestion zone, relief zone).
 

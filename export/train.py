@@ -114,6 +114,7 @@ def route_table(
     values: np.ndarray,
     statistic: Callable[[np.ndarray], float] = np.median,
     keep: np.ndarray | None = None,
+    prior_floor: np.ndarray | None = None,
 ) -> np.ndarray:
     """Typical value (log1p distance or duration, or a rate) per pickup/dropoff zone pair, shrunk towards
     the borough pair.
@@ -121,7 +122,7 @@ def route_table(
     ``(n * stat_pair + k * stat_borough_pair) / (n + k)``: a pair seen thousands of times keeps its own
     statistic (median by default), a pair seen twice mostly inherits its boroughs', and unseen pairs get
     the borough (or global) value. Slot 0 (missing zone) holds the global value. ``keep`` selects the rows
-    that count.
+    that count; ``prior_floor`` ([slots, slots]) raises the value a pair is shrunk towards where it is higher.
     """
     n_slots = N_ZONE_SLOTS
     pu, do = zone_slots(graph, rows)
@@ -142,6 +143,8 @@ def route_table(
     table = np.full((n_slots, n_slots), glob)
     for i in range(1, n_slots):
         table[i, 1:] = borough_med[boroughs[i], boroughs[1:]]
+    if prior_floor is not None:
+        table = np.maximum(table, prior_floor)
     pair = pu * n_slots + do
     order = np.argsort(pair[ok], kind="stable")
     pairs_sorted, logd_sorted = pair[ok][order], logd[ok][order]
@@ -235,12 +238,32 @@ def fit_route_speed(graph: FeatureGraph, rows: np.ndarray) -> None:
     graph.route_spread_speed.copy_(torch.from_numpy(np.clip(spread, MIN_ROUTE_SPREAD, None).astype(np.float32)))
 
 
+TOLL_ZONE_RATE = 0.5  # a zone most of whose trips pay tolls: reached over a tolled crossing (or an airport)
+MIN_ZONE_TRIPS = 30  # trips with an end at a zone before its own toll rate counts
+
+
+def toll_zone_floor(graph: FeatureGraph, rows: np.ndarray, paid: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """[slots, slots] the toll rate of a pair's busier-toll end, for zones whose trips (seen at least
+    ``MIN_ZONE_TRIPS`` times) mostly pay tolls, else 0: Randalls Island is reached over the RFK Bridge from
+    any borough, so a pair seen rarely with an end there may pay a toll whatever its boroughs' rate."""
+    pu, do = zone_slots(graph, rows)
+    ok = keep & (pu > 0) & (do > 0)
+    ends = np.concatenate([pu[ok], do[ok][pu[ok] != do[ok]]])
+    paid_ends = np.concatenate([paid[ok], paid[ok][pu[ok] != do[ok]]])
+    trips = np.bincount(ends, minlength=N_ZONE_SLOTS)
+    rate = np.bincount(ends, weights=paid_ends, minlength=N_ZONE_SLOTS) / np.maximum(trips, 1)
+    zone = np.where((trips >= MIN_ZONE_TRIPS) & (rate >= TOLL_ZONE_RATE), rate, 0.0)
+    return np.maximum(zone[:, None], zone[None, :])
+
+
 def fit_toll_pay_rate(graph: FeatureGraph, rows: np.ndarray) -> None:
-    """Per zone pair, the share of trips that paid tolls (shrunk towards the borough pair): which routes cross
-    a tolled bridge or tunnel at all."""
+    """Per zone pair, the share of trips that paid tolls (shrunk towards the borough pair, or towards an end
+    whose trips mostly pay tolls where that is higher): which routes cross a tolled bridge or tunnel at all."""
     tolls = rows[:, COLUMN_INDEX["tolls_amount"]]
     paid = (tolls > 0.01).astype(np.float64)
-    table = route_table(graph, rows, paid, statistic=np.mean, keep=np.isfinite(tolls))
+    keep = np.isfinite(tolls)
+    floor = toll_zone_floor(graph, rows, paid, keep)
+    table = route_table(graph, rows, paid, statistic=np.mean, keep=keep, prior_floor=floor)
     graph.toll_pay_rate.copy_(torch.from_numpy(np.clip(table, 0.0, 1.0).astype(np.float32)))
 
 

@@ -213,3 +213,29 @@ def test_route_table_learns_a_zone_pair_and_falls_back_for_unseen_pairs() -> Non
     global_median = (np.log1p(1.0) + np.log1p(9.0)) / 2
     assert table[4, 1] == pytest.approx(global_median, abs=1e-5)  # unseen boroughs (Manhattan-EWR): global
     assert torch.isfinite(graph.route_log_distance).all()
+
+
+def test_a_pair_seen_rarely_with_an_end_whose_trips_mostly_pay_tolls_may_pay_a_toll() -> None:
+    """Manhattan -> Manhattan pairs almost never pay tolls, but zone 5 (an island reached over a tolled bridge)
+    pays on 90% of its trips: an unseen pair ending there is not held to the boroughs' rate, one between two
+    ordinary zones still is, and a zone seen too rarely lifts nothing."""
+    from export.features import N_ZONE_SLOTS, FeatureGraph
+    from export.train import MIN_ZONE_TRIPS, fit_toll_pay_rate
+
+    graph = FeatureGraph()
+    graph.set_zone_boroughs({z: "Manhattan" for z in range(2, 8)})
+    pairs = [(2, 3)] * 400 + [(4, 5)] * 40 + [(6, 7)] * (MIN_ZONE_TRIPS - 2)
+    rows = np.full((len(pairs), N_INPUT_COLUMNS), np.nan, dtype=np.float32)
+    rows[:, C["pickup_location_id"]] = [a for a, _ in pairs]
+    rows[:, C["dropoff_location_id"]] = [b for _, b in pairs]
+    paid_at_5 = np.arange(len(pairs)) % 10 != 0
+    island = rows[:, C["dropoff_location_id"]] == 5
+    lonely = rows[:, C["dropoff_location_id"]] == 7
+    rows[:, C["tolls_amount"]] = np.where((island & paid_at_5) | lonely, 6.94, 0.0)
+    fit_toll_pay_rate(graph, rows)
+    table = graph.toll_pay_rate.numpy().reshape(N_ZONE_SLOTS, N_ZONE_SLOTS)
+    assert table[2, 3] < 0.01  # its own 400 trips: no tolls
+    assert table[3, 5] == pytest.approx(0.9, abs=0.01)  # unseen, ends at the island
+    assert table[5, 2] == pytest.approx(0.9, abs=0.01)
+    assert table[2, 6] < 0.25  # unseen, ordinary ends: the boroughs' rate
+    assert table[2, 7] == pytest.approx(table[2, 6], abs=1e-6), "zone 7 is seen too rarely to lift its pairs"
