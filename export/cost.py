@@ -69,7 +69,8 @@ def cpu_us_per_spaced_call(
     """Median CPU us of one batch-1 call when calls come ``spacing_s`` apart, the calling thread asleep in between.
 
     In a tight loop a call finds the graph's code and data in the caches; in service the other processes evict
-    them between calls, and on this 2-core machine a call 10 ms after the last costs several times the loop's.
+    them between calls, so where other work shares the cores a call 10 ms after the last costs several times the
+    loop's (the model card gives both).
     """
     feed = {session.get_inputs()[0].name: np.ascontiguousarray(rows[:1], dtype=np.float32)}
     session.run(None, feed)
