@@ -248,8 +248,10 @@ def toll_zone_floor(graph: FeatureGraph, rows: np.ndarray, paid: np.ndarray, kee
     any borough, so a pair seen rarely with an end there may pay a toll whatever its boroughs' rate."""
     pu, do = zone_slots(graph, rows)
     ok = keep & (pu > 0) & (do > 0)
-    ends = np.concatenate([pu[ok], do[ok][pu[ok] != do[ok]]])
-    paid_ends = np.concatenate([paid[ok], paid[ok][pu[ok] != do[ok]]])
+    pickup, dropoff, paid_ok = pu[ok], do[ok], paid[ok]
+    two_ends = pickup != dropoff  # a trip within one zone counts once for it
+    ends = np.concatenate([pickup, dropoff[two_ends]])
+    paid_ends = np.concatenate([paid_ok, paid_ok[two_ends]])
     trips = np.bincount(ends, minlength=N_ZONE_SLOTS)
     rate = np.bincount(ends, weights=paid_ends, minlength=N_ZONE_SLOTS) / np.maximum(trips, 1)
     zone = np.where((trips >= MIN_ZONE_TRIPS) & (rate >= TOLL_ZONE_RATE), rate, 0.0)
