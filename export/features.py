@@ -418,15 +418,17 @@ class FeatureGraph(nn.Module):
         # A vendor that folds the per-trip charges added after the meter may fold the airport fee and the
         # congestion relief zone fee into `extra`, each on its own: one is folded or itemised whatever the other
         # is, so a record itemising the relief zone fee and folding the airport fee is legal. A record without
-        # either column may hold the tariff's fee where it applies (vendor 1's payment-type-0 rows of 2024 fold
-        # the airport fee at JFK and LaGuardia): on an airport or unknown pickup, on a trip that may enter the
-        # relief zone.
+        # the airport fee column may hold the tariff's fee on an airport or unknown pickup (vendor 1's
+        # payment-type-0 rows of 2024 fold it at JFK and LaGuardia). The relief zone fee is judged like the
+        # congestion surcharge: where the trip may enter the zone, `extra` may hold the tariff's fee when its own
+        # column does not bill it ($0 or absent), so no one convention of a new charge decides a trip.
         airport_pickup = at_pu["airports"]
         may_fee = airport_pickup | at_pu["unknown"]
         unstated_airport_fee = torch.where(may_fee, unless_given("airport_fee", rule("airport_fee")), zero)
         in_crz = at_pu["congestion_relief_zone"] | at_do["congestion_relief_zone"]
         may_cbd = in_crz | cong_may_apply | cong_charged
-        unstated_cbd = torch.where(may_cbd, unless_given("cbd_congestion_fee", rule("cbd_congestion_fee")), zero)
+        cbd_charged = cbd >= 0.5 * torch.clamp(rule("cbd_congestion_fee"), min=0.01)
+        unstated_cbd = torch.where(cbd_charged, zero, torch.where(may_cbd, rule("cbd_congestion_fee"), zero))
         n_airport_fee = torch.where(may_fold, airport_fee + unstated_airport_fee, zero)
         n_cbd = torch.where(may_fold, cbd + unstated_cbd, zero)
         parts_allowed = torch.cat([n_night, n_rush, n_lga, n_cong, n_airport_fee, n_cbd], dim=1)
@@ -461,7 +463,6 @@ class FeatureGraph(nn.Module):
         # Conditional charges billed where the tariff's place rule does not say so (pass-through trips are
         # legal and learned from context: the network reconstructs these flags from zones, time and rate).
         fee_charged = airport_fee >= 0.5 * torch.clamp(rule("airport_fee"), min=0.01)
-        cbd_charged = cbd >= 0.5 * torch.clamp(rule("cbd_congestion_fee"), min=0.01)
         # A trip through the relief zone also passes through the congestion zone (the one lies inside the
         # other), so a relief-zone fee with the congestion surcharge charged is a plausible pass-through.
         cbd_applies = (rule("cbd_congestion_fee") > 0) & (in_crz | cong_charged)

@@ -1,9 +1,10 @@
 """The congestion relief zone fee (from 2025-01-05) on trips we have, since no trip in the shared data carries it.
 
 Real 2024 test trips are moved to February 2025 by whole weeks (weekday and hour kept), and every trip with an
-end in the relief zone bills the tariff's fee: once itemised in its own column, once also folded into `extra` by
-the vendors that fold the other per-trip charges. Neither convention may flag a trip the model left alone as it
-was: a charge the tariff allows is never, by itself, the reason for a flag. This checks the tariff path, not how
+end in the relief zone bills the tariff's fee under each convention a vendor may use: itemised in its own column;
+also folded into `extra` by the vendors that fold the other per-trip charges; or in `extra` alone, the column at
+$0, by those vendors. No convention may flag a trip the model left alone as it was: a charge the tariff allows is
+never, by itself, the reason for a flag. This checks the tariff path, not how
 2025 traffic looks (2025 trips may differ in other ways).
 """
 
@@ -40,21 +41,29 @@ def ends_in(rows: np.ndarray, zones: tuple[int, ...]) -> np.ndarray:
     return np.isin(_col(rows, "pickup_location_id"), zones) | np.isin(_col(rows, "dropoff_location_id"), zones)
 
 
-def redated(rows: np.ndarray, fee: float, relief_zone: tuple[int, ...], fold: bool) -> np.ndarray:
+#: How a vendor other than 2 may bill the fee: (in its own column, in `extra`). Vendor 2 itemises it always.
+CONVENTIONS: dict[str, tuple[bool, bool]] = {
+    "fee in its own column": (True, False),
+    "fee also folded into extra (vendors but 2)": (True, True),
+    "fee in extra alone, its column $0 (vendors but 2)": (False, True),
+}
+
+
+def redated(rows: np.ndarray, fee: float, relief_zone: tuple[int, ...], convention: tuple[bool, bool]) -> np.ndarray:
     """``rows`` moved into the four weeks from ``TARGET_MONTH`` (whole weeks, so the weekday holds), the fee
-    billed on a trip with an end in the relief zone and counted in the total; ``fold``: vendors other than 2 also
-    carry it in `extra`, as they do the congestion surcharge and the airport fee."""
+    billed on a trip with an end in the relief zone and counted once in the total, where ``convention``
+    (one of ``CONVENTIONS``) puts it for vendors other than 2."""
     out = rows.copy()
     target = (TARGET_MONTH - tariff.EPOCH).days
     day = _col(rows, "pickup_day")
     spread = (np.arange(len(rows)) % 4) * 7
     out[:, COLUMN_INDEX["pickup_day"]] = day + np.ceil((target - day) / 7.0) * 7.0 + spread
+    in_column, in_extra = convention
     charged = np.where(ends_in(rows, relief_zone), fee, 0.0)
-    out[:, COLUMN_INDEX["cbd_congestion_fee"]] = charged
+    folds = _col(rows, "vendor_id") != 2
+    out[:, COLUMN_INDEX["cbd_congestion_fee"]] = np.where(in_column | ~folds, charged, 0.0)
+    out[:, COLUMN_INDEX["extra"]] += np.where(in_extra & folds, charged, 0.0)
     out[:, COLUMN_INDEX["total_amount"]] += charged
-    if fold:
-        folds = _col(rows, "vendor_id") != 2
-        out[:, COLUMN_INDEX["extra"]] += np.where(folds, charged, 0.0)
     return out
 
 
@@ -75,8 +84,8 @@ def relief_zone_check(
         "fpr_as_they_were": round(float(before.mean()), 5) if len(rows) else float("nan"),
         "conventions": {},
     }
-    for name, fold in (("fee in its own column", False), ("fee also folded into extra (vendors but 2)", True)):
-        flagged = score(redated(rows, fee, zone, fold)) > threshold
+    for name, convention in CONVENTIONS.items():
+        flagged = score(redated(rows, fee, zone, convention)) > threshold
         out["conventions"][name] = {
             "fpr": round(float(flagged.mean()), 5) if len(rows) else float("nan"),
             "newly_flagged": int((flagged & ~before).sum()),

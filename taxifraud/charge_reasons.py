@@ -191,8 +191,9 @@ def _surcharge_groups(
 
     The time surcharges are those whose window the ride touched (at the pickup, give or take the meter's clock
     slack, or at the dropoff). A vendor that folds them (any but vendor 2) adds the per-trip charges billed after
-    the meter, each on its own. Any vendor may bill the congestion surcharge in `extra` where it may apply: an end
-    in the zone, an unknown end, or a zone pair whose trips pass through it (``passes``, learned by the model)."""
+    the meter, each on its own, and the relief zone fee where it may apply and its column does not bill it. Any
+    vendor may bill the congestion surcharge in `extra` where it may apply: an end in the zone, an unknown end,
+    or a zone pair whose trips pass through it (``passes``, learned by the model)."""
     a = priced_by(row, t).period.amounts
     weekday = value_of(row, "pickup_weekday")
     minutes = min(max(value_of(row, "duration_minutes") or 0.0, 0.0), 240.0)
@@ -242,14 +243,15 @@ def _surcharge_groups(
     fee_part: list[tuple[str, float]] = []
     cbd_part: list[tuple[str, float]] = []
     if folds:
-        fee, cbd = value_of(row, "airport_fee"), value_of(row, "cbd_congestion_fee")
+        fee, cbd = value_of(row, "airport_fee"), value_of(row, "cbd_congestion_fee") or 0.0
         if fee is None and _may_owe_airport_fee(row, t):
             fee = a["airport_fee"]
-        if cbd is None and (_ends_in(row, t, "congestion_relief_zone") or cong_may_apply or cong_charged):
-            cbd = a["cbd_congestion_fee"]
         if fee:
             fee_part.append(("airport fee folded in", fee))
-        if cbd:
+        cbd_billed = cbd >= 0.5 * max(a["cbd_congestion_fee"], 0.01)
+        if not cbd_billed and (_ends_in(row, t, "congestion_relief_zone") or cong_may_apply or cong_charged):
+            cbd_part.append(("relief zone fee billed in extra", cbd + a["cbd_congestion_fee"]))
+        elif cbd:
             cbd_part.append(("relief zone fee folded in", cbd))
     groups = [night_part, rush_part, lga_part, cong_part, fee_part, cbd_part]
     return [[(name, amount) for name, amount in group if amount > 0] for group in groups]

@@ -6,7 +6,7 @@ from datetime import date, timedelta
 
 import numpy as np
 
-from export.relief_zone import TARGET_MONTH, ends_in, of_year, redated, relief_zone_check
+from export.relief_zone import CONVENTIONS, TARGET_MONTH, ends_in, of_year, redated, relief_zone_check
 from taxifraud import tariff
 from taxifraud.wire import COLUMN_INDEX, encode_rows
 from tests.model.conftest import trip
@@ -39,7 +39,7 @@ def _col(rows: np.ndarray, name: str) -> np.ndarray:
 def test_trips_move_by_whole_weeks_into_the_fee_month_and_bill_it_where_an_end_is_in_the_zone() -> None:
     rows = of_year(_rows(), 2024)
     assert len(rows) == 4, "the 2019 trip is not a 2024 trip"
-    out = redated(rows, 0.75, ZONE, fold=False)
+    out = redated(rows, 0.75, ZONE, CONVENTIONS["fee in its own column"])
     days = [tariff.EPOCH + timedelta(days=int(d)) for d in _col(out, "pickup_day")]
     before = [tariff.EPOCH + timedelta(days=int(d)) for d in _col(rows, "pickup_day")]
     assert all(TARGET_MONTH <= d < date(2025, 3, 1) for d in days), days
@@ -51,15 +51,20 @@ def test_trips_move_by_whole_weeks_into_the_fee_month_and_bill_it_where_an_end_i
     np.testing.assert_allclose(_col(out, "extra"), _col(rows, "extra"))
 
 
-def test_folding_adds_the_fee_to_extra_for_every_vendor_but_2() -> None:
+def test_folding_adds_the_fee_to_extra_for_every_vendor_but_2_and_vendor_2_always_itemises_it() -> None:
     rows = of_year(_rows(), 2024)
-    out = redated(rows, 0.75, ZONE, fold=True)
-    np.testing.assert_allclose(_col(out, "extra") - _col(rows, "extra"), [0.75, 0.0, 0.0, 0.0])
+    both = redated(rows, 0.75, ZONE, CONVENTIONS["fee also folded into extra (vendors but 2)"])
+    np.testing.assert_allclose(_col(both, "extra") - _col(rows, "extra"), [0.75, 0.0, 0.0, 0.0])
+    np.testing.assert_allclose(_col(both, "cbd_congestion_fee"), [0.75, 0.75, 0.0, 0.75])
+    alone = redated(rows, 0.75, ZONE, CONVENTIONS["fee in extra alone, its column $0 (vendors but 2)"])
+    np.testing.assert_allclose(_col(alone, "extra") - _col(rows, "extra"), [0.75, 0.0, 0.0, 0.0])
+    np.testing.assert_allclose(_col(alone, "cbd_congestion_fee"), [0.0, 0.75, 0.0, 0.75])
+    np.testing.assert_allclose(_col(alone, "total_amount") - _col(rows, "total_amount"), [0.75, 0.75, 0.0, 0.75])
 
 
 def test_the_check_counts_trips_each_convention_flags_that_were_not_flagged() -> None:
-    """A stand-in score that flags an `extra` off the half-dollar grid (the $0.75 fee folded in): only the
-    folding convention flags, and only the vendor 1 trip with an end in the zone."""
+    """A stand-in score that flags an `extra` off the half-dollar grid (the $0.75 fee in it): only the
+    conventions with the fee in `extra` flag, and only the vendor 1 trip with an end in the zone."""
 
     def score(rows: np.ndarray) -> np.ndarray:
         return (np.abs(np.remainder(_col(rows, "extra"), 0.5)) > 0.01).astype(float) * 2.0
@@ -69,6 +74,7 @@ def test_the_check_counts_trips_each_convention_flags_that_were_not_flagged() ->
     assert set(ZONE) <= set(rates.zones["congestion_relief_zone"])
     out = relief_zone_check(score, _rows(), 1.0, rates)
     assert (out["n"], out["fee"], out["month"], out["fpr_as_they_were"]) == (4, 0.75, "2025-02", 0.0)
-    own, folded = out["conventions"].values()
+    own, folded, alone = out["conventions"].values()
     assert (own["fpr"], own["newly_flagged"]) == (0.0, 0)
     assert (folded["fpr"], folded["newly_flagged"]) == (0.25, 1)
+    assert (alone["fpr"], alone["newly_flagged"]) == (0.25, 1)

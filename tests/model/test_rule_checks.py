@@ -268,13 +268,18 @@ JFK_CRZ_VENDOR1: dict[str, Any] = {
 
 
 def test_each_per_trip_fee_is_folded_into_extra_or_itemised_on_its_own(scorer, meta) -> None:
-    """A vendor that folds the airport fee need not fold the relief-zone fee with it: either fee in `extra` or
-    in its column alone is what the tariff allows, and a dollar no fee explains still decides."""
+    """A vendor that folds the airport fee need not fold the relief-zone fee with it: either fee in `extra`, in
+    its column or in both is what the tariff allows, and a dollar no fee explains still decides."""
     flagged, reasons = verdict(scorer, meta, JFK_CRZ_VENDOR1)
     assert not flagged, reasons
     both_folded = {**JFK_CRZ_VENDOR1, "extra": 5.0, "total_amount": 76.5}
     flagged, reasons = verdict(scorer, meta, both_folded)
     assert not flagged, reasons
+    in_extra_alone = {**JFK_CRZ_VENDOR1, "extra": 5.0, "cbd_congestion_fee": 0.0, "total_amount": 76.5}
+    flagged, reasons = verdict(scorer, meta, in_extra_alone)
+    assert not flagged, reasons
+    flagged, reasons = verdict(scorer, meta, {**in_extra_alone, "vendor_id": 2})
+    assert flagged and reasons[0].family == "surcharge", "vendor 2 itemises: the fee belongs in its column"
     padded = {**JFK_CRZ_VENDOR1, "extra": 6.25, "total_amount": 78.5}
     flagged, reasons = verdict(scorer, meta, padded)
     assert flagged and reasons[0].family == "surcharge", reasons
