@@ -4,8 +4,8 @@ Real 2024 test trips are moved to February 2025 by whole weeks (weekday and hour
 end in the relief zone bills the tariff's fee under each convention a vendor may use: itemised in its own column;
 also folded into `extra` by the vendors that fold the other per-trip charges; or in `extra` alone, the column at
 $0, by those vendors. No convention may flag a trip the model left alone as it was: a charge the tariff allows is
-never, by itself, the reason for a flag. This checks the tariff path, not how
-2025 traffic looks (2025 trips may differ in other ways).
+never, by itself, the reason for a flag. This checks the tariff path, not how 2025 traffic looks (2025 trips may
+differ in other ways).
 """
 
 from __future__ import annotations
